@@ -249,10 +249,12 @@ impl<'a> Reader<'a> {
         let exponent = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
         let exponent = i32::try_from(exponent)
             .map_err(|_| corrupt(format!("number exponent {exponent} out of range")))?;
-        let count = self.len()?;
-        if count > SIGNIFICANT_DIGITS_MAX {
-            return Err(corrupt(format!("{count} digits in a number")));
-        }
+        // A digit count, not a byte count: two digits share a byte, so `len` does not apply.
+        let count = self.varint()?;
+        let count = match usize::try_from(count) {
+            Ok(count) if count <= SIGNIFICANT_DIGITS_MAX => count,
+            _ => return Err(corrupt(format!("{count} digits in a number"))),
+        };
         let mut digits = Vec::with_capacity(count);
         for _ in 0..count.div_ceil(2) {
             let pair = self.byte()?;
@@ -369,6 +371,14 @@ mod tests {
         let item = sample();
         assert_eq!(decode_item(&encode_item(&item)), Ok(item));
         assert_eq!(decode_item(&encode_item(&Item::new())), Ok(Item::new()));
+    }
+
+    #[test]
+    fn long_number_last_round_trips() {
+        // Found by the round-trip property: 30 digits take 15 bytes, and the digit count was
+        // once checked against the bytes left as if it were a byte count.
+        let item = item_from_json(&json!({"a": {"N": "559149782559714218011390973224"}})).unwrap();
+        assert_eq!(decode_item(&encode_item(&item)), Ok(item));
     }
 
     #[test]
