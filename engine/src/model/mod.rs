@@ -7,6 +7,9 @@ pub mod key;
 pub mod number;
 pub mod value;
 
+#[cfg(test)]
+mod proptests;
+
 pub use codec::{decode_item, encode_item, ItemDecodeError};
 pub use key::{decode_key_value, encode_key_value, KeyDecodeError, ScalarType};
 pub use number::{Number, NumberError};
