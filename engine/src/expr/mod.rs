@@ -9,8 +9,11 @@
 //! - [`reserved`]: the reserved words that must be written through `#placeholders`.
 
 pub mod ast;
+pub mod condition;
 pub mod context;
+pub mod document;
 pub mod lexer;
+pub mod parser;
 pub mod reserved;
 
 pub use ast::{
@@ -18,8 +21,40 @@ pub use ast::{
     UpdateExpression,
 };
 pub use context::ExprContext;
+pub use parser::{ExprKind, EXPRESSION_BYTES_MAX, IN_OPERANDS_MAX, NESTING_DEPTH_MAX};
 
 /// A malformed or inapplicable expression. The text is DynamoDB's ValidationException message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ExprError(pub String);
+/// Which parameter a condition came from; it only changes the prefix of error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionKind {
+    /// `ConditionExpression` of a write.
+    Condition,
+    /// `FilterExpression` of a Query or Scan.
+    Filter,
+}
+
+/// Parses a ConditionExpression or FilterExpression.
+pub fn parse_condition(
+    text: &str,
+    ctx: &mut ExprContext,
+    kind: ConditionKind,
+) -> Result<Condition, ExprError> {
+    let kind = match kind {
+        ConditionKind::Condition => ExprKind::Condition,
+        ConditionKind::Filter => ExprKind::Filter,
+    };
+    parser::parse_condition_kind(text, ctx, kind)
+}
+
+/// Parses an UpdateExpression.
+pub fn parse_update(text: &str, ctx: &mut ExprContext) -> Result<UpdateExpression, ExprError> {
+    parser::parse_update_text(text, ctx)
+}
+
+/// Parses a ProjectionExpression into the paths it names, in order.
+pub fn parse_projection(text: &str, ctx: &mut ExprContext) -> Result<Vec<Path>, ExprError> {
+    parser::parse_projection_text(text, ctx)
+}
