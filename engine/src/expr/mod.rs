@@ -12,21 +12,27 @@ pub mod ast;
 pub mod condition;
 pub mod context;
 pub mod document;
+pub mod key_condition;
 pub mod lexer;
 pub mod parser;
+pub mod projection;
 pub mod reserved;
+pub mod update;
 
 pub use ast::{
     Comparator, Condition, Operand, Path, PathElement, SetAction, SetOperand, SetValue,
     UpdateExpression,
 };
 pub use context::ExprContext;
+pub use key_condition::{parse_key_condition, KeyCondition, SortKeyCondition};
 pub use parser::{ExprKind, EXPRESSION_BYTES_MAX, IN_OPERANDS_MAX, NESTING_DEPTH_MAX};
+pub use projection::project;
 
 /// A malformed or inapplicable expression. The text is DynamoDB's ValidationException message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ExprError(pub String);
+
 /// Which parameter a condition came from; it only changes the prefix of error messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConditionKind {
