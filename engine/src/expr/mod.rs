@@ -15,9 +15,13 @@ pub mod document;
 pub mod key_condition;
 pub mod lexer;
 pub mod parser;
+pub mod print;
 pub mod projection;
 pub mod reserved;
 pub mod update;
+
+#[cfg(test)]
+mod tests;
 
 pub use ast::{
     Comparator, Condition, Operand, Path, PathElement, SetAction, SetOperand, SetValue,
