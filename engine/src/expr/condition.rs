@@ -13,17 +13,11 @@ impl Condition {
     /// True when `item` satisfies the condition. An absent item is an empty one.
     pub fn evaluate(&self, item: &Item) -> bool {
         match self {
-            Condition::Compare(left, comparator, right) => compare(
-                resolve(item, left).as_deref(),
-                *comparator,
-                resolve(item, right).as_deref(),
-            ),
+            Condition::Compare(left, comparator, right) => {
+                compare(resolve(item, left).as_deref(), *comparator, resolve(item, right).as_deref())
+            }
             Condition::Between(operand, low, high) => {
-                match (
-                    resolve(item, operand),
-                    resolve(item, low),
-                    resolve(item, high),
-                ) {
+                match (resolve(item, operand), resolve(item, low), resolve(item, high)) {
                     (Some(value), Some(low), Some(high)) => {
                         matches!(scalar_order(&low, &value), Some(o) if o.is_le())
                             && matches!(scalar_order(&value, &high), Some(o) if o.is_le())
@@ -32,9 +26,7 @@ impl Condition {
                 }
             }
             Condition::In(operand, candidates) => match resolve(item, operand) {
-                Some(value) => candidates
-                    .iter()
-                    .any(|candidate| resolve(item, candidate).as_deref() == Some(&*value)),
+                Some(value) => candidates.iter().any(|candidate| resolve(item, candidate).as_deref() == Some(&*value)),
                 None => false,
             },
             Condition::And(a, b) => a.evaluate(item) && b.evaluate(item),
@@ -46,23 +38,16 @@ impl Condition {
                 document::get(item, path).is_some_and(|value| value.type_name() == type_name)
             }
             Condition::BeginsWith(operand, prefix) => {
-                match (
-                    resolve(item, operand).as_deref(),
-                    resolve(item, prefix).as_deref(),
-                ) {
-                    (Some(AttributeValue::S(s)), Some(AttributeValue::S(p))) => {
-                        s.starts_with(p.as_str())
-                    }
+                match (resolve(item, operand).as_deref(), resolve(item, prefix).as_deref()) {
+                    (Some(AttributeValue::S(s)), Some(AttributeValue::S(p))) => s.starts_with(p.as_str()),
                     (Some(AttributeValue::B(b)), Some(AttributeValue::B(p))) => b.starts_with(p),
                     _ => false,
                 }
             }
-            Condition::Contains(operand, needle) => {
-                match (resolve(item, operand), resolve(item, needle)) {
-                    (Some(haystack), Some(needle)) => contains(&haystack, &needle),
-                    _ => false,
-                }
-            }
+            Condition::Contains(operand, needle) => match (resolve(item, operand), resolve(item, needle)) {
+                (Some(haystack), Some(needle)) => contains(&haystack, &needle),
+                _ => false,
+            },
         }
     }
 }
@@ -95,11 +80,7 @@ pub(crate) fn size_of(value: &AttributeValue) -> Option<Number> {
     Some(Number::from_i64(i64::try_from(size).unwrap_or(i64::MAX)))
 }
 
-fn compare(
-    left: Option<&AttributeValue>,
-    comparator: Comparator,
-    right: Option<&AttributeValue>,
-) -> bool {
+fn compare(left: Option<&AttributeValue>, comparator: Comparator, right: Option<&AttributeValue>) -> bool {
     let (Some(left), Some(right)) = (left, right) else {
         // A missing operand equals nothing, so only "not equal" holds.
         return comparator == Comparator::Ne;

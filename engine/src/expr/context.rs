@@ -18,9 +18,7 @@ pub struct ExprContext {
 /// `#` or `:` followed by one or more of `[A-Za-z0-9_]`.
 fn is_placeholder(key: &str, sigil: char) -> bool {
     let mut chars = key.chars();
-    chars.next() == Some(sigil)
-        && key.len() > 1
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next() == Some(sigil) && key.len() > 1 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl ExprContext {
@@ -32,9 +30,7 @@ impl ExprContext {
     ) -> Result<ExprContext, ExprError> {
         if let Some(names) = &names {
             if names.is_empty() {
-                return Err(ExprError(
-                    "ExpressionAttributeNames must not be empty".into(),
-                ));
+                return Err(ExprError("ExpressionAttributeNames must not be empty".into()));
             }
             if let Some(key) = names.keys().find(|key| !is_placeholder(key, '#')) {
                 return Err(ExprError(format!(
@@ -44,9 +40,7 @@ impl ExprContext {
         }
         if let Some(values) = &values {
             if values.is_empty() {
-                return Err(ExprError(
-                    "ExpressionAttributeValues must not be empty".into(),
-                ));
+                return Err(ExprError("ExpressionAttributeValues must not be empty".into()));
             }
             if let Some(key) = values.keys().find(|key| !is_placeholder(key, ':')) {
                 return Err(ExprError(format!(
@@ -85,12 +79,8 @@ impl ExprContext {
     /// used (names first, as DynamoDB checks them first).
     pub fn finish(&self) -> Result<(), ExprError> {
         let used_names = &self.used_names;
-        let unused_names: Vec<&str> = self
-            .names
-            .keys()
-            .filter(|key| !used_names.contains(*key))
-            .map(String::as_str)
-            .collect();
+        let unused_names: Vec<&str> =
+            self.names.keys().filter(|key| !used_names.contains(*key)).map(String::as_str).collect();
         if !unused_names.is_empty() {
             return Err(ExprError(format!(
                 "Value provided in ExpressionAttributeNames unused in expressions: keys: {{{}}}",
@@ -98,12 +88,8 @@ impl ExprContext {
             )));
         }
         let used_values = &self.used_values;
-        let unused_values: Vec<&str> = self
-            .values
-            .keys()
-            .filter(|key| !used_values.contains(*key))
-            .map(String::as_str)
-            .collect();
+        let unused_values: Vec<&str> =
+            self.values.keys().filter(|key| !used_values.contains(*key)).map(String::as_str).collect();
         if !unused_values.is_empty() {
             return Err(ExprError(format!(
                 "Value provided in ExpressionAttributeValues unused in expressions: keys: {{{}}}",
@@ -119,33 +105,18 @@ mod tests {
     use super::*;
 
     fn names(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
-        Some(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     fn values(keys: &[&str]) -> Option<BTreeMap<String, AttributeValue>> {
-        Some(
-            keys.iter()
-                .map(|k| (k.to_string(), AttributeValue::Bool(true)))
-                .collect(),
-        )
+        Some(keys.iter().map(|k| (k.to_string(), AttributeValue::Bool(true))).collect())
     }
 
     #[test]
     fn refuses_empty_maps_and_bad_keys() {
         let err = |r: Result<ExprContext, ExprError>| r.unwrap_err().0;
-        assert_eq!(
-            err(ExprContext::new(names(&[]), None)),
-            "ExpressionAttributeNames must not be empty"
-        );
-        assert_eq!(
-            err(ExprContext::new(None, values(&[]))),
-            "ExpressionAttributeValues must not be empty"
-        );
+        assert_eq!(err(ExprContext::new(names(&[]), None)), "ExpressionAttributeNames must not be empty");
+        assert_eq!(err(ExprContext::new(None, values(&[]))), "ExpressionAttributeValues must not be empty");
         assert_eq!(
             err(ExprContext::new(names(&[("a", "a")]), None)),
             "ExpressionAttributeNames contains invalid key: Syntax error; key: \"a\""
@@ -162,11 +133,7 @@ mod tests {
 
     #[test]
     fn finish_lists_unused_keys_sorted() {
-        let mut ctx = ExprContext::new(
-            names(&[("#b", "x"), ("#a", "y"), ("#c", "z")]),
-            values(&[":v", ":w"]),
-        )
-        .unwrap();
+        let mut ctx = ExprContext::new(names(&[("#b", "x"), ("#a", "y"), ("#c", "z")]), values(&[":v", ":w"])).unwrap();
         assert_eq!(ctx.name("#c").as_deref(), Some("z"));
         assert_eq!(
             ctx.finish().unwrap_err().0,

@@ -68,9 +68,7 @@ fn plain(message: &str) -> ExprError {
 }
 
 fn invalid_operator(operator: &str) -> ExprError {
-    ExprError(format!(
-        "Invalid operator used in KeyConditionExpression: {operator}"
-    ))
+    ExprError(format!("Invalid operator used in KeyConditionExpression: {operator}"))
 }
 
 fn multiple_names() -> ExprError {
@@ -109,9 +107,7 @@ fn operands(condition: &Condition) -> Vec<&Operand> {
 
 fn key_path(path: &Path) -> Result<String, ExprError> {
     if !path.is_top_level() {
-        return Err(plain(
-            "KeyConditionExpressions cannot have conditions on nested attributes",
-        ));
+        return Err(plain("KeyConditionExpressions cannot have conditions on nested attributes"));
     }
     Ok(path.top().to_string())
 }
@@ -119,18 +115,14 @@ fn key_path(path: &Path) -> Result<String, ExprError> {
 fn leaf(condition: &Condition) -> Result<Leaf, ExprError> {
     let all = operands(condition);
     if all.iter().any(|o| matches!(o, Operand::Size(_))) {
-        return Err(plain(
-            "KeyConditionExpressions cannot contain nested operations",
-        ));
+        return Err(plain("KeyConditionExpressions cannot contain nested operations"));
     }
     let paths = all.iter().filter(|o| matches!(o, Operand::Path(_))).count();
     if paths > 1 {
         return Err(multiple_names());
     }
     if paths == 0 {
-        return Err(plain(
-            "Invalid condition in KeyConditionExpression: No key attribute specified",
-        ));
+        return Err(plain("Invalid condition in KeyConditionExpression: No key attribute specified"));
     }
     let value = |operand: &Operand| match operand {
         Operand::Value(v) => v.clone(),
@@ -143,10 +135,9 @@ fn leaf(condition: &Condition) -> Result<Leaf, ExprError> {
         ))
     };
     match condition {
-        Condition::Compare(Operand::Path(p), op, v) => Ok(Leaf {
-            attribute: key_path(p)?,
-            comparator: LeafOp::Compare(*op, value(v)),
-        }),
+        Condition::Compare(Operand::Path(p), op, v) => {
+            Ok(Leaf { attribute: key_path(p)?, comparator: LeafOp::Compare(*op, value(v)) })
+        }
         Condition::Compare(v, op, Operand::Path(p)) => {
             // `:v < k` is `k > :v`.
             let flipped = match op {
@@ -156,20 +147,15 @@ fn leaf(condition: &Condition) -> Result<Leaf, ExprError> {
                 Comparator::Ge => Comparator::Le,
                 other => *other,
             };
-            Ok(Leaf {
-                attribute: key_path(p)?,
-                comparator: LeafOp::Compare(flipped, value(v)),
-            })
+            Ok(Leaf { attribute: key_path(p)?, comparator: LeafOp::Compare(flipped, value(v)) })
         }
-        Condition::Between(Operand::Path(p), low, high) => Ok(Leaf {
-            attribute: key_path(p)?,
-            comparator: LeafOp::Between(value(low), value(high)),
-        }),
+        Condition::Between(Operand::Path(p), low, high) => {
+            Ok(Leaf { attribute: key_path(p)?, comparator: LeafOp::Between(value(low), value(high)) })
+        }
         Condition::Between(..) => Err(first_operand("BETWEEN")),
-        Condition::BeginsWith(Operand::Path(p), prefix) => Ok(Leaf {
-            attribute: key_path(p)?,
-            comparator: LeafOp::BeginsWith(value(prefix)),
-        }),
+        Condition::BeginsWith(Operand::Path(p), prefix) => {
+            Ok(Leaf { attribute: key_path(p)?, comparator: LeafOp::BeginsWith(value(prefix)) })
+        }
         Condition::BeginsWith(..) => Err(first_operand("begins_with")),
         _ => Err(multiple_names()),
     }
@@ -191,9 +177,7 @@ pub fn parse_key_condition(
         return Err(plain("Conditions can be of length 1 or 2 only"));
     }
     if parsed.len() == 2 && parsed[0].attribute == parsed[1].attribute {
-        return Err(plain(
-            "KeyConditionExpressions must only contain one condition per key",
-        ));
+        return Err(plain("KeyConditionExpressions must only contain one condition per key"));
     }
     let mut partition_value = None;
     let mut sort = None;
@@ -235,17 +219,10 @@ pub fn parse_key_condition(
             (Some(_), Some(sort_key)) => sort_key,
             (Some(_), None) => return Err(plain("Query key condition not supported")),
         };
-        return Err(ExprError(format!(
-            "Query condition missed key schema element: {missed}"
-        )));
+        return Err(ExprError(format!("Query condition missed key schema element: {missed}")));
     }
     match partition_value {
-        Some(partition_value) => Ok(KeyCondition {
-            partition_value,
-            sort,
-        }),
-        None => Err(ExprError(format!(
-            "Query condition missed key schema element: {partition_key}"
-        ))),
+        Some(partition_value) => Ok(KeyCondition { partition_value, sort }),
+        None => Err(ExprError(format!("Query condition missed key schema element: {partition_key}"))),
     }
 }

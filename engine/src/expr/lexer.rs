@@ -77,10 +77,7 @@ pub fn tokenize(source: &str) -> Vec<Token> {
             continue;
         }
         let run_end = |from: usize| -> usize {
-            source[from..]
-                .char_indices()
-                .find(|&(_, ch)| !is_word_part(ch))
-                .map_or(source.len(), |(i, _)| from + i)
+            source[from..].char_indices().find(|&(_, ch)| !is_word_part(ch)).map_or(source.len(), |(i, _)| from + i)
         };
         let next_byte = bytes.get(pos + 1).copied();
         let (kind, end) = match c {
@@ -129,11 +126,7 @@ pub fn tokenize(source: &str) -> Vec<Token> {
         tokens.push(Token { kind, start, end });
         pos = end;
     }
-    tokens.push(Token {
-        kind: TokenKind::Eof,
-        start: source.len(),
-        end: source.len(),
-    });
+    tokens.push(Token { kind: TokenKind::Eof, start: source.len(), end: source.len() });
     tokens
 }
 

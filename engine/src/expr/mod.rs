@@ -23,10 +23,7 @@ pub mod update;
 #[cfg(test)]
 mod tests;
 
-pub use ast::{
-    Comparator, Condition, Operand, Path, PathElement, SetAction, SetOperand, SetValue,
-    UpdateExpression,
-};
+pub use ast::{Comparator, Condition, Operand, Path, PathElement, SetAction, SetOperand, SetValue, UpdateExpression};
 pub use context::ExprContext;
 pub use key_condition::{parse_key_condition, KeyCondition, SortKeyCondition};
 pub use parser::{ExprKind, EXPRESSION_BYTES_MAX, IN_OPERANDS_MAX, NESTING_DEPTH_MAX};
@@ -47,11 +44,7 @@ pub enum ConditionKind {
 }
 
 /// Parses a ConditionExpression or FilterExpression.
-pub fn parse_condition(
-    text: &str,
-    ctx: &mut ExprContext,
-    kind: ConditionKind,
-) -> Result<Condition, ExprError> {
+pub fn parse_condition(text: &str, ctx: &mut ExprContext, kind: ConditionKind) -> Result<Condition, ExprError> {
     let kind = match kind {
         ConditionKind::Condition => ExprKind::Condition,
         ConditionKind::Filter => ExprKind::Filter,

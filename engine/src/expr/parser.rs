@@ -12,9 +12,7 @@
 use std::fmt;
 
 use super::ast::UpdateExpression;
-use super::ast::{
-    Comparator, Condition, Operand, Path, PathElement, SetAction, SetOperand, SetValue,
-};
+use super::ast::{Comparator, Condition, Operand, Path, PathElement, SetAction, SetOperand, SetValue};
 use super::context::ExprContext;
 use super::lexer::{tokenize, Token, TokenKind};
 use super::reserved::is_reserved;
@@ -167,14 +165,8 @@ struct Parser<'a> {
 
 const CONDITION_KEYWORDS: [&str; 5] = ["AND", "OR", "NOT", "BETWEEN", "IN"];
 const UPDATE_KEYWORDS: [&str; 4] = ["SET", "REMOVE", "ADD", "DELETE"];
-const CONDITION_FUNCTIONS: [&str; 6] = [
-    "attribute_exists",
-    "attribute_not_exists",
-    "attribute_type",
-    "begins_with",
-    "contains",
-    "size",
-];
+const CONDITION_FUNCTIONS: [&str; 6] =
+    ["attribute_exists", "attribute_not_exists", "attribute_type", "begins_with", "contains", "size"];
 const UPDATE_FUNCTIONS: [&str; 2] = ["if_not_exists", "list_append"];
 const TYPE_NAMES: [&str; 10] = ["B", "NULL", "SS", "BOOL", "L", "BS", "N", "NS", "S", "M"];
 
@@ -211,10 +203,7 @@ pub(crate) fn value_brief(value: &AttributeValue) -> String {
         AttributeValue::S(s) => format!("{{S:{s}}}"),
         AttributeValue::N(n) => format!("{{N:{n}}}"),
         AttributeValue::B(b) => {
-            format!(
-                "{{B:{}}}",
-                base64::engine::general_purpose::STANDARD.encode(b)
-            )
+            format!("{{B:{}}}", base64::engine::general_purpose::STANDARD.encode(b))
         }
         other => format!("{{{}:…}}", other.type_name()),
     }
@@ -233,10 +222,8 @@ pub(crate) fn scalar_order(a: &AttributeValue, b: &AttributeValue) -> Option<std
 /// Checks the length and emptiness of an expression before parsing.
 fn check_text(text: &str, kind: ExprKind) -> Result<(), ExprError> {
     if text.len() > EXPRESSION_BYTES_MAX {
-        return Err(kind.error(format!(
-            "Expression size has exceeded the maximum allowed size; expression size: {}",
-            text.len()
-        )));
+        return Err(kind
+            .error(format!("Expression size has exceeded the maximum allowed size; expression size: {}", text.len())));
     }
     if text.trim_matches([' ', '\t', '\r', '\n']).is_empty() {
         return Err(kind.error("The expression can not be empty;"));
@@ -246,15 +233,7 @@ fn check_text(text: &str, kind: ExprKind) -> Result<(), ExprError> {
 
 impl<'a> Parser<'a> {
     fn new(source: &'a str, kind: ExprKind, ctx: &'a mut ExprContext) -> Parser<'a> {
-        Parser {
-            source,
-            tokens: tokenize(source),
-            pos: 0,
-            kind,
-            ctx,
-            depth: 0,
-            problems: Vec::new(),
-        }
+        Parser { source, tokens: tokenize(source), pos: 0, kind, ctx, depth: 0, problems: Vec::new() }
     }
 
     // ---- token plumbing -------------------------------------------------------------------
@@ -288,11 +267,7 @@ impl<'a> Parser<'a> {
     }
 
     fn save(&self) -> Saved {
-        Saved {
-            pos: self.pos,
-            problems: self.problems.len(),
-            depth: self.depth,
-        }
+        Saved { pos: self.pos, problems: self.problems.len(), depth: self.depth }
     }
 
     fn restore(&mut self, saved: &Saved) {
@@ -304,11 +279,7 @@ impl<'a> Parser<'a> {
     /// A syntax error at the current token, quoting it with its neighbours.
     fn syntax_error(&self) -> Fail {
         let token = &self.tokens[self.pos];
-        let start = if self.pos > 0 {
-            self.tokens[self.pos - 1].start
-        } else {
-            token.start
-        };
+        let start = if self.pos > 0 { self.tokens[self.pos - 1].start } else { token.start };
         let end = match self.tokens.get(self.pos + 1) {
             Some(next) if next.kind != TokenKind::Eof => next.end,
             _ if token.kind == TokenKind::Eof => {
@@ -470,10 +441,7 @@ impl<'a> Parser<'a> {
                 self.expect(TokenKind::RParen)?;
                 self.leave();
                 if inner_parenthesized && self.kind != ExprKind::Update {
-                    self.problem(
-                        Problem::Parens,
-                        "The expression has redundant parentheses;".into(),
-                    );
+                    self.problem(Problem::Parens, "The expression has redundant parentheses;".into());
                 }
                 Ok((inner, true))
             }
@@ -481,9 +449,7 @@ impl<'a> Parser<'a> {
                 self.advance();
                 Ok((Raw::Value(self.value_ref(&placeholder)), false))
             }
-            TokenKind::Word(word)
-                if *self.peek_at(1) == TokenKind::LParen && !self.is_keyword(&word) =>
-            {
+            TokenKind::Word(word) if *self.peek_at(1) == TokenKind::LParen && !self.is_keyword(&word) => {
                 self.advance();
                 self.advance();
                 self.enter()?;
@@ -505,16 +471,8 @@ impl<'a> Parser<'a> {
 
     fn check_call(&mut self, name: &str, args: &[Raw]) {
         let update = self.kind == ExprKind::Update;
-        let known_here: &[&str] = if update {
-            &UPDATE_FUNCTIONS
-        } else {
-            &CONDITION_FUNCTIONS
-        };
-        let known_elsewhere: &[&str] = if update {
-            &CONDITION_FUNCTIONS
-        } else {
-            &UPDATE_FUNCTIONS
-        };
+        let known_here: &[&str] = if update { &UPDATE_FUNCTIONS } else { &CONDITION_FUNCTIONS };
+        let known_elsewhere: &[&str] = if update { &CONDITION_FUNCTIONS } else { &UPDATE_FUNCTIONS };
         if !known_here.contains(&name) {
             let message = if known_elsewhere.contains(&name) {
                 let place = if update { "an update" } else { "a condition" };
@@ -552,21 +510,14 @@ impl<'a> Parser<'a> {
                 "Incorrect operand type for operator or function; operator or function: {name}, operand type: {operand_type}"
             )
         };
-        let requires_path = |name: &str| {
-            format!("Operator or function requires a document path; operator or function: {name}")
-        };
+        let requires_path =
+            |name: &str| format!("Operator or function requires a document path; operator or function: {name}");
         match name {
-            "attribute_exists" | "attribute_not_exists" | "if_not_exists"
-                if !matches!(args[0], Raw::Path(_)) =>
-            {
+            "attribute_exists" | "attribute_not_exists" | "if_not_exists" if !matches!(args[0], Raw::Path(_)) => {
                 self.problem(Problem::OperandType, requires_path(name));
             }
             "begins_with" => {
-                if let Some(t) = args
-                    .iter()
-                    .filter_map(Raw::static_type)
-                    .find(|t| *t != "S" && *t != "B")
-                {
+                if let Some(t) = args.iter().filter_map(Raw::static_type).find(|t| *t != "S" && *t != "B") {
                     self.problem(Problem::OperandType, type_error(t));
                 }
             }
@@ -583,26 +534,17 @@ impl<'a> Parser<'a> {
                 }
                 Raw::Value(None) => {}
                 other => {
-                    let t = other
-                        .static_type()
-                        .unwrap_or("{NS,SS,L,BS,N,M,B,BOOL,NULL,S}");
+                    let t = other.static_type().unwrap_or("{NS,SS,L,BS,N,M,B,BOOL,NULL,S}");
                     self.problem(Problem::OperandType, type_error(t));
                 }
             },
             "size" => {
-                if let Some(t) = args[0]
-                    .static_type()
-                    .filter(|t| ["N", "BOOL", "NULL"].contains(t))
-                {
+                if let Some(t) = args[0].static_type().filter(|t| ["N", "BOOL", "NULL"].contains(t)) {
                     self.problem(Problem::OperandType, type_error(t));
                 }
             }
             "list_append" => {
-                if let Some(t) = args
-                    .iter()
-                    .filter_map(Raw::immediate_type)
-                    .find(|t| *t != "L")
-                {
+                if let Some(t) = args.iter().filter_map(Raw::immediate_type).find(|t| *t != "L") {
                     self.problem(Problem::OperandType, type_error(t));
                 }
             }
@@ -695,10 +637,7 @@ impl<'a> Parser<'a> {
         let (inner, inner_group) = self.or_condition()?;
         self.expect(TokenKind::RParen)?;
         if inner_group {
-            self.problem(
-                Problem::Parens,
-                "The expression has redundant parentheses;".into(),
-            );
+            self.problem(Problem::Parens, "The expression has redundant parentheses;".into());
         }
         Ok((inner, true))
     }
@@ -717,11 +656,7 @@ impl<'a> Parser<'a> {
             if !matches!(comparator, Comparator::Eq | Comparator::Ne) {
                 self.check_ordered(comparator.as_str(), &[&left, &right]);
             }
-            return Ok(Condition::Compare(
-                self.operand(left),
-                comparator,
-                self.operand(right),
-            ));
+            return Ok(Condition::Compare(self.operand(left), comparator, self.operand(right)));
         }
         if self.peek_word("BETWEEN") {
             self.advance();
@@ -738,11 +673,7 @@ impl<'a> Parser<'a> {
                     self.problem(Problem::OperandType, message);
                 }
             }
-            return Ok(Condition::Between(
-                self.operand(left),
-                self.operand(low),
-                self.operand(high),
-            ));
+            return Ok(Condition::Between(self.operand(left), self.operand(low), self.operand(high)));
         }
         if self.peek_word("IN") {
             self.advance();
@@ -776,11 +707,7 @@ impl<'a> Parser<'a> {
 
     /// Ordering comparisons and BETWEEN take only N, S and B literals.
     fn check_ordered(&mut self, operator: &str, operands: &[&Raw]) {
-        if let Some(t) = operands
-            .iter()
-            .filter_map(|o| o.immediate_type())
-            .find(|t| !["N", "S", "B"].contains(t))
-        {
+        if let Some(t) = operands.iter().filter_map(|o| o.immediate_type()).find(|t| !["N", "S", "B"].contains(t)) {
             self.problem(
                 Problem::OperandType,
                 format!(
@@ -809,8 +736,7 @@ impl<'a> Parser<'a> {
         if name == "size" {
             self.problem(
                 Problem::MisusedFunction,
-                "The function is not allowed to be used this way in an expression; function: size"
-                    .into(),
+                "The function is not allowed to be used this way in an expression; function: size".into(),
             );
             return placeholder;
         }
@@ -847,9 +773,7 @@ impl<'a> Parser<'a> {
             if seen.contains(&section) {
                 self.problem(
                     Problem::Section,
-                    format!(
-                        "The \"{section}\" section can only be used once in an update expression;"
-                    ),
+                    format!("The \"{section}\" section can only be used once in an update expression;"),
                 );
             }
             seen.push(section.clone());
@@ -920,11 +844,7 @@ impl<'a> Parser<'a> {
         };
         self.advance();
         let second = self.set_operand()?;
-        if let Some(t) = [&first, &second]
-            .iter()
-            .filter_map(|r| r.immediate_type())
-            .find(|t| *t != "N")
-        {
+        if let Some(t) = [&first, &second].iter().filter_map(|r| r.immediate_type()).find(|t| *t != "N") {
             self.problem(
                 Problem::OperandType,
                 format!(
@@ -932,15 +852,8 @@ impl<'a> Parser<'a> {
                 ),
             );
         }
-        let (a, b) = (
-            self.lower_set_operand(first),
-            self.lower_set_operand(second),
-        );
-        Ok(if operator == "+" {
-            SetValue::Plus(a, b)
-        } else {
-            SetValue::Minus(a, b)
-        })
+        let (a, b) = (self.lower_set_operand(first), self.lower_set_operand(second));
+        Ok(if operator == "+" { SetValue::Plus(a, b) } else { SetValue::Minus(a, b) })
     }
 
     fn set_operand(&mut self) -> PResult<Raw> {
@@ -957,10 +870,9 @@ impl<'a> Parser<'a> {
                     ("if_not_exists", Some(Raw::Path(path)), Some(fallback), None) => {
                         SetOperand::IfNotExists(path, Box::new(self.lower_set_operand(fallback)))
                     }
-                    ("list_append", Some(a), Some(b), None) => SetOperand::ListAppend(
-                        Box::new(self.lower_set_operand(a)),
-                        Box::new(self.lower_set_operand(b)),
-                    ),
+                    ("list_append", Some(a), Some(b), None) => {
+                        SetOperand::ListAppend(Box::new(self.lower_set_operand(a)), Box::new(self.lower_set_operand(b)))
+                    }
                     _ => SetOperand::Value(AttributeValue::Null),
                 }
             }
@@ -1008,19 +920,14 @@ fn distinct_message(operator: &str, first: &Path) -> String {
 }
 
 /// BETWEEN bounds of different types, or in the wrong order.
-pub(crate) fn between_bounds_problem(
-    low: &AttributeValue,
-    high: &AttributeValue,
-) -> Option<String> {
+pub(crate) fn between_bounds_problem(low: &AttributeValue, high: &AttributeValue) -> Option<String> {
     let bounds = format!(
         "lower bound operand: AttributeValue: {}, upper bound operand: AttributeValue: {}",
         value_brief(low),
         value_brief(high)
     );
     if low.type_name() != high.type_name() {
-        return Some(format!(
-            "The BETWEEN operator requires same data type for lower and upper bounds; {bounds}"
-        ));
+        return Some(format!("The BETWEEN operator requires same data type for lower and upper bounds; {bounds}"));
     }
     match scalar_order(low, high) {
         Some(std::cmp::Ordering::Greater) => Some(format!(
@@ -1035,8 +942,9 @@ fn path_clash(a: &Path, b: &Path) -> Option<(Problem, &'static str)> {
         match (x, y) {
             (PathElement::Attribute(p), PathElement::Attribute(q)) if p == q => {}
             (PathElement::Index(p), PathElement::Index(q)) if p == q => {}
-            (PathElement::Attribute(_), PathElement::Attribute(_))
-            | (PathElement::Index(_), PathElement::Index(_)) => return None,
+            (PathElement::Attribute(_), PathElement::Attribute(_)) | (PathElement::Index(_), PathElement::Index(_)) => {
+                return None
+            }
             _ => return Some((Problem::PathConflict, "conflict")),
         }
     }
@@ -1045,11 +953,7 @@ fn path_clash(a: &Path, b: &Path) -> Option<(Problem, &'static str)> {
 
 /// Parses a condition-like expression (ConditionExpression, FilterExpression or the raw form of
 /// a KeyConditionExpression).
-pub(crate) fn parse_condition_kind(
-    text: &str,
-    ctx: &mut ExprContext,
-    kind: ExprKind,
-) -> Result<Condition, ExprError> {
+pub(crate) fn parse_condition_kind(text: &str, ctx: &mut ExprContext, kind: ExprKind) -> Result<Condition, ExprError> {
     check_text(text, kind)?;
     let mut parser = Parser::new(text, kind, ctx);
     let result = parser.or_condition().and_then(|(condition, _)| {
@@ -1060,10 +964,7 @@ pub(crate) fn parse_condition_kind(
 }
 
 /// Parses an UpdateExpression.
-pub(crate) fn parse_update_text(
-    text: &str,
-    ctx: &mut ExprContext,
-) -> Result<UpdateExpression, ExprError> {
+pub(crate) fn parse_update_text(text: &str, ctx: &mut ExprContext) -> Result<UpdateExpression, ExprError> {
     check_text(text, ExprKind::Update)?;
     let mut parser = Parser::new(text, ExprKind::Update, ctx);
     let result = parser.update();
@@ -1071,10 +972,7 @@ pub(crate) fn parse_update_text(
 }
 
 /// Parses a ProjectionExpression.
-pub(crate) fn parse_projection_text(
-    text: &str,
-    ctx: &mut ExprContext,
-) -> Result<Vec<Path>, ExprError> {
+pub(crate) fn parse_projection_text(text: &str, ctx: &mut ExprContext) -> Result<Vec<Path>, ExprError> {
     check_text(text, ExprKind::Projection)?;
     let mut parser = Parser::new(text, ExprKind::Projection, ctx);
     let result = parser.projection();

@@ -26,22 +26,14 @@ struct Printer {
 impl Printer {
     fn name(&mut self, name: &str) {
         let next = self.placeholders.len();
-        let placeholder = self
-            .placeholders
-            .entry(name.to_string())
-            .or_insert_with(|| format!("#n{next}"))
-            .clone();
-        self.rendered
-            .names
-            .insert(placeholder.clone(), name.to_string());
+        let placeholder = self.placeholders.entry(name.to_string()).or_insert_with(|| format!("#n{next}")).clone();
+        self.rendered.names.insert(placeholder.clone(), name.to_string());
         self.out.push_str(&placeholder);
     }
 
     fn value(&mut self, value: &AttributeValue) {
         let placeholder = format!(":v{}", self.rendered.values.len());
-        self.rendered
-            .values
-            .insert(placeholder.clone(), value.clone());
+        self.rendered.values.insert(placeholder.clone(), value.clone());
         self.out.push_str(&placeholder);
     }
 
@@ -146,10 +138,7 @@ impl Printer {
             }
             Condition::AttributeType(path, type_name) => {
                 let type_value = Operand::Value(AttributeValue::S(type_name.clone()));
-                self.call(
-                    "attribute_type",
-                    &[&Operand::Path(path.clone()), &type_value],
-                );
+                self.call("attribute_type", &[&Operand::Path(path.clone()), &type_value]);
             }
             Condition::BeginsWith(a, b) => self.call("begins_with", &[a, b]),
             Condition::Contains(a, b) => self.call("contains", &[a, b]),
@@ -214,13 +203,7 @@ pub fn render_update(update: &UpdateExpression) -> Rendered {
                 SetValue::Operand(operand) => printer.set_operand(operand),
                 SetValue::Plus(a, b) | SetValue::Minus(a, b) => {
                     printer.set_operand(a);
-                    printer
-                        .out
-                        .push_str(if matches!(action.value, SetValue::Plus(..)) {
-                            " + "
-                        } else {
-                            " - "
-                        });
+                    printer.out.push_str(if matches!(action.value, SetValue::Plus(..)) { " + " } else { " - " });
                     printer.set_operand(b);
                 }
             }

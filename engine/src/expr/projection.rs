@@ -39,11 +39,8 @@ impl Keep {
                 (!kept.is_empty()).then_some(AttributeValue::M(kept))
             }
             AttributeValue::L(list) if !self.indexes.is_empty() => {
-                let kept: Vec<AttributeValue> = self
-                    .indexes
-                    .iter()
-                    .filter_map(|(index, keep)| keep.apply(list.get(*index)?))
-                    .collect();
+                let kept: Vec<AttributeValue> =
+                    self.indexes.iter().filter_map(|(index, keep)| keep.apply(list.get(*index)?)).collect();
                 (!kept.is_empty()).then_some(AttributeValue::L(kept))
             }
             _ => None,
@@ -64,8 +61,5 @@ pub fn project(item: &Item, paths: &[Path]) -> Item {
         }
         node.whole = true;
     }
-    root.names
-        .iter()
-        .filter_map(|(name, keep)| Some((name.clone(), keep.apply(item.get(name)?)?)))
-        .collect()
+    root.names.iter().filter_map(|(name, keep)| Some((name.clone(), keep.apply(item.get(name)?)?))).collect()
 }

@@ -34,18 +34,9 @@ fn item(pairs: Vec<(&str, AttributeValue)>) -> Item {
 }
 
 fn ctx(names: &[(&str, &str)], values: Vec<(&str, AttributeValue)>) -> ExprContext {
-    let names = (!names.is_empty()).then(|| {
-        names
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    });
-    let values: Option<BTreeMap<String, AttributeValue>> = (!values.is_empty()).then(|| {
-        values
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
-    });
+    let names = (!names.is_empty()).then(|| names.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    let values: Option<BTreeMap<String, AttributeValue>> =
+        (!values.is_empty()).then(|| values.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
     ExprContext::new(names, values).unwrap()
 }
 
@@ -54,9 +45,7 @@ fn cond(text: &str, values: Vec<(&str, AttributeValue)>) -> Condition {
 }
 
 fn cond_err(text: &str, names: &[(&str, &str)], values: Vec<(&str, AttributeValue)>) -> String {
-    parse_condition(text, &mut ctx(names, values), ConditionKind::Condition)
-        .unwrap_err()
-        .0
+    parse_condition(text, &mut ctx(names, values), ConditionKind::Condition).unwrap_err().0
 }
 
 fn check(text: &str, values: Vec<(&str, AttributeValue)>, target: &Item) -> bool {
@@ -74,21 +63,13 @@ fn path(text: &str) -> Path {
 #[test]
 fn parses_precedence_not_and_or() {
     let c = cond("a = :v OR b = :v AND NOT c = :v", vec![(":v", n("1"))]);
-    let cmp = |name: &str| {
-        Condition::Compare(
-            Operand::Path(Path::attribute(name)),
-            Comparator::Eq,
-            Operand::Value(n("1")),
-        )
-    };
+    let cmp =
+        |name: &str| Condition::Compare(Operand::Path(Path::attribute(name)), Comparator::Eq, Operand::Value(n("1")));
     assert_eq!(
         c,
         Condition::Or(
             Box::new(cmp("a")),
-            Box::new(Condition::And(
-                Box::new(cmp("b")),
-                Box::new(Condition::Not(Box::new(cmp("c"))))
-            ))
+            Box::new(Condition::And(Box::new(cmp("b")), Box::new(Condition::Not(Box::new(cmp("c"))))))
         )
     );
     let grouped = cond("(a = :v OR b = :v) AND c = :v", vec![(":v", n("1"))]);
@@ -100,9 +81,7 @@ fn keywords_and_paths_ignore_case_where_dynamodb_does() {
     let c = cond("a between :a and :b", vec![(":a", n("1")), (":b", n("2"))]);
     assert!(matches!(c, Condition::Between(..)));
     let c = cond("a.b[2].c in (:a, :b)", vec![(":a", n("1")), (":b", n("2"))]);
-    let Condition::In(Operand::Path(p), candidates) = c else {
-        panic!("expected IN")
-    };
+    let Condition::In(Operand::Path(p), candidates) = c else { panic!("expected IN") };
     assert_eq!(p.to_string(), "a.b[2].c");
     assert_eq!(candidates.len(), 2);
 }
@@ -110,15 +89,9 @@ fn keywords_and_paths_ignore_case_where_dynamodb_does() {
 #[test]
 fn parenthesized_operands_and_size() {
     let c = cond("(a) = :v", vec![(":v", n("1"))]);
-    assert!(matches!(
-        c,
-        Condition::Compare(Operand::Path(_), Comparator::Eq, _)
-    ));
+    assert!(matches!(c, Condition::Compare(Operand::Path(_), Comparator::Eq, _)));
     let c = cond("(size(a)) > :v", vec![(":v", n("1"))]);
-    assert!(matches!(
-        c,
-        Condition::Compare(Operand::Size(_), Comparator::Gt, _)
-    ));
+    assert!(matches!(c, Condition::Compare(Operand::Size(_), Comparator::Gt, _)));
     let c = cond("size(a) > :v AND (b = :v)", vec![(":v", n("1"))]);
     assert!(matches!(c, Condition::And(..)));
 }
@@ -127,20 +100,12 @@ fn parenthesized_operands_and_size() {
 fn placeholders_resolve() {
     let mut c = ctx(&[("#s", "status"), ("#x", "x")], vec![(":v", s("on"))]);
     let parsed = parse_condition("#s = :v AND #x.#s = :v", &mut c, ConditionKind::Filter).unwrap();
-    let Condition::And(left, right) = parsed else {
-        panic!("expected AND")
-    };
+    let Condition::And(left, right) = parsed else { panic!("expected AND") };
     assert_eq!(
         *left,
-        Condition::Compare(
-            Operand::Path(Path::attribute("status")),
-            Comparator::Eq,
-            Operand::Value(s("on"))
-        )
+        Condition::Compare(Operand::Path(Path::attribute("status")), Comparator::Eq, Operand::Value(s("on")))
     );
-    let Condition::Compare(Operand::Path(p), ..) = *right else {
-        panic!("expected comparison")
-    };
+    let Condition::Compare(Operand::Path(p), ..) = *right else { panic!("expected comparison") };
     assert_eq!(p.to_string(), "x.status");
     assert!(c.finish().is_ok());
 }
@@ -173,35 +138,17 @@ fn syntax_errors_quote_token_and_neighbours() {
         cond_err("a = :v AND __typename = :v", &[], vec![(":v", n("1"))]),
         "Invalid ConditionExpression: Syntax error; token: \"_\", near: \"AND __\""
     );
-    let err = parse_projection("l[a]", &mut ExprContext::empty())
-        .unwrap_err()
-        .0;
-    assert_eq!(
-        err,
-        "Invalid ProjectionExpression: Syntax error; token: \"a\", near: \"[a]\""
-    );
-    let err = parse_update("SET", &mut ExprContext::empty())
-        .unwrap_err()
-        .0;
-    assert_eq!(
-        err,
-        "Invalid UpdateExpression: Syntax error; token: \"<EOF>\", near: \"SET\""
-    );
+    let err = parse_projection("l[a]", &mut ExprContext::empty()).unwrap_err().0;
+    assert_eq!(err, "Invalid ProjectionExpression: Syntax error; token: \"a\", near: \"[a]\"");
+    let err = parse_update("SET", &mut ExprContext::empty()).unwrap_err().0;
+    assert_eq!(err, "Invalid UpdateExpression: Syntax error; token: \"<EOF>\", near: \"SET\"");
 }
 
 #[test]
 fn empty_and_oversized_expressions() {
-    assert_eq!(
-        cond_err("  ", &[], vec![]),
-        "Invalid ConditionExpression: The expression can not be empty;"
-    );
-    let err = parse_condition("", &mut ExprContext::empty(), ConditionKind::Filter)
-        .unwrap_err()
-        .0;
-    assert_eq!(
-        err,
-        "Invalid FilterExpression: The expression can not be empty;"
-    );
+    assert_eq!(cond_err("  ", &[], vec![]), "Invalid ConditionExpression: The expression can not be empty;");
+    let err = parse_condition("", &mut ExprContext::empty(), ConditionKind::Filter).unwrap_err().0;
+    assert_eq!(err, "Invalid FilterExpression: The expression can not be empty;");
     let long = format!("a = :v{}", " ".repeat(EXPRESSION_BYTES_MAX));
     assert_eq!(
         cond_err(&long, &[], vec![(":v", n("1"))]),
@@ -222,13 +169,8 @@ fn reserved_words_need_placeholders() {
         cond_err("a.Size = :v", &[], vec![(":v", n("1"))]),
         "Invalid ConditionExpression: Attribute name is a reserved keyword; reserved keyword: Size"
     );
-    let err = parse_update("SET ttl = :v", &mut ctx(&[], vec![(":v", n("1"))]))
-        .unwrap_err()
-        .0;
-    assert_eq!(
-        err,
-        "Invalid UpdateExpression: Attribute name is a reserved keyword; reserved keyword: ttl"
-    );
+    let err = parse_update("SET ttl = :v", &mut ctx(&[], vec![(":v", n("1"))])).unwrap_err().0;
+    assert_eq!(err, "Invalid UpdateExpression: Attribute name is a reserved keyword; reserved keyword: ttl");
 }
 
 #[test]
@@ -245,10 +187,7 @@ fn undefined_placeholders() {
 
 #[test]
 fn function_errors() {
-    assert_eq!(
-        cond_err("foo(a)", &[], vec![]),
-        "Invalid ConditionExpression: Invalid function name; function: foo"
-    );
+    assert_eq!(cond_err("foo(a)", &[], vec![]), "Invalid ConditionExpression: Invalid function name; function: foo");
     assert_eq!(
         cond_err("attribute_exists(a, b)", &[], vec![]),
         "Invalid ConditionExpression: Incorrect number of operands for operator or function; operator or function: attribute_exists, number of operands: 2"
@@ -309,12 +248,7 @@ fn redundant_parentheses_and_nesting_limit() {
     let nots = format!("{}a = :v", "NOT ".repeat(1000));
     assert!(cond_err(&nots, &[], vec![(":v", n("1"))]).starts_with("Invalid ConditionExpression: "));
     let chain = (0..60).map(|_| "(a = :v AND ").collect::<String>() + "a = :v" + &")".repeat(60);
-    assert!(parse_condition(
-        &chain,
-        &mut ctx(&[], vec![(":v", n("1"))]),
-        ConditionKind::Condition
-    )
-    .is_ok());
+    assert!(parse_condition(&chain, &mut ctx(&[], vec![(":v", n("1"))]), ConditionKind::Condition).is_ok());
 }
 
 #[test]
@@ -327,21 +261,10 @@ fn between_and_in_errors() {
         cond_err("a BETWEEN :b AND :a", &[], vec![(":a", s("a")), (":b", n("1"))]),
         "Invalid ConditionExpression: The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:a}"
     );
-    let values: Vec<(String, AttributeValue)> = (0..101)
-        .map(|i| (format!(":v{i}"), n(&i.to_string())))
-        .collect();
-    let text = format!(
-        "a IN ({})",
-        values
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let values: Vec<(String, AttributeValue)> = (0..101).map(|i| (format!(":v{i}"), n(&i.to_string()))).collect();
+    let text = format!("a IN ({})", values.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", "));
     let mut c = ExprContext::new(None, Some(values.into_iter().collect())).unwrap();
-    let err = parse_condition(&text, &mut c, ConditionKind::Condition)
-        .unwrap_err()
-        .0;
+    let err = parse_condition(&text, &mut c, ConditionKind::Condition).unwrap_err().0;
     assert_eq!(
         err,
         "Invalid ConditionExpression: The IN operator is provided with too many operands; number of operands: 101"
@@ -350,10 +273,7 @@ fn between_and_in_errors() {
 
 #[test]
 fn unused_placeholders_across_expressions() {
-    let mut c = ctx(
-        &[("#a", "a"), ("#b", "b")],
-        vec![(":v", n("1")), (":w", n("2"))],
-    );
+    let mut c = ctx(&[("#a", "a"), ("#b", "b")], vec![(":v", n("1")), (":w", n("2"))]);
     parse_condition("#a = :v", &mut c, ConditionKind::Condition).unwrap();
     assert_eq!(
         c.finish().unwrap_err().0,
@@ -379,36 +299,16 @@ fn comparisons_follow_dynamodb_types() {
     assert!(check("n <> :v", vec![(":v", s("10"))], &it));
     assert!(!check("n < :v", vec![(":v", s("z"))], &it));
     assert!(check("s < :v", vec![(":v", s("abd"))], &it));
-    assert!(check(
-        "b >= :v",
-        vec![(":v", AttributeValue::B(vec![1]))],
-        &it
-    ));
-    assert!(check(
-        "f = :v",
-        vec![(":v", AttributeValue::Bool(true))],
-        &it
-    ));
+    assert!(check("b >= :v", vec![(":v", AttributeValue::B(vec![1]))], &it));
+    assert!(check("f = :v", vec![(":v", AttributeValue::Bool(true))], &it));
     // Missing attributes: only <> holds.
     assert!(!check("absent = :v", vec![(":v", n("1"))], &it));
     assert!(check("absent <> :v", vec![(":v", n("1"))], &it));
     assert!(!check("absent < :v", vec![(":v", n("1"))], &it));
     assert!(check("NOT absent = :v", vec![(":v", n("1"))], &it));
-    assert!(check(
-        "n BETWEEN :a AND :b",
-        vec![(":a", n("10")), (":b", n("11"))],
-        &it
-    ));
-    assert!(!check(
-        "s BETWEEN :a AND :b",
-        vec![(":a", n("1")), (":b", n("11"))],
-        &it
-    ));
-    assert!(check(
-        "n IN (:a, :b)",
-        vec![(":a", s("x")), (":b", n("10"))],
-        &it
-    ));
+    assert!(check("n BETWEEN :a AND :b", vec![(":a", n("10")), (":b", n("11"))], &it));
+    assert!(!check("s BETWEEN :a AND :b", vec![(":a", n("1")), (":b", n("11"))], &it));
+    assert!(check("n IN (:a, :b)", vec![(":a", s("x")), (":b", n("10"))], &it));
 }
 
 #[test]
@@ -423,16 +323,8 @@ fn functions_evaluate() {
     assert!(check("attribute_exists(m.k)", vec![], &it));
     assert!(check("attribute_not_exists(m.z)", vec![], &it));
     assert!(check("attribute_not_exists(l[5])", vec![], &it));
-    assert!(check(
-        "attribute_type(tags, :t)",
-        vec![(":t", s("SS"))],
-        &it
-    ));
-    assert!(!check(
-        "attribute_type(tags, :t)",
-        vec![(":t", s("L"))],
-        &it
-    ));
+    assert!(check("attribute_type(tags, :t)", vec![(":t", s("SS"))], &it));
+    assert!(!check("attribute_type(tags, :t)", vec![(":t", s("L"))], &it));
     assert!(check("begins_with(s, :p)", vec![(":p", s("hé"))], &it));
     assert!(check("contains(s, :p)", vec![(":p", s("ll"))], &it));
     assert!(check("contains(tags, :p)", vec![(":p", s("b"))], &it));
@@ -440,21 +332,13 @@ fn functions_evaluate() {
     assert!(!check("contains(nums, :p)", vec![(":p", s("2"))], &it));
     assert!(check("contains(l, :p)", vec![(":p", n("3"))], &it));
     assert!(check("size(s) = :n", vec![(":n", n("5"))], &it));
-    assert!(check(
-        "size(l) = :n AND size(m) = :o",
-        vec![(":n", n("2")), (":o", n("1"))],
-        &it
-    ));
+    assert!(check("size(l) = :n AND size(m) = :o", vec![(":n", n("2")), (":o", n("1"))], &it));
     assert!(!check("size(absent) >= :n", vec![(":n", n("0"))], &it));
 }
 
 // ---- update expressions --------------------------------------------------------------------------
 
-fn upd(
-    text: &str,
-    names: &[(&str, &str)],
-    values: Vec<(&str, AttributeValue)>,
-) -> UpdateExpression {
+fn upd(text: &str, names: &[(&str, &str)], values: Vec<(&str, AttributeValue)>) -> UpdateExpression {
     parse_update(text, &mut ctx(names, values)).unwrap()
 }
 
@@ -508,11 +392,7 @@ fn update_parse_errors() {
 
 #[test]
 fn update_set_arithmetic_and_functions() {
-    let before = item(vec![
-        ("n", n("5")),
-        ("l", list(vec![n("1")])),
-        ("s", s("x")),
-    ]);
+    let before = item(vec![("n", n("5")), ("l", list(vec![n("1")])), ("s", s("x"))]);
     let u = upd(
         "SET a = n + :one, b = n - :ten, c = if_not_exists(absent, :one), d = if_not_exists(s, :one), \
          l = list_append(l, :more), e = list_append(:more, l)",
@@ -534,9 +414,7 @@ fn update_set_arithmetic_and_functions() {
 #[test]
 fn update_apply_errors() {
     let before = item(vec![("s", s("x")), ("m", map(vec![]))]);
-    let err = |text: &str, values: Vec<(&str, AttributeValue)>| {
-        upd(text, &[], values).apply(&before).unwrap_err().0
-    };
+    let err = |text: &str, values: Vec<(&str, AttributeValue)>| upd(text, &[], values).apply(&before).unwrap_err().0;
     assert_eq!(
         err("SET a = absent", vec![]),
         "The provided expression refers to an attribute that does not exist in the item"
@@ -545,10 +423,7 @@ fn update_apply_errors() {
         err("SET a = s + :v", vec![(":v", n("1"))]),
         "An operand in the update expression has an incorrect data type"
     );
-    assert_eq!(
-        err("ADD s :v", vec![(":v", n("1"))]),
-        "An operand in the update expression has an incorrect data type"
-    );
+    assert_eq!(err("ADD s :v", vec![(":v", n("1"))]), "An operand in the update expression has an incorrect data type");
     assert_eq!(
         err("SET x.y = :v", vec![(":v", n("1"))]),
         "The document path provided in the update expression is invalid for update"
@@ -559,10 +434,7 @@ fn update_apply_errors() {
     );
     let big = n("9.9999999999999999999999999999999999999E+125");
     assert_eq!(
-        upd("SET a = :v + :v", &[], vec![(":v", big)])
-            .apply(&Item::new())
-            .unwrap_err()
-            .0,
+        upd("SET a = :v + :v", &[], vec![(":v", big)]).apply(&Item::new()).unwrap_err().0,
         "Number overflow. Attempting to store a number with magnitude larger than supported range"
     );
 }
@@ -598,10 +470,7 @@ fn update_lists_maps_remove_add_delete() {
     assert_eq!(after["tags"], ss(&["a", "b", "c"]));
     assert_eq!(after["fresh"], ss(&["c"]));
     assert_eq!(after["labels"], ss(&["b"]));
-    assert!(
-        !after.contains_key("gone"),
-        "deleting the last element removes the attribute"
-    );
+    assert!(!after.contains_key("gone"), "deleting the last element removes the attribute");
 }
 
 // ---- projections ----------------------------------------------------------------------------------
@@ -613,15 +482,7 @@ fn projection_parse_and_apply() {
     assert!(c.finish().is_ok());
     let it = item(vec![
         ("a", map(vec![("b", n("1")), ("c", n("2"))])),
-        (
-            "l",
-            list(vec![
-                n("0"),
-                map(vec![("x", n("1")), ("y", n("2"))]),
-                n("2"),
-                n("3"),
-            ]),
-        ),
+        ("l", list(vec![n("0"), map(vec![("x", n("1")), ("y", n("2"))]), n("2"), n("3")])),
         ("status", s("on")),
         ("extra", s("no")),
     ]);
@@ -635,9 +496,7 @@ fn projection_parse_and_apply() {
         ])
     );
     assert_eq!(project(&it, &[path("a.z"), path("extra[0]")]), Item::new());
-    let err = parse_projection("a, a.b", &mut ExprContext::empty())
-        .unwrap_err()
-        .0;
+    let err = parse_projection("a, a.b", &mut ExprContext::empty()).unwrap_err().0;
     assert_eq!(
         err,
         "Invalid ProjectionExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a], path two: [a, b]"
@@ -646,38 +505,20 @@ fn projection_parse_and_apply() {
 
 // ---- key conditions ---------------------------------------------------------------------------------
 
-fn key(
-    text: &str,
-    values: Vec<(&str, AttributeValue)>,
-    sort: Option<&str>,
-) -> Result<KeyCondition, String> {
+fn key(text: &str, values: Vec<(&str, AttributeValue)>, sort: Option<&str>) -> Result<KeyCondition, String> {
     parse_key_condition(text, &mut ctx(&[], values), "pk", sort).map_err(|e| e.0)
 }
 
 #[test]
 fn key_conditions_accepted() {
-    let k = key(
-        "pk = :p AND sk BETWEEN :a AND :b",
-        vec![(":p", s("x")), (":a", n("1")), (":b", n("2"))],
-        Some("sk"),
-    )
-    .unwrap();
+    let k = key("pk = :p AND sk BETWEEN :a AND :b", vec![(":p", s("x")), (":a", n("1")), (":b", n("2"))], Some("sk"))
+        .unwrap();
     assert_eq!(k.partition_value, s("x"));
     assert_eq!(k.sort, Some(SortKeyCondition::Between(n("1"), n("2"))));
-    let k = key(
-        "begins_with(sk, :a) AND :p = pk",
-        vec![(":p", s("x")), (":a", s("ab"))],
-        Some("sk"),
-    )
-    .unwrap();
+    let k = key("begins_with(sk, :a) AND :p = pk", vec![(":p", s("x")), (":a", s("ab"))], Some("sk")).unwrap();
     assert_eq!(k.sort, Some(SortKeyCondition::BeginsWith(s("ab"))));
     assert!(k.sort.as_ref().unwrap().matches(&s("abc")));
-    let k = key(
-        ":v < sk AND pk = :p",
-        vec![(":p", s("x")), (":v", n("3"))],
-        Some("sk"),
-    )
-    .unwrap();
+    let k = key(":v < sk AND pk = :p", vec![(":p", s("x")), (":v", n("3"))], Some("sk")).unwrap();
     assert_eq!(k.sort, Some(SortKeyCondition::Gt(n("3"))));
     let k = key("pk = :p", vec![(":p", s("x"))], None).unwrap();
     assert_eq!(k.sort, None);
@@ -687,48 +528,24 @@ fn key_conditions_accepted() {
 fn key_condition_errors() {
     let v = || vec![(":p", s("x")), (":a", n("5")), (":b", n("1"))];
     let e = |text: &str| key(text, v(), Some("sk")).unwrap_err();
-    assert_eq!(
-        e("sk = :a"),
-        "Query condition missed key schema element: pk"
-    );
-    assert_eq!(
-        e("pk = :p AND extra = :a"),
-        "Query condition missed key schema element: sk"
-    );
+    assert_eq!(e("sk = :a"), "Query condition missed key schema element: pk");
+    assert_eq!(e("pk = :p AND extra = :a"), "Query condition missed key schema element: sk");
     assert_eq!(e("pk < :p"), "Query key condition not supported");
-    assert_eq!(
-        e("pk = :p OR sk = :a"),
-        "Invalid operator used in KeyConditionExpression: OR"
-    );
-    assert_eq!(
-        e("pk = :p AND sk <> :a"),
-        "Invalid operator used in KeyConditionExpression: <>"
-    );
+    assert_eq!(e("pk = :p OR sk = :a"), "Invalid operator used in KeyConditionExpression: OR");
+    assert_eq!(e("pk = :p AND sk <> :a"), "Invalid operator used in KeyConditionExpression: <>");
     assert_eq!(
         e("pk = :p AND attribute_exists(sk)"),
         "Invalid operator used in KeyConditionExpression: attribute_exists"
     );
+    assert_eq!(e("pk = :p AND size(sk) > :a"), "KeyConditionExpressions cannot contain nested operations");
+    assert_eq!(e("pk.x = :p"), "KeyConditionExpressions cannot have conditions on nested attributes");
     assert_eq!(
-        e("pk = :p AND size(sk) > :a"),
-        "KeyConditionExpressions cannot contain nested operations"
+        e("pk = sk"),
+        "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"
     );
-    assert_eq!(
-        e("pk.x = :p"),
-        "KeyConditionExpressions cannot have conditions on nested attributes"
-    );
-    assert_eq!(e("pk = sk"), "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition");
-    assert_eq!(
-        e(":p = :a AND pk = :p"),
-        "Invalid condition in KeyConditionExpression: No key attribute specified"
-    );
-    assert_eq!(
-        e("pk = :p AND pk = :p"),
-        "KeyConditionExpressions must only contain one condition per key"
-    );
-    assert_eq!(
-        e("pk = :p AND sk > :a AND sk < :b"),
-        "Conditions can be of length 1 or 2 only"
-    );
+    assert_eq!(e(":p = :a AND pk = :p"), "Invalid condition in KeyConditionExpression: No key attribute specified");
+    assert_eq!(e("pk = :p AND pk = :p"), "KeyConditionExpressions must only contain one condition per key");
+    assert_eq!(e("pk = :p AND sk > :a AND sk < :b"), "Conditions can be of length 1 or 2 only");
     assert_eq!(
         e("pk = :p AND sk BETWEEN :a AND :b"),
         "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {N:5}, upper bound operand: AttributeValue: {N:1}"
@@ -737,10 +554,7 @@ fn key_condition_errors() {
         e("pk = :p AND begins_with(sk, :a)"),
         "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N"
     );
-    assert_eq!(
-        e("pk = "),
-        "Invalid KeyConditionExpression: Syntax error; token: \"<EOF>\", near: \"=\""
-    );
+    assert_eq!(e("pk = "), "Invalid KeyConditionExpression: Syntax error; token: \"<EOF>\", near: \"=\"");
 }
 
 // ---- properties ---------------------------------------------------------------------------------
@@ -752,12 +566,7 @@ mod properties {
     use super::*;
 
     fn name() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just("a".to_string()),
-            Just("status".to_string()),
-            Just("b c".to_string()),
-            "[a-z]{1,3}"
-        ]
+        prop_oneof![Just("a".to_string()), Just("status".to_string()), Just("b c".to_string()), "[a-z]{1,3}"]
     }
 
     /// Paths whose top-level name starts with `prefix`, so that generated operands never
@@ -766,10 +575,7 @@ mod properties {
         (
             name(),
             prop::collection::vec(
-                prop_oneof![
-                    name().prop_map(PathElement::Attribute),
-                    (0usize..20).prop_map(PathElement::Index)
-                ],
+                prop_oneof![name().prop_map(PathElement::Attribute), (0usize..20).prop_map(PathElement::Index)],
                 0..3,
             ),
         )
@@ -810,11 +616,7 @@ mod properties {
     fn leaf() -> impl Strategy<Value = Condition> {
         let left = || path_from("l");
         prop_oneof![
-            (left(), comparator(), right_operand()).prop_map(|(p, c, r)| Condition::Compare(
-                Operand::Path(p),
-                c,
-                r
-            )),
+            (left(), comparator(), right_operand()).prop_map(|(p, c, r)| Condition::Compare(Operand::Path(p), c, r)),
             (left(), -100i64..100, 0i64..100).prop_map(|(p, lo, width)| Condition::Between(
                 Operand::Path(p),
                 Operand::Value(AttributeValue::N(Number::from_i64(lo))),
@@ -824,17 +626,10 @@ mod properties {
                 .prop_map(|(p, c)| Condition::In(Operand::Path(p), c)),
             left().prop_map(Condition::AttributeExists),
             left().prop_map(Condition::AttributeNotExists),
-            (
-                left(),
-                prop::sample::select(vec![
-                    "S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"
-                ])
-            )
+            (left(), prop::sample::select(vec!["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"]))
                 .prop_map(|(p, t)| Condition::AttributeType(p, t.to_string())),
-            (left(), ".{0,4}").prop_map(|(p, x)| Condition::BeginsWith(
-                Operand::Path(p),
-                Operand::Value(AttributeValue::S(x))
-            )),
+            (left(), ".{0,4}")
+                .prop_map(|(p, x)| Condition::BeginsWith(Operand::Path(p), Operand::Value(AttributeValue::S(x)))),
             (left(), right_operand()).prop_map(|(p, r)| Condition::Contains(Operand::Path(p), r)),
         ]
     }
@@ -842,24 +637,18 @@ mod properties {
     fn condition() -> impl Strategy<Value = Condition> {
         leaf().prop_recursive(4, 24, 2, |inner| {
             prop_oneof![
-                (inner.clone(), inner.clone())
-                    .prop_map(|(a, b)| Condition::And(Box::new(a), Box::new(b))),
-                (inner.clone(), inner.clone())
-                    .prop_map(|(a, b)| Condition::Or(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| Condition::And(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| Condition::Or(Box::new(a), Box::new(b))),
                 inner.prop_map(|c| Condition::Not(Box::new(c))),
             ]
         })
     }
 
     fn set_operand() -> impl Strategy<Value = SetOperand> {
-        let leaf = prop_oneof![
-            path_from("r").prop_map(SetOperand::Path),
-            scalar().prop_map(SetOperand::Value),
-        ];
+        let leaf = prop_oneof![path_from("r").prop_map(SetOperand::Path), scalar().prop_map(SetOperand::Value),];
         leaf.prop_recursive(2, 6, 2, |inner| {
             prop_oneof![
-                (path_from("r"), inner.clone())
-                    .prop_map(|(p, f)| SetOperand::IfNotExists(p, Box::new(f))),
+                (path_from("r"), inner.clone()).prop_map(|(p, f)| SetOperand::IfNotExists(p, Box::new(f))),
                 (path_from("r"), path_from("q")).prop_map(|(a, b)| SetOperand::ListAppend(
                     Box::new(SetOperand::Path(a)),
                     Box::new(SetOperand::Path(b))
@@ -871,17 +660,12 @@ mod properties {
     fn update() -> impl Strategy<Value = UpdateExpression> {
         let set_value = prop_oneof![
             set_operand().prop_map(SetValue::Operand),
-            (path_from("r"), number())
-                .prop_map(|(p, v)| SetValue::Plus(SetOperand::Path(p), SetOperand::Value(v))),
-            (number(), path_from("r"))
-                .prop_map(|(v, p)| SetValue::Minus(SetOperand::Value(v), SetOperand::Path(p))),
+            (path_from("r"), number()).prop_map(|(p, v)| SetValue::Plus(SetOperand::Path(p), SetOperand::Value(v))),
+            (number(), path_from("r")).prop_map(|(v, p)| SetValue::Minus(SetOperand::Value(v), SetOperand::Path(p))),
         ];
         let tail = || {
             prop::collection::vec(
-                prop_oneof![
-                    name().prop_map(PathElement::Attribute),
-                    (0usize..5).prop_map(PathElement::Index)
-                ],
+                prop_oneof![name().prop_map(PathElement::Attribute), (0usize..5).prop_map(PathElement::Index)],
                 0..2,
             )
         };
@@ -891,9 +675,7 @@ mod properties {
             prop::collection::vec((tail(), prop_oneof![number(), Just(ss(&["a", "b"]))]), 0..3),
             prop::collection::vec(tail(), 0..2),
         )
-            .prop_filter("at least one action", |(a, b, c, d)| {
-                a.len() + b.len() + c.len() + d.len() > 0
-            })
+            .prop_filter("at least one action", |(a, b, c, d)| a.len() + b.len() + c.len() + d.len() > 0)
             .prop_map(|(sets, removes, adds, deletes)| {
                 // Every target gets its own top-level name, so no two paths overlap.
                 let mut counter = 0;
@@ -904,19 +686,10 @@ mod properties {
                     Path(elements)
                 };
                 UpdateExpression {
-                    set: sets
-                        .into_iter()
-                        .map(|(t, value)| SetAction {
-                            path: target(t),
-                            value,
-                        })
-                        .collect(),
+                    set: sets.into_iter().map(|(t, value)| SetAction { path: target(t), value }).collect(),
                     remove: removes.into_iter().map(&mut target).collect(),
                     add: adds.into_iter().map(|(t, v)| (target(t), v)).collect(),
-                    delete: deletes
-                        .into_iter()
-                        .map(|t| (target(t), ns(&["1"])))
-                        .collect(),
+                    delete: deletes.into_iter().map(|t| (target(t), ns(&["1"]))).collect(),
                 }
             })
     }

@@ -14,9 +14,7 @@ use super::ExprError;
 use crate::model::{AttributeValue, Item, NumberError};
 
 fn missing_attribute() -> ExprError {
-    ExprError(
-        "The provided expression refers to an attribute that does not exist in the item".into(),
-    )
+    ExprError("The provided expression refers to an attribute that does not exist in the item".into())
 }
 
 fn wrong_type() -> ExprError {
@@ -31,12 +29,10 @@ fn invalid_path() -> ExprError {
 pub(crate) fn number_error(error: NumberError) -> ExprError {
     ExprError(match error {
         NumberError::Overflow => {
-            "Number overflow. Attempting to store a number with magnitude larger than supported range"
-                .into()
+            "Number overflow. Attempting to store a number with magnitude larger than supported range".into()
         }
         NumberError::Underflow => {
-            "Number underflow. Attempting to store a number with magnitude smaller than supported range"
-                .into()
+            "Number underflow. Attempting to store a number with magnitude smaller than supported range".into()
         }
         NumberError::Precision => "Attempting to store more than 38 significant digits in a Number".into(),
         NumberError::Invalid(text) => {
@@ -115,16 +111,10 @@ fn set_value(item: &Item, value: &SetValue) -> Result<AttributeValue, ExprError>
     match value {
         SetValue::Operand(operand) => set_operand(item, operand),
         SetValue::Plus(a, b) | SetValue::Minus(a, b) => {
-            let (AttributeValue::N(x), AttributeValue::N(y)) =
-                (set_operand(item, a)?, set_operand(item, b)?)
-            else {
+            let (AttributeValue::N(x), AttributeValue::N(y)) = (set_operand(item, a)?, set_operand(item, b)?) else {
                 return Err(wrong_type());
             };
-            let result = if matches!(value, SetValue::Plus(..)) {
-                x.checked_add(&y)
-            } else {
-                x.checked_sub(&y)
-            };
+            let result = if matches!(value, SetValue::Plus(..)) { x.checked_add(&y) } else { x.checked_sub(&y) };
             result.map(AttributeValue::N).map_err(number_error)
         }
     }
@@ -132,9 +122,7 @@ fn set_value(item: &Item, value: &SetValue) -> Result<AttributeValue, ExprError>
 
 fn set_operand(item: &Item, operand: &SetOperand) -> Result<AttributeValue, ExprError> {
     match operand {
-        SetOperand::Path(path) => document::get(item, path)
-            .cloned()
-            .ok_or_else(missing_attribute),
+        SetOperand::Path(path) => document::get(item, path).cloned().ok_or_else(missing_attribute),
         SetOperand::Value(value) => Ok(value.clone()),
         SetOperand::IfNotExists(path, fallback) => match document::get(item, path) {
             Some(value) => Ok(value.clone()),
@@ -200,11 +188,7 @@ fn remove(item: &mut Item, path: &Path) -> Result<(), ExprError> {
         return Ok(());
     }
     if document::get(item, &Path(path.0[..path.0.len() - 1].to_vec())).is_none() {
-        return if parent_is_wrong_type(item, path) {
-            Err(invalid_path())
-        } else {
-            Ok(())
-        };
+        return if parent_is_wrong_type(item, path) { Err(invalid_path()) } else { Ok(()) };
     }
     let parent = parent_mut(item, path)?;
     match (parent, path.0.last()) {
@@ -248,7 +232,6 @@ fn parent_is_wrong_type(item: &Item, path: &Path) -> bool {
     }
     !matches!(
         (current, path.0.last()),
-        (AttributeValue::M(_), Some(PathElement::Attribute(_)))
-            | (AttributeValue::L(_), Some(PathElement::Index(_)))
+        (AttributeValue::M(_), Some(PathElement::Attribute(_))) | (AttributeValue::L(_), Some(PathElement::Index(_)))
     )
 }

@@ -53,21 +53,14 @@ pub fn encode_item(item: &Item) -> Vec<u8> {
     write_map(&mut out, item);
     let checksum = crc32fast::hash(&out[HEADER_BYTES..]);
     out[1..HEADER_BYTES].copy_from_slice(&checksum.to_le_bytes());
-    debug_assert_eq!(
-        decode_item(&out).as_ref(),
-        Ok(item),
-        "an encoded item decodes to itself"
-    );
+    debug_assert_eq!(decode_item(&out).as_ref(), Ok(item), "an encoded item decodes to itself");
     out
 }
 
 /// Decodes an item written by [`encode_item`], verifying its checksum.
 pub fn decode_item(bytes: &[u8]) -> Result<Item, ItemDecodeError> {
     if bytes.len() < HEADER_BYTES {
-        return Err(corrupt(format!(
-            "{} bytes is shorter than the header",
-            bytes.len()
-        )));
+        return Err(corrupt(format!("{} bytes is shorter than the header", bytes.len())));
     }
     if bytes[0] != ITEM_FORMAT_VERSION {
         return Err(corrupt(format!("unknown format version {}", bytes[0])));
@@ -76,17 +69,12 @@ pub fn decode_item(bytes: &[u8]) -> Result<Item, ItemDecodeError> {
     let payload = &bytes[HEADER_BYTES..];
     let computed = crc32fast::hash(payload);
     if stored != computed {
-        return Err(corrupt(format!(
-            "checksum {stored:08x} does not match {computed:08x}"
-        )));
+        return Err(corrupt(format!("checksum {stored:08x} does not match {computed:08x}")));
     }
     let mut reader = Reader { rest: payload };
     let item = reader.map(0)?;
     if !reader.rest.is_empty() {
-        return Err(corrupt(format!(
-            "{} bytes after the item",
-            reader.rest.len()
-        )));
+        return Err(corrupt(format!("{} bytes after the item", reader.rest.len())));
     }
     Ok(item)
 }
@@ -190,10 +178,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn byte(&mut self) -> Result<u8, ItemDecodeError> {
-        let (&byte, rest) = self
-            .rest
-            .split_first()
-            .ok_or_else(|| corrupt("truncated".into()))?;
+        let (&byte, rest) = self.rest.split_first().ok_or_else(|| corrupt("truncated".into()))?;
         self.rest = rest;
         Ok(byte)
     }
@@ -220,10 +205,7 @@ impl<'a> Reader<'a> {
         let len = self.varint()?;
         match usize::try_from(len) {
             Ok(len) if len <= self.rest.len() => Ok(len),
-            _ => Err(corrupt(format!(
-                "length {len} exceeds the {} bytes left",
-                self.rest.len()
-            ))),
+            _ => Err(corrupt(format!("length {len} exceeds the {} bytes left", self.rest.len()))),
         }
     }
 
@@ -247,8 +229,8 @@ impl<'a> Reader<'a> {
         };
         let zigzag = self.varint()?;
         let exponent = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
-        let exponent = i32::try_from(exponent)
-            .map_err(|_| corrupt(format!("number exponent {exponent} out of range")))?;
+        let exponent =
+            i32::try_from(exponent).map_err(|_| corrupt(format!("number exponent {exponent} out of range")))?;
         // A digit count, not a byte count: two digits share a byte, so `len` does not apply.
         let count = self.varint()?;
         let count = match usize::try_from(count) {
@@ -419,9 +401,7 @@ mod tests {
             // Huge attribute count.
             &[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
             // Varint longer than 10 bytes.
-            &[
-                0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01,
-            ],
+            &[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
             // One attribute "a" with a string of huge length.
             &[1, 1, b'a', TAG_S, 0xFF, 0xFF, 0xFF, 0x7F],
             // Unknown tag.

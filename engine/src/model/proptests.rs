@@ -56,15 +56,8 @@ fn oracle_cmp(a: (bool, &[u8], i32), b: (bool, &[u8], i32)) -> Ordering {
     let scale = (i64::from(a.2) - a.1.len() as i64).min(i64::from(b.2) - b.1.len() as i64);
     let (sign_a, text_a) = scaled(a.0, a.1, a.2, scale);
     let (sign_b, text_b) = scaled(b.0, b.1, b.2, scale);
-    let magnitude = text_a
-        .len()
-        .cmp(&text_b.len())
-        .then_with(|| text_a.cmp(&text_b));
-    sign_a.cmp(&sign_b).then(if sign_a < 0 {
-        magnitude.reverse()
-    } else {
-        magnitude
-    })
+    let magnitude = text_a.len().cmp(&text_b.len()).then_with(|| text_a.cmp(&text_b));
+    sign_a.cmp(&sign_b).then(if sign_a < 0 { magnitude.reverse() } else { magnitude })
 }
 
 fn key_bytes(value: &AttributeValue, suffix: &[u8]) -> Vec<u8> {
