@@ -382,7 +382,7 @@ async fn batch_get_projection_and_consistent_read() {
         item(&[
             ("pk", s("k")),
             ("name", s("n")),
-            ("other", s("o")),
+            ("extra", s("o")),
             ("m", item_map()),
         ]),
     )
@@ -393,7 +393,7 @@ async fn batch_get_projection_and_consistent_read() {
             "batch_a",
             KeysAndAttributes::builder()
                 .keys(item(&[("pk", s("k"))]))
-                .projection_expression("#n, m.inner")
+                .projection_expression("#n, m.deep")
                 .expression_attribute_names("#n", "name")
                 .consistent_read(true)
                 .build()
@@ -410,7 +410,7 @@ async fn batch_get_projection_and_consistent_read() {
             ("name", s("n")),
             (
                 "m",
-                aws_sdk_dynamodb::types::AttributeValue::M(item(&[("inner", n(1))]))
+                aws_sdk_dynamodb::types::AttributeValue::M(item(&[("deep", n(1))]))
             )
         ])]
     );
@@ -425,7 +425,7 @@ async fn batch_get_projection_and_consistent_read() {
 }
 
 fn item_map() -> aws_sdk_dynamodb::types::AttributeValue {
-    aws_sdk_dynamodb::types::AttributeValue::M(item(&[("inner", n(1)), ("outer", n(2))]))
+    aws_sdk_dynamodb::types::AttributeValue::M(item(&[("deep", n(1)), ("shallow", n(2))]))
 }
 
 #[tokio::test]

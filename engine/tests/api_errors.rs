@@ -619,6 +619,7 @@ async fn malformed_json_is_serialization_exception() {
                 &[
                     ("X-Amz-Target", "DynamoDB_20120810.DescribeTable"),
                     JSON_CONTENT_TYPE,
+                    UNSIGNED_AUTH,
                 ],
                 body,
             )
@@ -648,6 +649,7 @@ async fn unknown_operation() {
             &[
                 ("X-Amz-Target", "DynamoDB_20111205.ListTables"),
                 JSON_CONTENT_TYPE,
+                UNSIGNED_AUTH,
             ],
             b"{}",
         )
@@ -656,7 +658,9 @@ async fn unknown_operation() {
     assert!(kind.ends_with("#UnknownOperationException"), "{kind:?}");
 
     // No target at all is refused with a 400 as well.
-    let resp = server.raw_request(&[JSON_CONTENT_TYPE], b"{}").unwrap();
+    let resp = server
+        .raw_request(&[JSON_CONTENT_TYPE, UNSIGNED_AUTH], b"{}")
+        .unwrap();
     assert_error_shape(&resp, 400);
 }
 
@@ -758,7 +762,7 @@ async fn oversized_body_is_refused_and_server_keeps_serving() {
     );
     let target = "DynamoDB_20120810.PutItem";
     match server.raw_request(
-        &[("X-Amz-Target", target), JSON_CONTENT_TYPE],
+        &[("X-Amz-Target", target), JSON_CONTENT_TYPE, UNSIGNED_AUTH],
         body.as_bytes(),
     ) {
         Ok(resp) => {
@@ -807,7 +811,15 @@ async fn any_credentials_are_accepted() {
     let other = aws_sdk_dynamodb::Client::from_conf(config);
     create_table(&other, "e_creds", None).await;
     // A raw request with no Authorization header at all is served as well.
-    let resp = server.raw_call("DescribeTable", br#"{"TableName":"e_creds"}"#);
+    let resp = server
+        .raw_request(
+            &[
+                ("X-Amz-Target", "DynamoDB_20120810.DescribeTable"),
+                JSON_CONTENT_TYPE,
+            ],
+            br#"{"TableName":"e_creds"}"#,
+        )
+        .unwrap();
     assert_eq!(resp.status, 200, "{}", resp.body_text());
     assert_eq!(resp.json()["Table"]["TableStatus"], "ACTIVE");
 }

@@ -269,7 +269,7 @@ async fn query_rejects_invalid_key_conditions() {
     );
     // A non-key attribute.
     expect_error(
-        run("pk = :p AND other = :v", vec![(":p", s("a")), (":v", n(1))]).await,
+        run("pk = :p AND extra = :v", vec![(":p", s("a")), (":v", n(1))]).await,
         "ValidationException",
     );
     // begins_with on a number sort key.

@@ -27,7 +27,7 @@ ddb() {
 check() {
     local what="$1" expr="$2" json
     json="$(cat)"
-    if ! python3 -c "import json,sys; d=json.loads(sys.stdin.read() or 'null'); sys.exit(0 if ($expr) else 1)" <<<"$json"; then
+    if ! python3 -c "import json,sys; d=json.loads(sys.stdin.read().strip() or 'null'); sys.exit(0 if ($expr) else 1)" <<<"$json"; then
         echo "FAIL  $what" >&2
         echo "      expected: $expr" >&2
         echo "      got: $json" >&2

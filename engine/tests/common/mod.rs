@@ -2,7 +2,9 @@
 //! with its own data directory, an AWS SDK client pointed at it, and a raw HTTP/1.1 helper for
 //! requests no SDK would send (malformed bodies, unknown targets, huge payloads).
 //!
-//! Every test starts its own server, so tests never see each other's tables.
+//! Every test starts its own server, so tests never see each other's tables. Set
+//! `SQUALL_E2E_SERVER` to a program path to test another server that follows the same
+//! command-line contract (`--data-dir DIR --listen ADDR`, then the ready line on stdout).
 
 #![allow(dead_code)]
 
@@ -53,7 +55,11 @@ impl TestServer {
             .prefix("squall-e2e-")
             .tempdir()
             .expect("create a temporary data directory");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_squall-server"));
+        // SQUALL_E2E_SERVER runs the suite against another build or another implementation of
+        // the same command-line contract (e.g. a peer server behind a small wrapper).
+        let program = std::env::var_os("SQUALL_E2E_SERVER")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_squall-server").into());
+        let mut command = Command::new(program);
         command
             .arg("--data-dir")
             .arg(data_dir.path())
@@ -130,8 +136,11 @@ impl TestServer {
     /// Sends one DynamoDB JSON request over a fresh connection, without any SDK.
     pub fn raw_call(&self, operation: &str, body: &[u8]) -> RawResponse {
         let target = format!("DynamoDB_20120810.{operation}");
-        self.raw_request(&[("X-Amz-Target", &target), JSON_CONTENT_TYPE], body)
-            .unwrap_or_else(|e| panic!("raw {operation} request failed: {e}"))
+        self.raw_request(
+            &[("X-Amz-Target", &target), JSON_CONTENT_TYPE, UNSIGNED_AUTH],
+            body,
+        )
+        .unwrap_or_else(|e| panic!("raw {operation} request failed: {e}"))
     }
 
     /// Sends `POST /` with the given extra headers and body over a fresh HTTP/1.1 connection
@@ -242,6 +251,15 @@ fn spawn_log_reader(
 // Raw HTTP
 
 pub const JSON_CONTENT_TYPE: (&str, &str) = ("Content-Type", "application/x-amz-json-1.0");
+
+/// An Authorization header shaped like an SDK's SigV4 one, with a signature that proves nothing:
+/// the server accepts any credentials, and a raw request should otherwise look like a client's.
+pub const UNSIGNED_AUTH: (&str, &str) = (
+    "Authorization",
+    "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/dynamodb/aws4_request, \
+     SignedHeaders=content-type;host;x-amz-target, \
+     Signature=0000000000000000000000000000000000000000000000000000000000000000",
+);
 
 /// A whole HTTP response as read off the wire.
 #[derive(Debug)]
