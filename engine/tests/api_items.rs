@@ -346,6 +346,7 @@ async fn update_item_set_remove_add_delete() {
             ("keep", s("old")),
             ("gone", s("bye")),
             ("l", list(&[s("a"), s("b"), s("c")])),
+            ("r", list(&[s("r0"), s("r1"), s("r2")])),
             ("front", list(&[n(2)])),
             ("m", map(&[("x", n(1)), ("y", n(2))])),
             ("tags", ss(&["red", "green", "blue"])),
@@ -361,7 +362,7 @@ async fn update_item_set_remove_add_delete() {
             "SET #c = #c + :one, price = price - :half, keep = if_not_exists(keep, :new), \
              fresh = if_not_exists(fresh, :new), l = list_append(l, :more), \
              front = list_append(:pre, front), m.z = :one, m.x = m.y * :zero_ok \
-             REMOVE gone, l[0], m.y \
+             REMOVE gone, r[0], m.y \
              ADD added :five, nums :more_nums, new_set :new_set \
              DELETE tags :drop",
         )
@@ -395,7 +396,7 @@ async fn update_item_set_remove_add_delete() {
             "SET #c = #c + :one, price = price - :half, keep = if_not_exists(keep, :new), \
              fresh = if_not_exists(fresh, :new), l = list_append(l, :more), \
              front = list_append(:pre, front), m.z = :one, m.x = m.y \
-             REMOVE gone, l[0], m.y \
+             REMOVE gone, r[0], m.y \
              ADD added :five, nums :more_nums, new_set :new_set \
              DELETE tags :drop",
         )
@@ -420,7 +421,9 @@ async fn update_item_set_remove_add_delete() {
         ("price", n(2)),
         ("keep", s("old")),
         ("fresh", s("new")),
-        ("l", list(&[s("b"), s("c"), s("d")])),
+        ("l", list(&[s("a"), s("b"), s("c"), s("d")])),
+        // Removing a list element shifts the rest down.
+        ("r", list(&[s("r1"), s("r2")])),
         ("front", list(&[n(0), n(1), n(2)])),
         ("m", map(&[("x", n(2)), ("z", n(1))])),
         ("added", n(5)),

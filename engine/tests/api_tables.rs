@@ -817,3 +817,89 @@ async fn update_table_deletes_gsi() {
         .await
         .is_some());
 }
+
+#[tokio::test]
+async fn tables_and_items_survive_a_restart() {
+    let mut server = TestServer::start();
+    let client = server.client();
+    client
+        .create_table()
+        .table_name("durable")
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(hash_key("pk"))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("color", ScalarAttributeType::S))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by_color")
+                .key_schema(hash_key("color"))
+                .projection(projection(ProjectionType::All, &[]))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", err_text(&e)));
+    create_table(&client, "dropped", None).await;
+    for i in 0..20 {
+        put(
+            &client,
+            "durable",
+            item(&[
+                ("pk", s(&format!("k{i:02}"))),
+                ("color", s("red")),
+                ("n", n(i)),
+            ]),
+        )
+        .await;
+    }
+    client
+        .delete_item()
+        .table_name("durable")
+        .key("pk", s("k05"))
+        .send()
+        .await
+        .unwrap();
+    client
+        .delete_table()
+        .table_name("dropped")
+        .send()
+        .await
+        .unwrap();
+
+    server.restart();
+    let client = server.client();
+
+    let listed = client.list_tables().send().await.unwrap();
+    assert_eq!(listed.table_names(), ["durable".to_string()]);
+    let table = describe(&client, "durable").await;
+    assert_eq!(table.table_status(), Some(&TableStatus::Active));
+    assert_eq!(table.global_secondary_indexes().len(), 1);
+    assert_eq!(
+        get(&client, "durable", item(&[("pk", s("k07"))])).await,
+        Some(item(&[("pk", s("k07")), ("color", s("red")), ("n", n(7))]))
+    );
+    assert_eq!(
+        get(&client, "durable", item(&[("pk", s("k05"))])).await,
+        None
+    );
+    let scanned = client.scan().table_name("durable").send().await.unwrap();
+    assert_eq!(scanned.count(), 19);
+    let from_index = eventually(CONVERGE_WAIT, "GSI after restart", || {
+        let client = client.clone();
+        async move {
+            let out = client
+                .query()
+                .table_name("durable")
+                .index_name("by_color")
+                .key_condition_expression("color = :c")
+                .expression_attribute_values(":c", s("red"))
+                .send()
+                .await
+                .unwrap();
+            (out.count() == 19).then_some(out.count())
+        }
+    })
+    .await;
+    assert_eq!(from_index, 19);
+}

@@ -55,51 +55,8 @@ impl TestServer {
             .prefix("squall-e2e-")
             .tempdir()
             .expect("create a temporary data directory");
-        // SQUALL_E2E_SERVER runs the suite against another build or another implementation of
-        // the same command-line contract (e.g. a peer server behind a small wrapper).
-        let program = std::env::var_os("SQUALL_E2E_SERVER")
-            .unwrap_or_else(|| env!("CARGO_BIN_EXE_squall-server").into());
-        let mut command = Command::new(program);
-        command
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        set_parent_death_signal(&mut command);
-        let mut child = command.spawn().expect("spawn squall-server");
-
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready_rx) = mpsc::channel::<String>();
-        let stdout = child.stdout.take().expect("child stdout is piped");
-        let stderr = child.stderr.take().expect("child stderr is piped");
-        spawn_log_reader("stdout", stdout, log.clone(), Some(ready_tx));
-        spawn_log_reader("stderr", stderr, log.clone(), None);
-
-        let url = match ready_rx.recv_timeout(READY_WAIT_MAX) {
-            Ok(url) => url,
-            Err(_) => {
-                let status = child.try_wait().ok().flatten();
-                let _ = child.kill();
-                let _ = child.wait();
-                let lines = log.lock().map(|l| l.join("\n")).unwrap_or_default();
-                panic!(
-                    "squall-server did not print {READY_PREFIX:?}<url> within {READY_WAIT_MAX:?} \
-                     (exit status: {status:?}); its output:\n{lines}"
-                );
-            }
-        };
-        let addr: SocketAddr = url
-            .strip_prefix("http://")
-            .and_then(|hostport| hostport.trim_end_matches('/').parse().ok())
-            .unwrap_or_else(|| panic!("ready line has no http://HOST:PORT url: {url:?}"));
-        assert_ne!(
-            addr.port(),
-            0,
-            "server must report the port it actually bound"
-        );
+        let (child, url, addr) = spawn_server(data_dir.path(), &log);
         TestServer {
             child: Some(child),
             url,
@@ -107,6 +64,22 @@ impl TestServer {
             log,
             _data_dir: data_dir,
         }
+    }
+
+    /// Stops the server gracefully (SIGTERM) and starts it again on the same data directory.
+    /// The new process listens on a new port: make new clients afterwards.
+    pub fn restart(&mut self) {
+        let child = self.child.take().expect("server is running");
+        let status = stop_gracefully(child);
+        assert!(
+            matches!(status, Some(s) if s.success()),
+            "squall-server must exit cleanly on SIGTERM, got {status:?}; output:\n{}",
+            self.log()
+        );
+        let (child, url, addr) = spawn_server(self._data_dir.path(), &self.log);
+        self.child = Some(child);
+        self.url = url;
+        self.addr = addr;
     }
 
     pub fn url(&self) -> &str {
@@ -170,26 +143,8 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        // Graceful first, as an operator would; killed if it does not go in time.
-        unsafe {
-            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + SHUTDOWN_WAIT_MAX;
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-            }
+        if let Some(child) = self.child.take() {
+            stop_gracefully(child);
         }
         if std::thread::panicking() {
             eprintln!(
@@ -197,6 +152,78 @@ impl Drop for TestServer {
                 self.url,
                 self.log()
             );
+        }
+    }
+}
+
+/// Spawns the server on `data_dir` and waits for its ready line.
+fn spawn_server(
+    data_dir: &std::path::Path,
+    log: &Arc<Mutex<Vec<String>>>,
+) -> (Child, String, SocketAddr) {
+    // SQUALL_E2E_SERVER runs the suite against another build or another implementation of
+    // the same command-line contract (e.g. a peer server behind a small wrapper).
+    let program = std::env::var_os("SQUALL_E2E_SERVER")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_squall-server").into());
+    let mut command = Command::new(program);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    set_parent_death_signal(&mut command);
+    let mut child = command.spawn().expect("spawn squall-server");
+
+    let (ready_tx, ready_rx) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().expect("child stdout is piped");
+    let stderr = child.stderr.take().expect("child stderr is piped");
+    spawn_log_reader("stdout", stdout, log.clone(), Some(ready_tx));
+    spawn_log_reader("stderr", stderr, log.clone(), None);
+
+    let url = match ready_rx.recv_timeout(READY_WAIT_MAX) {
+        Ok(url) => url,
+        Err(_) => {
+            let status = child.try_wait().ok().flatten();
+            let _ = child.kill();
+            let _ = child.wait();
+            let lines = log.lock().map(|l| l.join("\n")).unwrap_or_default();
+            panic!(
+                "squall-server did not print {READY_PREFIX:?}<url> within {READY_WAIT_MAX:?} \
+                 (exit status: {status:?}); its output:\n{lines}"
+            );
+        }
+    };
+    let addr: SocketAddr = url
+        .strip_prefix("http://")
+        .and_then(|hostport| hostport.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("ready line has no http://HOST:PORT url: {url:?}"));
+    assert_ne!(
+        addr.port(),
+        0,
+        "server must report the port it actually bound"
+    );
+    (child, url, addr)
+}
+
+/// SIGTERM, as an operator would; SIGKILL if the server does not exit in time. Returns the
+/// exit status of a graceful exit, `None` when it had to be killed.
+fn stop_gracefully(mut child: Child) -> Option<std::process::ExitStatus> {
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + SHUTDOWN_WAIT_MAX;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
         }
     }
 }
