@@ -1,7 +1,20 @@
 //! Squall's engine: a DynamoDB-compatible database.
 //!
 //! - [`model`]: attribute values, exact numbers, key and item encodings (pure).
+//! - [`expr`]: condition, filter, key-condition, update and projection expressions (pure).
+//! - [`catalog`]: table and index metadata and `TableDescription` (pure).
+//! - [`capacity`]: read and write capacity units (pure).
 //! - [`storage`]: the `KvStore` seam with RocksDB and in-memory stores.
+//! - [`db`]: the single-node database: catalog, storage key layout, item writes with indexes.
+//! - [`api`]: DynamoDB's operations and errors, transport-free.
+//! - [`http`]: the HTTP server; [`node`]: the one entry point that starts a node.
 
+pub mod api;
+pub mod capacity;
+pub mod catalog;
+pub mod db;
+pub mod expr;
+pub mod http;
 pub mod model;
+pub mod node;
 pub mod storage;

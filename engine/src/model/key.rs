@@ -88,11 +88,25 @@ pub fn encode_key_value(out: &mut Vec<u8>, value: &AttributeValue) {
     }
 }
 
+/// Appends the encoding of a string or binary *prefix*: the encoding without its terminator.
+/// Every value that starts with `prefix` has an encoding that starts with these bytes, so
+/// `begins_with` on a sort key is one byte-range scan. A number has no prefixes and is encoded
+/// whole.
+pub fn encode_key_prefix(out: &mut Vec<u8>, value: &AttributeValue) {
+    let start = out.len();
+    match value {
+        AttributeValue::S(_) | AttributeValue::B(_) => {
+            encode_key_value(out, value);
+            debug_assert_eq!(&out[out.len() - 2..], &[BYTES_ESCAPE, BYTES_END]);
+            out.truncate(out.len() - 2);
+        }
+        _ => encode_key_value(out, value),
+    }
+    debug_assert!(out.len() >= start);
+}
+
 /// Reads one encoded key value of type `kind` from the front of `input`, advancing it.
-pub fn decode_key_value(
-    input: &mut &[u8],
-    kind: ScalarType,
-) -> Result<AttributeValue, KeyDecodeError> {
+pub fn decode_key_value(input: &mut &[u8], kind: ScalarType) -> Result<AttributeValue, KeyDecodeError> {
     match kind {
         ScalarType::S => {
             let mut rest = *input;
@@ -123,9 +137,7 @@ fn decode_bytes(input: &mut &[u8]) -> Result<Vec<u8>, KeyDecodeError> {
     let mut rest = *input;
     loop {
         let Some((&byte, after)) = rest.split_first() else {
-            return Err(KeyDecodeError(
-                "unterminated string or binary key".to_string(),
-            ));
+            return Err(KeyDecodeError("unterminated string or binary key".to_string()));
         };
         rest = after;
         if byte != BYTES_ESCAPE {
@@ -142,15 +154,9 @@ fn decode_bytes(input: &mut &[u8]) -> Result<Vec<u8>, KeyDecodeError> {
                 return Ok(bytes);
             }
             Some((&other, _)) => {
-                return Err(KeyDecodeError(format!(
-                    "invalid escape 0x00 0x{other:02x} in key"
-                )));
+                return Err(KeyDecodeError(format!("invalid escape 0x00 0x{other:02x} in key")));
             }
-            None => {
-                return Err(KeyDecodeError(
-                    "unterminated string or binary key".to_string(),
-                ))
-            }
+            None => return Err(KeyDecodeError("unterminated string or binary key".to_string())),
         }
     }
 }
@@ -163,11 +169,7 @@ fn encode_number(out: &mut Vec<u8>, number: &Number) {
     }
     // Complementing every byte after the class byte reverses the order for negatives.
     let mask = if negative { 0xFF } else { 0x00 };
-    out.push(if negative {
-        NUMBER_NEGATIVE
-    } else {
-        NUMBER_POSITIVE
-    });
+    out.push(if negative { NUMBER_NEGATIVE } else { NUMBER_POSITIVE });
     let biased = u8::try_from(exponent + EXPONENT_BIAS).expect("number exponents fit one byte");
     out.push(biased ^ mask);
     for pair in digits.chunks(2) {
@@ -188,11 +190,7 @@ fn decode_number(input: &mut &[u8]) -> Result<Number, KeyDecodeError> {
         }
         NUMBER_NEGATIVE => 0xFF,
         NUMBER_POSITIVE => 0x00,
-        other => {
-            return Err(KeyDecodeError(format!(
-                "invalid number class 0x{other:02x}"
-            )))
-        }
+        other => return Err(KeyDecodeError(format!("invalid number class 0x{other:02x}"))),
     };
     let (&biased, after) = rest.split_first().ok_or_else(truncated)?;
     rest = after;
@@ -206,9 +204,7 @@ fn decode_number(input: &mut &[u8]) -> Result<Number, KeyDecodeError> {
             break;
         }
         if pair > DIGIT_PAIR_MAX {
-            return Err(KeyDecodeError(format!(
-                "invalid digit pair 0x{byte:02x} in number key"
-            )));
+            return Err(KeyDecodeError(format!("invalid digit pair 0x{byte:02x} in number key")));
         }
         if digits.len() >= super::number::SIGNIFICANT_DIGITS_MAX {
             return Err(KeyDecodeError("too many digits in number key".to_string()));
@@ -255,10 +251,7 @@ mod tests {
     fn strings_escape_zero_bytes_and_terminate() {
         assert_eq!(encoded(&AttributeValue::S("ab".into())), b"ab\x00\x01");
         assert_eq!(encoded(&AttributeValue::S(String::new())), b"\x00\x01");
-        assert_eq!(
-            encoded(&AttributeValue::B(vec![0, 1])),
-            b"\x00\xff\x01\x00\x01"
-        );
+        assert_eq!(encoded(&AttributeValue::B(vec![0, 1])), b"\x00\xff\x01\x00\x01");
         for text in ["", "a", "a\0b", "\0", "\0\0", "héllo", "\u{10FFFF}"] {
             round_trip(AttributeValue::S(text.into()), ScalarType::S);
         }
@@ -272,21 +265,8 @@ mod tests {
         assert_eq!(encoded(&n("0")), [NUMBER_ZERO]);
         // 12.3 = 0.123 × 10^2: exponent 2 + 129, pairs "12" and "3_".
         assert_eq!(encoded(&n("12.3")), [NUMBER_POSITIVE, 131, 13, 31, 0]);
-        assert_eq!(
-            encoded(&n("-12.3")),
-            [NUMBER_NEGATIVE, !131, !13, !31, 0xFF]
-        );
-        for text in [
-            "0",
-            "1",
-            "-1",
-            "12.3",
-            "-0.001",
-            "1e-130",
-            "-1e-130",
-            "9.99e125",
-            "1234567890",
-        ] {
+        assert_eq!(encoded(&n("-12.3")), [NUMBER_NEGATIVE, !131, !13, !31, 0xFF]);
+        for text in ["0", "1", "-1", "12.3", "-0.001", "1e-130", "-1e-130", "9.99e125", "1234567890"] {
             round_trip(n(text), ScalarType::N);
         }
         let max = format!("-9.{}E+125", "9".repeat(37));
@@ -296,19 +276,14 @@ mod tests {
     #[test]
     fn order_matches_values_with_suffixes() {
         let numbers = [
-            "-1e125", "-100", "-12.5", "-12", "-1", "-0.5", "-1e-130", "0", "1e-130", "0.5", "1",
-            "1.01", "1.1", "12", "100", "1e125",
+            "-1e125", "-100", "-12.5", "-12", "-1", "-0.5", "-1e-130", "0", "1e-130", "0.5", "1", "1.01", "1.1", "12",
+            "100", "1e125",
         ];
         let strings = ["", "\0", "\0\0", "\0a", "a", "a\0", "a\0\0", "ab", "b", "é"];
         let check = |values: Vec<AttributeValue>| {
             for (i, a) in values.iter().enumerate() {
                 for (j, b) in values.iter().enumerate() {
-                    for (x, y) in [
-                        (&b""[..], &b""[..]),
-                        (b"\xff\xff", b""),
-                        (b"", b"\xff"),
-                        (b"\x00", b"\xff"),
-                    ] {
+                    for (x, y) in [(&b""[..], &b""[..]), (b"\xff\xff", b""), (b"", b"\xff"), (b"\x00", b"\xff")] {
                         let mut ea = encoded(a);
                         ea.extend_from_slice(x);
                         let mut eb = encoded(b);
@@ -321,18 +296,8 @@ mod tests {
             }
         };
         check(numbers.iter().map(|t| n(t)).collect());
-        check(
-            strings
-                .iter()
-                .map(|t| AttributeValue::S(t.to_string()))
-                .collect(),
-        );
-        check(
-            strings
-                .iter()
-                .map(|t| AttributeValue::B(t.as_bytes().to_vec()))
-                .collect(),
-        );
+        check(strings.iter().map(|t| AttributeValue::S(t.to_string())).collect());
+        check(strings.iter().map(|t| AttributeValue::B(t.as_bytes().to_vec())).collect());
     }
 
     #[test]

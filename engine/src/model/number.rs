@@ -14,9 +14,7 @@ pub enum NumberError {
     #[error("the parameter cannot be converted to a numeric value: {0}")]
     Invalid(String),
     /// The magnitude is at least 1E+126.
-    #[error(
-        "number overflow. attempting to store a number with magnitude larger than supported range"
-    )]
+    #[error("number overflow. attempting to store a number with magnitude larger than supported range")]
     Overflow,
     /// The magnitude is non-zero and below 1E-130.
     #[error("number underflow. attempting to store a number with magnitude smaller than supported range")]
@@ -56,17 +54,13 @@ impl NumberError {
             NumberError::Invalid(text) => {
                 format!("The parameter cannot be converted to a numeric value: {text}")
             }
-            NumberError::Overflow => {
-                "Number overflow. Attempting to store a number with magnitude \
+            NumberError::Overflow => "Number overflow. Attempting to store a number with magnitude \
                                       larger than supported range"
-                    .to_string()
-            }
+                .to_string(),
             NumberError::Underflow => "Number underflow. Attempting to store a number with \
                                        magnitude smaller than supported range"
                 .to_string(),
-            NumberError::Precision => {
-                "Attempting to store more than 38 significant digits in a Number".to_string()
-            }
+            NumberError::Precision => "Attempting to store more than 38 significant digits in a Number".to_string(),
         }
     }
 }
@@ -133,11 +127,7 @@ impl Number {
 
     /// Builds a number from its parts (`±0.d1d2… × 10^exponent`), normalising leading and
     /// trailing zeros and checking the range and precision. Digits above 9 are refused.
-    pub fn from_parts(
-        negative: bool,
-        digits: Vec<u8>,
-        exponent: i32,
-    ) -> Result<Number, NumberError> {
+    pub fn from_parts(negative: bool, digits: Vec<u8>, exponent: i32) -> Result<Number, NumberError> {
         if digits.iter().any(|&d| d > 9) {
             return Err(NumberError::Invalid(format!("{digits:?}")));
         }
@@ -152,11 +142,7 @@ impl Number {
 
     /// Strips leading and trailing zeros, then checks the range before the precision, as
     /// DynamoDB does.
-    fn normalise(
-        negative: bool,
-        mut digits: Vec<u8>,
-        exponent: i64,
-    ) -> Result<Number, NumberError> {
+    fn normalise(negative: bool, mut digits: Vec<u8>, exponent: i64) -> Result<Number, NumberError> {
         let leading = digits.iter().take_while(|&&d| d == 0).count();
         if leading == digits.len() {
             return Ok(Number::zero());
@@ -176,30 +162,17 @@ impl Number {
             return Err(NumberError::Precision);
         }
         let exponent = i32::try_from(exponent).expect("exponent checked against the range");
-        Ok(Number {
-            negative,
-            digits,
-            exponent,
-        })
+        Ok(Number { negative, digits, exponent })
     }
 
     /// The number zero.
     pub fn zero() -> Number {
-        Number {
-            negative: false,
-            digits: Vec::new(),
-            exponent: 0,
-        }
+        Number { negative: false, digits: Vec::new(), exponent: 0 }
     }
 
     /// An exact conversion from an integer.
     pub fn from_i64(value: i64) -> Number {
-        let digits: Vec<u8> = value
-            .unsigned_abs()
-            .to_string()
-            .bytes()
-            .map(|b| b - b'0')
-            .collect();
+        let digits: Vec<u8> = value.unsigned_abs().to_string().bytes().map(|b| b - b'0').collect();
         let exponent = digits.len() as i64;
         Number::normalise(value < 0, digits, exponent).expect("every i64 is a DynamoDB number")
     }
@@ -262,14 +235,10 @@ impl Number {
             return Ok(a.clone());
         }
         if a.is_zero() {
-            return Ok(Number {
-                negative: b_negative,
-                ..b.clone()
-            });
+            return Ok(Number { negative: b_negative, ..b.clone() });
         }
         // Align both magnitudes as digit vectors of the same length, `0.v × 10^high`.
-        let low = (i64::from(a.exponent) - a.digits.len() as i64)
-            .min(i64::from(b.exponent) - b.digits.len() as i64);
+        let low = (i64::from(a.exponent) - a.digits.len() as i64).min(i64::from(b.exponent) - b.digits.len() as i64);
         let high = i64::from(a.exponent.max(b.exponent));
         let width = usize::try_from(high - low).expect("aligned width is positive");
         let align = |n: &Number| {
@@ -320,10 +289,7 @@ impl Number {
             (true, false) => Ordering::Less,
             (false, true) => Ordering::Greater,
             // Digits carry no trailing zeros, so a shorter prefix is the smaller value.
-            (false, false) => self
-                .exponent
-                .cmp(&other.exponent)
-                .then_with(|| self.digits.cmp(&other.digits)),
+            (false, false) => self.exponent.cmp(&other.exponent).then_with(|| self.digits.cmp(&other.digits)),
         }
     }
 
@@ -364,8 +330,7 @@ impl fmt::Display for Number {
         if self.is_zero() {
             return f.write_str("0");
         }
-        let mut text =
-            String::with_capacity(self.digits.len() + 2 + self.exponent.unsigned_abs() as usize);
+        let mut text = String::with_capacity(self.digits.len() + 2 + self.exponent.unsigned_abs() as usize);
         if self.negative {
             text.push('-');
         }
@@ -429,9 +394,7 @@ mod tests {
 
     #[test]
     fn zero_has_one_form() {
-        for text in [
-            "0", "-0", "+0", "0.000", "-0e5", "0E-1000", "00", ".0", "0.",
-        ] {
+        for text in ["0", "-0", "+0", "0.000", "-0e5", "0E-1000", "00", ".0", "0."] {
             let zero = n(text);
             assert_eq!(zero, Number::zero(), "{text}");
             assert!(zero.is_zero() && !zero.is_negative());
@@ -481,11 +444,7 @@ mod tests {
             "1_000",
             "1e--5",
         ] {
-            assert_eq!(
-                Number::parse(text),
-                Err(NumberError::Invalid(text.to_string())),
-                "{text:?}"
-            );
+            assert_eq!(Number::parse(text), Err(NumberError::Invalid(text.to_string())), "{text:?}");
         }
     }
 
@@ -500,14 +459,8 @@ mod tests {
         assert!(Number::parse(&format!("-{max}")).is_ok());
         assert_eq!(Number::parse("1E+126"), Err(NumberError::Overflow));
         assert_eq!(Number::parse("-1e126"), Err(NumberError::Overflow));
-        assert_eq!(
-            Number::parse("1e999999999999999999999"),
-            Err(NumberError::Overflow)
-        );
-        assert_eq!(
-            Number::parse("1e-999999999999999999999"),
-            Err(NumberError::Underflow)
-        );
+        assert_eq!(Number::parse("1e999999999999999999999"), Err(NumberError::Overflow));
+        assert_eq!(Number::parse("1e-999999999999999999999"), Err(NumberError::Underflow));
         // Zero is in range whatever its exponent.
         assert_eq!(Number::parse("0e999999"), Ok(Number::zero()));
     }
@@ -517,22 +470,13 @@ mod tests {
         let digits38 = "1".repeat(38);
         assert!(Number::parse(&digits38).is_ok());
         assert_eq!(Number::parse(&"1".repeat(39)), Err(NumberError::Precision));
-        assert_eq!(
-            Number::parse("123456789012345678901234567890123456789"),
-            Err(NumberError::Precision)
-        );
-        assert_eq!(
-            Number::parse("-1.23456789012345678901234567890123456789"),
-            Err(NumberError::Precision)
-        );
+        assert_eq!(Number::parse("123456789012345678901234567890123456789"), Err(NumberError::Precision));
+        assert_eq!(Number::parse("-1.23456789012345678901234567890123456789"), Err(NumberError::Precision));
         // Leading and trailing zeros are not significant.
         assert!(Number::parse(&format!("000{digits38}000")).is_ok());
         assert!(Number::parse(&format!("0.000{digits38}000")).is_ok());
         // The range is checked before the precision.
-        assert_eq!(
-            Number::parse(&format!("{}E+200", "1".repeat(39))),
-            Err(NumberError::Overflow)
-        );
+        assert_eq!(Number::parse(&format!("{}E+200", "1".repeat(39))), Err(NumberError::Overflow));
     }
 
     #[test]
@@ -591,17 +535,7 @@ mod tests {
 
     #[test]
     fn integers_convert_both_ways() {
-        for value in [
-            0,
-            1,
-            -1,
-            10,
-            -100,
-            123_456_789,
-            i64::MAX,
-            i64::MIN,
-            i64::MIN + 1,
-        ] {
+        for value in [0, 1, -1, 10, -100, 123_456_789, i64::MAX, i64::MIN, i64::MIN + 1] {
             let number = Number::from_i64(value);
             assert_eq!(number.to_string(), value.to_string());
             assert_eq!(number.to_i64(), Some(value));
@@ -639,29 +573,14 @@ mod tests {
     fn arithmetic_errors_instead_of_rounding() {
         let max = n(&format!("9.{}E+125", "9".repeat(37)));
         assert_eq!(max.checked_add(&n("1e88")), Err(NumberError::Overflow));
-        assert_eq!(
-            max.negated().checked_sub(&n("1e88")),
-            Err(NumberError::Overflow)
-        );
+        assert_eq!(max.negated().checked_sub(&n("1e88")), Err(NumberError::Overflow));
         // Result needs 39 digits.
-        assert_eq!(
-            n(&"9".repeat(38)).checked_add(&n("0.1")),
-            Err(NumberError::Precision)
-        );
+        assert_eq!(n(&"9".repeat(38)).checked_add(&n("0.1")), Err(NumberError::Precision));
         // Magnitudes 255 orders apart.
-        assert_eq!(
-            n("1e125").checked_add(&n("1e-130")),
-            Err(NumberError::Precision)
-        );
-        assert_eq!(
-            n("1e-130").checked_sub(&n("1e125")),
-            Err(NumberError::Precision)
-        );
+        assert_eq!(n("1e125").checked_add(&n("1e-130")), Err(NumberError::Precision));
+        assert_eq!(n("1e-130").checked_sub(&n("1e125")), Err(NumberError::Precision));
         // A difference can fall below the range.
-        assert_eq!(
-            n("1.1e-129").checked_sub(&n("1.09e-129")),
-            Err(NumberError::Underflow)
-        );
+        assert_eq!(n("1.1e-129").checked_sub(&n("1.09e-129")), Err(NumberError::Underflow));
         // Large cancellation is exact.
         let a = n(&format!("1{}1", "0".repeat(36)));
         let b = n(&format!("1{}", "0".repeat(37)));
@@ -672,13 +591,7 @@ mod tests {
     fn from_parts_normalises_and_checks() {
         assert_eq!(Number::from_parts(false, vec![0, 1, 2, 0], 3), Ok(n("12")));
         assert_eq!(Number::from_parts(true, vec![0, 0], 3), Ok(Number::zero()));
-        assert_eq!(
-            Number::from_parts(false, vec![1], 127),
-            Err(NumberError::Overflow)
-        );
-        assert!(matches!(
-            Number::from_parts(false, vec![10], 1),
-            Err(NumberError::Invalid(_))
-        ));
+        assert_eq!(Number::from_parts(false, vec![1], 127), Err(NumberError::Overflow));
+        assert!(matches!(Number::from_parts(false, vec![10], 1), Err(NumberError::Invalid(_))));
     }
 }

@@ -15,8 +15,7 @@ pub const NESTING_LEVELS_MAX: usize = 32;
 
 /// Binary values on the wire: standard base64, written with padding. Reading accepts missing
 /// padding and non-zero trailing bits, as DynamoDB's Java decoder does.
-const BASE64_WRITE: GeneralPurpose =
-    GeneralPurpose::new(&alphabet::STANDARD, GeneralPurposeConfig::new());
+const BASE64_WRITE: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, GeneralPurposeConfig::new());
 const BASE64_READ: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new()
@@ -26,18 +25,14 @@ const BASE64_READ: GeneralPurpose = GeneralPurpose::new(
 
 /// Messages DynamoDB gives for attribute values it refuses.
 mod message {
-    pub const EMPTY: &str =
-        "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes";
+    pub const EMPTY: &str = "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes";
     pub const MANY_TYPES: &str = "Supplied AttributeValue has more than one datatypes set, must \
                                   contain exactly one of the supported datatypes";
     pub const NULL_NOT_TRUE: &str = "One or more parameter values were invalid: Null attribute \
                                      value types must have the value of true";
-    pub const EMPTY_SS: &str =
-        "One or more parameter values were invalid: An string set  may not be empty";
-    pub const EMPTY_NS: &str =
-        "One or more parameter values were invalid: An number set  may not be empty";
-    pub const EMPTY_BS: &str =
-        "One or more parameter values were invalid: Binary sets should not be empty";
+    pub const EMPTY_SS: &str = "One or more parameter values were invalid: An string set  may not be empty";
+    pub const EMPTY_NS: &str = "One or more parameter values were invalid: An number set  may not be empty";
+    pub const EMPTY_BS: &str = "One or more parameter values were invalid: Binary sets should not be empty";
     pub const NS_DUPLICATES: &str = "Input collection contains duplicates";
     pub const NESTING: &str = "Nesting Levels have exceeded supported limits: Attributes in the \
                                item have nested levels beyond supported limit";
@@ -125,22 +120,11 @@ impl AttributeValue {
             AttributeValue::Null => ("NULL", Json::Bool(true)),
             AttributeValue::M(map) => ("M", item_to_json(map)),
             AttributeValue::L(list) => ("L", Json::Array(list.iter().map(Self::to_json).collect())),
-            AttributeValue::Ss(set) => (
-                "SS",
-                Json::Array(set.iter().map(|s| Json::String(s.clone())).collect()),
-            ),
-            AttributeValue::Ns(set) => (
-                "NS",
-                Json::Array(set.iter().map(|n| Json::String(n.to_string())).collect()),
-            ),
-            AttributeValue::Bs(set) => (
-                "BS",
-                Json::Array(
-                    set.iter()
-                        .map(|b| Json::String(BASE64_WRITE.encode(b)))
-                        .collect(),
-                ),
-            ),
+            AttributeValue::Ss(set) => ("SS", Json::Array(set.iter().map(|s| Json::String(s.clone())).collect())),
+            AttributeValue::Ns(set) => ("NS", Json::Array(set.iter().map(|n| Json::String(n.to_string())).collect())),
+            AttributeValue::Bs(set) => {
+                ("BS", Json::Array(set.iter().map(|b| Json::String(BASE64_WRITE.encode(b))).collect()))
+            }
         };
         let mut object = serde_json::Map::new();
         object.insert(name.to_string(), body);
@@ -160,17 +144,10 @@ impl AttributeValue {
             AttributeValue::Bool(_) | AttributeValue::Null => 1,
             AttributeValue::M(map) => {
                 CONTAINER_OVERHEAD_BYTES
-                    + map
-                        .iter()
-                        .map(|(name, value)| name.len() + 1 + value.size_bytes())
-                        .sum::<usize>()
+                    + map.iter().map(|(name, value)| name.len() + 1 + value.size_bytes()).sum::<usize>()
             }
             AttributeValue::L(list) => {
-                CONTAINER_OVERHEAD_BYTES
-                    + list
-                        .iter()
-                        .map(|value| 1 + value.size_bytes())
-                        .sum::<usize>()
+                CONTAINER_OVERHEAD_BYTES + list.iter().map(|value| 1 + value.size_bytes()).sum::<usize>()
             }
             AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
             AttributeValue::Ns(set) => set.iter().map(number_size_bytes).sum(),
@@ -193,39 +170,26 @@ pub fn item_from_json(json: &serde_json::Value) -> Result<Item, ValueError> {
     for value in object.values() {
         check_shape(value, 1)?;
     }
-    object
-        .iter()
-        .map(|(name, value)| Ok((name.clone(), convert(value, 1)?)))
-        .collect()
+    object.iter().map(|(name, value)| Ok((name.clone(), convert(value, 1)?))).collect()
 }
 
 /// Encodes an item as a JSON object of DynamoDB JSON values.
 pub fn item_to_json(item: &Item) -> serde_json::Value {
-    Json::Object(
-        item.iter()
-            .map(|(name, value)| (name.clone(), value.to_json()))
-            .collect(),
-    )
+    Json::Object(item.iter().map(|(name, value)| (name.clone(), value.to_json())).collect())
 }
 
 /// Size of an item by DynamoDB's rules: attribute names plus values.
 pub fn item_size_bytes(item: &Item) -> usize {
-    item.iter()
-        .map(|(name, value)| name.len() + value.size_bytes())
-        .sum()
+    item.iter().map(|(name, value)| name.len() + value.size_bytes()).sum()
 }
 
 /// The `SerializationException` for a JSON value of the wrong kind where `expected` was due.
 fn unexpected(json: &Json, expected: &str) -> ValueError {
     let token = match json {
         Json::Object(_) => {
-            return ValueError::Serialization(
-                "Start of structure or map found where not expected.".to_string(),
-            )
+            return ValueError::Serialization("Start of structure or map found where not expected.".to_string())
         }
-        Json::Array(_) => {
-            return ValueError::Serialization("Start of list found where not expected.".to_string())
-        }
+        Json::Array(_) => return ValueError::Serialization("Start of list found where not expected.".to_string()),
         Json::Null => "NULL_VALUE",
         Json::Bool(true) => "TRUE_VALUE",
         Json::Bool(false) => "FALSE_VALUE",
@@ -247,17 +211,12 @@ fn expect_array(json: &Json) -> Result<&Vec<Json>, ValueError> {
     json.as_array().ok_or_else(|| unexpected(json, "List"))
 }
 
-fn expect_object<'a>(
-    json: &'a Json,
-    expected: &str,
-) -> Result<&'a serde_json::Map<String, Json>, ValueError> {
+fn expect_object<'a>(json: &'a Json, expected: &str) -> Result<&'a serde_json::Map<String, Json>, ValueError> {
     json.as_object().ok_or_else(|| unexpected(json, expected))
 }
 
 fn decode_base64(text: &str) -> Result<Vec<u8>, ValueError> {
-    BASE64_READ
-        .decode(text)
-        .map_err(|e| ValueError::Serialization(format!("Invalid Base64 encoded binary value: {e}")))
+    BASE64_READ.decode(text).map_err(|e| ValueError::Serialization(format!("Invalid Base64 encoded binary value: {e}")))
 }
 
 fn parse_number(text: &str) -> Result<Number, ValueError> {
@@ -374,10 +333,7 @@ fn string_set(elements: &[Json]) -> Result<AttributeValue, ValueError> {
     if elements.is_empty() {
         return Err(ValueError::Validation(message::EMPTY_SS.to_string()));
     }
-    let texts = elements
-        .iter()
-        .map(expect_str)
-        .collect::<Result<Vec<_>, _>>()?;
+    let texts = elements.iter().map(expect_str).collect::<Result<Vec<_>, _>>()?;
     let set: BTreeSet<String> = texts.iter().map(|s| s.to_string()).collect();
     if set.len() != texts.len() {
         return Err(ValueError::Validation(format!(
@@ -392,10 +348,7 @@ fn number_set(elements: &[Json]) -> Result<AttributeValue, ValueError> {
     if elements.is_empty() {
         return Err(ValueError::Validation(message::EMPTY_NS.to_string()));
     }
-    let numbers = elements
-        .iter()
-        .map(|element| parse_number(expect_str(element)?))
-        .collect::<Result<Vec<_>, _>>()?;
+    let numbers = elements.iter().map(|element| parse_number(expect_str(element)?)).collect::<Result<Vec<_>, _>>()?;
     let count = numbers.len();
     let set: BTreeSet<Number> = numbers.into_iter().collect();
     if set.len() != count {
@@ -408,14 +361,8 @@ fn binary_set(elements: &[Json]) -> Result<AttributeValue, ValueError> {
     if elements.is_empty() {
         return Err(ValueError::Validation(message::EMPTY_BS.to_string()));
     }
-    let texts = elements
-        .iter()
-        .map(expect_str)
-        .collect::<Result<Vec<_>, _>>()?;
-    let set = texts
-        .iter()
-        .map(|text| decode_base64(text))
-        .collect::<Result<BTreeSet<_>, _>>()?;
+    let texts = elements.iter().map(expect_str).collect::<Result<Vec<_>, _>>()?;
+    let set = texts.iter().map(|text| decode_base64(text)).collect::<Result<BTreeSet<_>, _>>()?;
     if set.len() != texts.len() {
         return Err(ValueError::Validation(format!(
             "One or more parameter values were invalid: Input collection [{}]of type BS contains \
@@ -482,49 +429,27 @@ mod tests {
     #[test]
     fn values_are_decoded() {
         assert_eq!(parse(json!({"S": "x"})), Ok(AttributeValue::S("x".into())));
-        assert_eq!(
-            parse(json!({"N": "1E+2"})),
-            Ok(AttributeValue::N(num("100")))
-        );
-        assert_eq!(
-            parse(json!({"B": "AAEC"})),
-            Ok(AttributeValue::B(vec![0, 1, 2]))
-        );
+        assert_eq!(parse(json!({"N": "1E+2"})), Ok(AttributeValue::N(num("100"))));
+        assert_eq!(parse(json!({"B": "AAEC"})), Ok(AttributeValue::B(vec![0, 1, 2])));
         assert_eq!(parse(json!({"NULL": true})), Ok(AttributeValue::Null));
         let set = parse(json!({"SS": ["b", "a"]})).unwrap();
-        assert_eq!(
-            set,
-            AttributeValue::Ss(["a".to_string(), "b".to_string()].into())
-        );
+        assert_eq!(set, AttributeValue::Ss(["a".to_string(), "b".to_string()].into()));
         let numbers = parse(json!({"NS": ["10", "9"]})).unwrap();
         assert_eq!(numbers, AttributeValue::Ns([num("9"), num("10")].into()));
     }
 
     #[test]
     fn output_is_normalised() {
-        assert_eq!(
-            parse(json!({"N": "1.50E1"})).unwrap().to_json(),
-            json!({"N": "15"})
-        );
-        assert_eq!(
-            parse(json!({"NS": ["1E2", "-0.50"]})).unwrap().to_json(),
-            json!({"NS": ["-0.5", "100"]})
-        );
+        assert_eq!(parse(json!({"N": "1.50E1"})).unwrap().to_json(), json!({"N": "15"}));
+        assert_eq!(parse(json!({"NS": ["1E2", "-0.50"]})).unwrap().to_json(), json!({"NS": ["-0.5", "100"]}));
         // Missing padding is accepted on input and restored on output.
-        assert_eq!(
-            parse(json!({"B": "Yg"})).unwrap().to_json(),
-            json!({"B": "Yg=="})
-        );
-        assert_eq!(
-            AttributeValue::B(b"ab".to_vec()).to_json(),
-            json!({"B": "YWI="})
-        );
+        assert_eq!(parse(json!({"B": "Yg"})).unwrap().to_json(), json!({"B": "Yg=="}));
+        assert_eq!(AttributeValue::B(b"ab".to_vec()).to_json(), json!({"B": "YWI="}));
     }
 
     #[test]
     fn empty_and_unknown_types() {
-        let empty =
-            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes";
+        let empty = "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes";
         assert_eq!(validation(json!({})), empty);
         assert_eq!(validation(json!({"X": 1})), empty);
         assert_eq!(validation(json!({"a": ""})), empty);
@@ -533,10 +458,7 @@ mod tests {
         assert_eq!(validation(json!({"L": [{}]})), empty);
         assert_eq!(validation(json!({"L": [null]})), empty);
         // Unknown members are ignored next to a known one.
-        assert_eq!(
-            parse(json!({"S": "a", "X": 1})),
-            Ok(AttributeValue::S("a".into()))
-        );
+        assert_eq!(parse(json!({"S": "a", "X": 1})), Ok(AttributeValue::S("a".into())));
     }
 
     #[test]
@@ -546,85 +468,34 @@ mod tests {
         assert_eq!(validation(json!({"S": "a", "N": "1"})), many);
         assert_eq!(validation(json!({"BOOL": true, "NULL": true})), many);
         // An invalid member is reported before the count of types.
-        assert_eq!(
-            validation(json!({"S": "a", "N": "b"})),
-            "The parameter cannot be converted to a numeric value: b"
-        );
+        assert_eq!(validation(json!({"S": "a", "N": "b"})), "The parameter cannot be converted to a numeric value: b");
     }
 
     #[test]
     fn wrong_json_shapes_are_serialization_errors() {
-        assert_eq!(
-            serialization(json!({"S": 5})),
-            "NUMBER_VALUE cannot be converted to String"
-        );
-        assert_eq!(
-            serialization(json!({"N": 5})),
-            "NUMBER_VALUE cannot be converted to String"
-        );
-        assert_eq!(
-            serialization(json!({"S": true})),
-            "TRUE_VALUE cannot be converted to String"
-        );
-        assert_eq!(
-            serialization(json!({"S": {}})),
-            "Start of structure or map found where not expected."
-        );
-        assert_eq!(
-            serialization(json!({"S": []})),
-            "Start of list found where not expected."
-        );
-        assert_eq!(
-            serialization(json!({"BOOL": "true"})),
-            "STRING_VALUE cannot be converted to Boolean"
-        );
-        assert_eq!(
-            serialization(json!({"NULL": 1})),
-            "NUMBER_VALUE cannot be converted to Boolean"
-        );
-        assert_eq!(
-            serialization(json!({"L": {}})),
-            "Start of structure or map found where not expected."
-        );
-        assert_eq!(
-            serialization(json!({"L": "x"})),
-            "STRING_VALUE cannot be converted to List"
-        );
-        assert_eq!(
-            serialization(json!({"M": []})),
-            "Start of list found where not expected."
-        );
-        assert_eq!(
-            serialization(json!({"SS": [1]})),
-            "NUMBER_VALUE cannot be converted to String"
-        );
-        assert_eq!(
-            serialization(json!({"NS": "1"})),
-            "STRING_VALUE cannot be converted to List"
-        );
-        assert_eq!(
-            serialization(json!("x")),
-            "STRING_VALUE cannot be converted to AttributeValue"
-        );
-        assert_eq!(
-            serialization(json!([])),
-            "Start of list found where not expected."
-        );
+        assert_eq!(serialization(json!({"S": 5})), "NUMBER_VALUE cannot be converted to String");
+        assert_eq!(serialization(json!({"N": 5})), "NUMBER_VALUE cannot be converted to String");
+        assert_eq!(serialization(json!({"S": true})), "TRUE_VALUE cannot be converted to String");
+        assert_eq!(serialization(json!({"S": {}})), "Start of structure or map found where not expected.");
+        assert_eq!(serialization(json!({"S": []})), "Start of list found where not expected.");
+        assert_eq!(serialization(json!({"BOOL": "true"})), "STRING_VALUE cannot be converted to Boolean");
+        assert_eq!(serialization(json!({"NULL": 1})), "NUMBER_VALUE cannot be converted to Boolean");
+        assert_eq!(serialization(json!({"L": {}})), "Start of structure or map found where not expected.");
+        assert_eq!(serialization(json!({"L": "x"})), "STRING_VALUE cannot be converted to List");
+        assert_eq!(serialization(json!({"M": []})), "Start of list found where not expected.");
+        assert_eq!(serialization(json!({"SS": [1]})), "NUMBER_VALUE cannot be converted to String");
+        assert_eq!(serialization(json!({"NS": "1"})), "STRING_VALUE cannot be converted to List");
+        assert_eq!(serialization(json!("x")), "STRING_VALUE cannot be converted to AttributeValue");
+        assert_eq!(serialization(json!([])), "Start of list found where not expected.");
         assert!(serialization(json!({"B": "!!!!"})).contains("Base64"));
         assert!(serialization(json!({"BS": ["Yg==", "*"]})).contains("Base64"));
-        assert_eq!(
-            serialization(json!({"L": [{"S": 1}]})),
-            "NUMBER_VALUE cannot be converted to String"
-        );
+        assert_eq!(serialization(json!({"L": [{"S": 1}]})), "NUMBER_VALUE cannot be converted to String");
     }
 
     #[test]
     fn shape_errors_come_before_value_errors() {
         let item = json!({"a": {"SS": []}, "b": {"S": 5}});
-        assert!(matches!(
-            item_from_json(&item),
-            Err(ValueError::Serialization(_))
-        ));
+        assert!(matches!(item_from_json(&item), Err(ValueError::Serialization(_))));
         let value = json!({"L": [{"NS": []}, {"B": "*"}]});
         assert!(matches!(parse(value), Err(ValueError::Serialization(_))));
     }
@@ -639,18 +510,9 @@ mod tests {
 
     #[test]
     fn numbers_are_validated() {
-        assert_eq!(
-            validation(json!({"N": "abc"})),
-            "The parameter cannot be converted to a numeric value: abc"
-        );
-        assert_eq!(
-            validation(json!({"N": ""})),
-            "The parameter cannot be converted to a numeric value"
-        );
-        assert_eq!(
-            validation(json!({"NS": ["1", "b"]})),
-            "The parameter cannot be converted to a numeric value: b"
-        );
+        assert_eq!(validation(json!({"N": "abc"})), "The parameter cannot be converted to a numeric value: abc");
+        assert_eq!(validation(json!({"N": ""})), "The parameter cannot be converted to a numeric value");
+        assert_eq!(validation(json!({"NS": ["1", "b"]})), "The parameter cannot be converted to a numeric value: b");
         assert_eq!(
             validation(json!({"N": "1e126"})),
             "Number overflow. Attempting to store a number with magnitude larger than supported range"
@@ -695,18 +557,9 @@ mod tests {
             validation(json!({"SS": ["b", "a", "b"]})),
             "One or more parameter values were invalid: Input collection [b, a, b] contains duplicates."
         );
-        assert_eq!(
-            validation(json!({"NS": ["1", "1"]})),
-            "Input collection contains duplicates"
-        );
-        assert_eq!(
-            validation(json!({"NS": ["1", "1.0"]})),
-            "Input collection contains duplicates"
-        );
-        assert_eq!(
-            validation(json!({"NS": ["100", "1E2"]})),
-            "Input collection contains duplicates"
-        );
+        assert_eq!(validation(json!({"NS": ["1", "1"]})), "Input collection contains duplicates");
+        assert_eq!(validation(json!({"NS": ["1", "1.0"]})), "Input collection contains duplicates");
+        assert_eq!(validation(json!({"NS": ["100", "1E2"]})), "Input collection contains duplicates");
         assert_eq!(
             validation(json!({"BS": ["Yg==", "Yg=="]})),
             "One or more parameter values were invalid: Input collection [Yg==, Yg==]of type BS \
@@ -718,11 +571,7 @@ mod tests {
     fn nested(levels: usize) -> Json {
         let mut value = json!({"S": "deep"});
         for i in 0..levels {
-            value = if i % 2 == 0 {
-                json!({"L": [value]})
-            } else {
-                json!({"M": {"k": value}})
-            };
+            value = if i % 2 == 0 { json!({"L": [value]}) } else { json!({"M": {"k": value}}) };
         }
         value
     }
@@ -751,18 +600,9 @@ mod tests {
         assert_eq!(item.len(), 3);
         assert_eq!(item_to_json(&item), json);
         assert_eq!(item_from_json(&json!({})), Ok(Item::new()));
-        assert!(matches!(
-            item_from_json(&json!([])),
-            Err(ValueError::Serialization(_))
-        ));
-        assert!(matches!(
-            item_from_json(&json!("x")),
-            Err(ValueError::Serialization(_))
-        ));
-        assert!(matches!(
-            item_from_json(&json!({"a": {}})),
-            Err(ValueError::Validation(_))
-        ));
+        assert!(matches!(item_from_json(&json!([])), Err(ValueError::Serialization(_))));
+        assert!(matches!(item_from_json(&json!("x")), Err(ValueError::Serialization(_))));
+        assert!(matches!(item_from_json(&json!({"a": {}})), Err(ValueError::Validation(_))));
     }
 
     #[test]
@@ -785,10 +625,7 @@ mod tests {
         assert_eq!(size(json!({"BS": ["AA==", "AAE="]})), 3);
         assert_eq!(size(json!({"M": {}})), 3);
         assert_eq!(size(json!({"L": []})), 3);
-        assert_eq!(
-            size(json!({"L": [{"S": "ab"}, {"BOOL": true}]})),
-            3 + (1 + 2) + (1 + 1)
-        );
+        assert_eq!(size(json!({"L": [{"S": "ab"}, {"BOOL": true}]})), 3 + (1 + 2) + (1 + 1));
         assert_eq!(size(json!({"M": {"key": {"S": "ab"}}})), 3 + 3 + 1 + 2);
         let item = item_from_json(&json!({"id": {"S": "abc"}, "n": {"N": "12"}})).unwrap();
         assert_eq!(item_size_bytes(&item), 2 + 3 + 1 + 2);

@@ -1,0 +1,142 @@
+//! The closed set of errors the API returns, each mapped to DynamoDB's `__type` and HTTP status.
+
+use crate::model::Item;
+
+/// An error as a DynamoDB client sees it.
+///
+/// Messages are DynamoDB's own wording where DynamoDB fixes one, since clients and tests match on
+/// them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// The request is well formed JSON but breaks a rule of the API.
+    #[error("{0}")]
+    Validation(String),
+    /// The request body is not the JSON the operation expects.
+    #[error("{0}")]
+    Serialization(String),
+    /// The `X-Amz-Target` names no operation this service has.
+    #[error("{0}")]
+    UnknownOperation(String),
+    /// The request lacks the `X-Amz-Target` header or uses the wrong protocol.
+    #[error("{0}")]
+    MissingAction(String),
+    /// The table or index does not exist.
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// The table already exists, or is busy.
+    #[error("{0}")]
+    ResourceInUse(String),
+    /// A condition expression evaluated to false. `item` is the current item when the request
+    /// asked for it with `ReturnValuesOnConditionCheckFailure: ALL_OLD`.
+    #[error("{message}")]
+    ConditionalCheckFailed { message: String, item: Option<Item> },
+    /// An item collection of a table with local secondary indexes would exceed 10 GB.
+    #[error("{0}")]
+    ItemCollectionSizeLimitExceeded(String),
+    /// A provisioned table or partition has no capacity left.
+    #[error("{0}")]
+    ProvisionedThroughputExceeded(String),
+    /// An on-demand table exceeded its limits.
+    #[error("{0}")]
+    Throttling(String),
+    /// Too many concurrent control-plane operations or tables.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// The request body exceeds the request size limit.
+    #[error("{0}")]
+    RequestTooLarge(String),
+    /// The service cannot answer now (for example a partition without a leader).
+    #[error("{0}")]
+    ServiceUnavailable(String),
+    /// A bug or an unexpected storage failure. Never used for bad input.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// DynamoDB's `__type` value for this error.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "com.amazon.coral.validate#ValidationException",
+            ApiError::Serialization(_) => "com.amazon.coral.service#SerializationException",
+            ApiError::UnknownOperation(_) => "com.amazon.coral.service#UnknownOperationException",
+            ApiError::MissingAction(_) => "com.amazon.coral.service#MissingAuthenticationTokenException",
+            ApiError::ResourceNotFound(_) => "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+            ApiError::ResourceInUse(_) => "com.amazonaws.dynamodb.v20120810#ResourceInUseException",
+            ApiError::ConditionalCheckFailed { .. } => {
+                "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"
+            }
+            ApiError::ItemCollectionSizeLimitExceeded(_) => {
+                "com.amazonaws.dynamodb.v20120810#ItemCollectionSizeLimitExceededException"
+            }
+            ApiError::ProvisionedThroughputExceeded(_) => {
+                "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"
+            }
+            ApiError::Throttling(_) => "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+            ApiError::LimitExceeded(_) => "com.amazonaws.dynamodb.v20120810#LimitExceededException",
+            ApiError::RequestTooLarge(_) => "com.amazon.coral.service#RequestEntityTooLargeException",
+            ApiError::ServiceUnavailable(_) => "com.amazon.coral.availability#ServiceUnavailableException",
+            ApiError::Internal(_) => "com.amazonaws.dynamodb.v20120810#InternalServerError",
+        }
+    }
+
+    /// HTTP status DynamoDB answers with for this error.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ApiError::Internal(_) => 500,
+            ApiError::ServiceUnavailable(_) => 503,
+            ApiError::RequestTooLarge(_) => 413,
+            _ => 400,
+        }
+    }
+
+    /// The JSON error body: `{"__type": ..., "message": ...}` plus `Item` for a failed
+    /// condition that asked for the old item.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut body = serde_json::Map::new();
+        body.insert("__type".into(), self.type_name().into());
+        // DynamoDB spells the key "Message" for a few coral errors and "message" otherwise;
+        // the SDKs accept either, so one spelling keeps clients simple.
+        body.insert("message".into(), self.to_string().into());
+        if let ApiError::ConditionalCheckFailed { item: Some(item), .. } = self {
+            body.insert("Item".into(), crate::model::item_to_json(item));
+        }
+        serde_json::Value::Object(body)
+    }
+
+    /// Shorthand for a validation error.
+    pub fn validation(message: impl Into<String>) -> ApiError {
+        ApiError::Validation(message.into())
+    }
+
+    /// The error for a missing table, worded as DynamoDB words it.
+    pub fn table_not_found(_table: &str) -> ApiError {
+        ApiError::ResourceNotFound("Requested resource not found".into())
+    }
+
+    /// A failed conditional request.
+    pub fn condition_failed(item: Option<Item>) -> ApiError {
+        ApiError::ConditionalCheckFailed { message: "The conditional request failed".into(), item }
+    }
+}
+
+impl From<crate::model::ValueError> for ApiError {
+    fn from(error: crate::model::ValueError) -> ApiError {
+        match error {
+            crate::model::ValueError::Serialization(m) => ApiError::Serialization(m),
+            crate::model::ValueError::Validation(m) => ApiError::Validation(m),
+        }
+    }
+}
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(error: crate::storage::StorageError) -> ApiError {
+        match error {
+            // A full disk refuses writes cleanly; the client may retry elsewhere or later.
+            crate::storage::StorageError::Full => {
+                ApiError::ServiceUnavailable("storage is full; writes are refused".into())
+            }
+            other => ApiError::Internal(format!("storage failure: {other}")),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! DynamoDB's JSON API: request decoding, validation, the operations (one module each) and
+//! errors in DynamoDB's format. Transport-free: `Service::call` takes an operation name and a
+//! body and returns a JSON body or an `ApiError`; `crate::http` puts it on the wire.
+
+pub mod common;
+pub mod error;
+pub mod ops;
+pub mod read;
+pub mod write;
+
+use std::sync::Arc;
+
+pub use error::ApiError;
+
+use crate::db::Database;
+
+/// Largest request body accepted, as DynamoDB's 16 MB request limit.
+pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Largest item, by DynamoDB's size rules.
+pub const ITEM_BYTES_MAX: usize = 400 * 1024;
+/// Largest partition key value.
+pub const PARTITION_KEY_BYTES_MAX: usize = 2048;
+/// Largest sort key value.
+pub const SORT_KEY_BYTES_MAX: usize = 1024;
+/// Most data a Query or Scan reads for one page.
+pub const PAGE_BYTES_MAX: u64 = 1024 * 1024;
+/// Most keys in one BatchGetItem.
+pub const BATCH_GET_KEYS_MAX: usize = 100;
+/// Most requests in one BatchWriteItem.
+pub const BATCH_WRITE_REQUESTS_MAX: usize = 25;
+/// Most data one BatchGetItem returns before leaving keys unprocessed.
+pub const BATCH_GET_RESPONSE_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Most local secondary indexes per table.
+pub const LOCAL_INDEXES_MAX: usize = 5;
+/// Most global secondary indexes per table.
+pub const GLOBAL_INDEXES_MAX: usize = 20;
+/// Most projected non-key attributes across a table's indexes.
+pub const PROJECTED_ATTRIBUTES_MAX: usize = 100;
+
+/// The operations this service answers, by their DynamoDB names.
+pub const OPERATIONS: &[&str] = &[
+    "BatchGetItem",
+    "BatchWriteItem",
+    "CreateTable",
+    "DeleteItem",
+    "DeleteTable",
+    "DescribeTable",
+    "GetItem",
+    "ListTables",
+    "PutItem",
+    "Query",
+    "Scan",
+    "UpdateItem",
+    "UpdateTable",
+];
+
+/// The API over one database.
+#[derive(Clone)]
+pub struct Service {
+    db: Arc<Database>,
+}
+
+impl Service {
+    /// A service answering from `db`.
+    pub fn new(db: Arc<Database>) -> Service {
+        Service { db }
+    }
+
+    /// The database underneath.
+    pub fn database(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    /// Runs one operation on a JSON request body.
+    pub fn call(&self, operation: &str, body: &[u8]) -> Result<serde_json::Value, ApiError> {
+        if body.len() > REQUEST_BYTES_MAX {
+            return Err(ApiError::RequestTooLarge(format!(
+                "Request size {} exceeded {REQUEST_BYTES_MAX} bytes",
+                body.len()
+            )));
+        }
+        let request = common::parse_body(body)?;
+        let db = &*self.db;
+        match operation {
+            "BatchGetItem" => ops::batch_get_item::run(db, request),
+            "BatchWriteItem" => ops::batch_write_item::run(db, request),
+            "CreateTable" => ops::create_table::run(db, request),
+            "DeleteItem" => ops::delete_item::run(db, request),
+            "DeleteTable" => ops::delete_table::run(db, request),
+            "DescribeTable" => ops::describe_table::run(db, request),
+            "GetItem" => ops::get_item::run(db, request),
+            "ListTables" => ops::list_tables::run(db, request),
+            "PutItem" => ops::put_item::run(db, request),
+            "Query" => ops::query::run(db, request),
+            "Scan" => ops::scan::run(db, request),
+            "UpdateItem" => ops::update_item::run(db, request),
+            "UpdateTable" => ops::update_table::run(db, request),
+            other => Err(ApiError::UnknownOperation(format!("Unknown operation: {other}"))),
+        }
+    }
+}

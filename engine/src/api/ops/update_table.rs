@@ -1,0 +1,150 @@
+//! UpdateTable: capacity, billing mode, deletion protection, and adding or removing global
+//! secondary indexes (a new index is backfilled from the table's items).
+
+use serde_json::{json, Value};
+
+use crate::api::common::{missing, Request};
+use crate::api::ops::create_table::{
+    attribute_definitions, check_projection_limit, index_meta, throughput, throughput_for_mode,
+};
+use crate::api::{ApiError, GLOBAL_INDEXES_MAX};
+use crate::catalog::{BillingMode, IndexKind};
+use crate::db::Database;
+
+/// Runs UpdateTable.
+pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
+    let table = db.table(request.table_name()?)?;
+    let mut meta = table.meta.clone();
+    let mut changed = false;
+
+    if let Some(mode) = request.str("BillingMode")? {
+        let mode = match request.choice("BillingMode", &["PROVISIONED", "PAY_PER_REQUEST"], "")? {
+            "PAY_PER_REQUEST" => BillingMode::PayPerRequest,
+            _ => {
+                debug_assert_eq!(mode, "PROVISIONED");
+                BillingMode::Provisioned
+            }
+        };
+        if mode != meta.billing_mode {
+            meta.throughput = throughput_for_mode(&request, mode, "ProvisionedThroughput")?;
+            for index in meta.indexes.iter_mut().filter(|i| i.kind == IndexKind::Global) {
+                index.throughput = match mode {
+                    BillingMode::PayPerRequest => None,
+                    BillingMode::Provisioned => Some(meta.throughput),
+                };
+            }
+            meta.billing_mode = mode;
+            changed = true;
+        }
+    }
+    if let Some(value) = request.get("ProvisionedThroughput") {
+        if meta.billing_mode == BillingMode::PayPerRequest {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            ));
+        }
+        let new = throughput(value, "ProvisionedThroughput")?;
+        if new == table.meta.throughput && !changed && request.get("GlobalSecondaryIndexUpdates").is_none() {
+            return Err(ApiError::validation(format!(
+                "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: {}. Requested ReadCapacityUnits: {}. Current WriteCapacityUnits provisioned for the table: {}. Requested WriteCapacityUnits: {}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits.",
+                table.meta.throughput.read_units, new.read_units, table.meta.throughput.write_units, new.write_units
+            )));
+        }
+        meta.throughput = new;
+        changed = true;
+    }
+    if let Some(protection) = request.bool("DeletionProtectionEnabled")? {
+        meta.deletion_protection = protection;
+        changed = true;
+    }
+    if let Some(updates) = request.array("GlobalSecondaryIndexUpdates")? {
+        let structural = updates.iter().filter(|u| u.get("Create").is_some() || u.get("Delete").is_some()).count();
+        if structural > 1 {
+            return Err(ApiError::LimitExceeded(
+                "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table"
+                    .into(),
+            ));
+        }
+        for update in updates {
+            let update = Request::sub(update, "GlobalSecondaryIndexUpdates")?;
+            if let Some(create) = update.get("Create") {
+                let definitions = match request.get("AttributeDefinitions") {
+                    Some(_) => attribute_definitions(&request)?,
+                    None => meta.attribute_definitions.clone(),
+                };
+                let index = index_meta(create, &definitions, IndexKind::Global, meta.next_index_id, meta.billing_mode)?;
+                if meta.index(&index.name).is_some() {
+                    return Err(ApiError::validation(format!(
+                        "One or more parameter values were invalid: Index with name: {} already exists",
+                        index.name
+                    )));
+                }
+                if meta.indexes.iter().filter(|i| i.kind == IndexKind::Global).count() >= GLOBAL_INDEXES_MAX {
+                    return Err(ApiError::LimitExceeded(format!(
+                        "Subscriber limit exceeded: Cannot have more than {GLOBAL_INDEXES_MAX} global secondary indexes per table"
+                    )));
+                }
+                // Definitions for the new key attributes join the table's, and an existing
+                // definition may not change type.
+                for attribute in index.key_schema.attributes() {
+                    match meta.attribute_definitions.iter().find(|d| d.name == attribute.name) {
+                        Some(existing) if existing.kind != attribute.kind => {
+                            return Err(ApiError::validation(format!(
+                                "One or more parameter values were invalid: Cannot change the type of attribute {}",
+                                attribute.name
+                            )))
+                        }
+                        Some(_) => {}
+                        None => meta.attribute_definitions.push(attribute.clone()),
+                    }
+                }
+                meta.next_index_id += 1;
+                meta.indexes.push(index);
+                check_projection_limit(&meta.indexes)?;
+            } else if let Some(delete) = update.get("Delete") {
+                let delete = Request::sub(delete, "Delete")?;
+                let name = delete.required_str("IndexName")?;
+                match meta.index(name) {
+                    Some(index) if index.kind == IndexKind::Global => meta.indexes.retain(|i| i.name != name),
+                    _ => {
+                        return Err(ApiError::ResourceNotFound(format!(
+                            "Requested resource not found: Index: {name} not found for table: {}",
+                            meta.name
+                        )))
+                    }
+                }
+            } else if let Some(change) = update.get("Update") {
+                let change = Request::sub(change, "Update")?;
+                let name = change.required_str("IndexName")?;
+                let value = change.get("ProvisionedThroughput").ok_or_else(|| missing("ProvisionedThroughput"))?;
+                let new = throughput(value, "ProvisionedThroughput")?;
+                match meta.indexes.iter_mut().find(|i| i.name == name && i.kind == IndexKind::Global) {
+                    Some(index) => index.throughput = Some(new),
+                    None => {
+                        return Err(ApiError::ResourceNotFound(format!(
+                            "Requested resource not found: Index: {name} not found for table: {}",
+                            meta.name
+                        )))
+                    }
+                }
+            } else {
+                return Err(ApiError::validation(
+                    "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Create, Update or Delete must be specified",
+                ));
+            }
+            changed = true;
+        }
+        // Drop definitions no key schema uses any more, as DynamoDB does after deleting an index.
+        let snapshot = meta.clone();
+        meta.attribute_definitions.retain(|d| {
+            snapshot.key_schema.contains(&d.name) || snapshot.indexes.iter().any(|i| i.key_schema.contains(&d.name))
+        });
+    }
+    if !changed {
+        return Err(ApiError::validation(
+            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+        ));
+    }
+    let table = db.update_table(meta)?;
+    Ok(json!({"TableDescription": table.describe("ACTIVE")}))
+}

@@ -1,0 +1,431 @@
+//! The single-node database: the table catalog kept in a `KvStore`, per-partition-key write
+//! locks, and the item write path that keeps secondary indexes in step with their table in the
+//! same atomic, synced write batch.
+
+pub mod keys;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use crate::api::ApiError;
+use crate::capacity;
+use crate::catalog::{IndexKind, IndexMeta, SizeStats, TableMeta};
+use crate::model::{decode_item, encode_item, item_size_bytes, AttributeValue, Item};
+use crate::storage::{Direction, Durability, KvStore, StorageError, WriteBatch};
+
+/// Number of lock stripes serialising writes per partition key. Writes to keys in different
+/// stripes proceed in parallel; more stripes mean fewer false conflicts.
+pub const WRITE_LOCK_STRIPES: usize = 1024;
+/// Entries read from the store per scan call while walking a range.
+pub const SCAN_CHUNK_ENTRIES: usize = 256;
+/// Largest item collection (items and local index entries sharing a partition key) of a table
+/// with local secondary indexes: 10 GB, as in DynamoDB.
+pub const ITEM_COLLECTION_BYTES_MAX: u64 = 10 * 1024 * 1024 * 1024;
+
+/// A table as the operations see it: its metadata and live size counters.
+pub struct Table {
+    /// The catalog entry.
+    pub meta: TableMeta,
+    stats: Arc<Mutex<BTreeMap<u16, SizeStats>>>,
+}
+
+impl Table {
+    /// Item count and bytes of the table (index id 0) or of an index.
+    pub fn stats(&self, index_id: u16) -> SizeStats {
+        lock(&self.stats).get(&index_id).copied().unwrap_or_default()
+    }
+
+    /// DynamoDB's `TableDescription` with live counters.
+    pub fn describe(&self, status: &str) -> serde_json::Value {
+        self.meta.describe(status, &|id| self.stats(id))
+    }
+
+    fn adjust_stats(&self, index_id: u16, old_bytes: Option<u64>, new_bytes: Option<u64>) {
+        let mut stats = lock(&self.stats);
+        let entry = stats.entry(index_id).or_default();
+        entry.item_count += i64::from(new_bytes.is_some()) - i64::from(old_bytes.is_some());
+        entry.size_bytes += new_bytes.unwrap_or(0) as i64 - old_bytes.unwrap_or(0) as i64;
+    }
+}
+
+/// Write capacity consumed by the index entries of one item change, per index name.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct IndexWriteUnits {
+    /// Units per local index.
+    pub local: BTreeMap<String, f64>,
+    /// Units per global index.
+    pub global: BTreeMap<String, f64>,
+}
+
+/// The database over one store.
+pub struct Database {
+    store: Arc<dyn KvStore>,
+    tables: RwLock<BTreeMap<String, Arc<Table>>>,
+    ddl: Mutex<()>,
+    stripes: Vec<Mutex<()>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves only counters behind, never half a write
+    // (writes are single atomic batches), so a poisoned lock is safe to reuse.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(format!("corrupt {what}: {error}"))
+}
+
+impl Database {
+    /// Opens the database over `store`, loading the catalog and counting each table's items.
+    pub fn open(store: Arc<dyn KvStore>) -> Result<Database, StorageError> {
+        let db = Database {
+            store,
+            tables: RwLock::new(BTreeMap::new()),
+            ddl: Mutex::new(()),
+            stripes: (0..WRITE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        };
+        let end = keys::prefix_successor(keys::CATALOG_PREFIX).expect("catalog prefix has a successor");
+        let mut entries = Vec::new();
+        db.for_each_in_range(keys::CATALOG_PREFIX, &end, |_, value| {
+            entries.push(value.to_vec());
+            true
+        })?;
+        for value in entries {
+            let meta: TableMeta =
+                serde_json::from_slice(&value).map_err(|e| StorageError::Corruption(format!("catalog entry: {e}")))?;
+            let stats = db.count_table(&meta)?;
+            let table = Table { meta, stats: Arc::new(Mutex::new(stats)) };
+            db.tables.write().unwrap_or_else(|p| p.into_inner()).insert(table.meta.name.clone(), Arc::new(table));
+        }
+        Ok(db)
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn KvStore> {
+        &self.store
+    }
+
+    fn count_table(&self, meta: &TableMeta) -> Result<BTreeMap<u16, SizeStats>, StorageError> {
+        let mut stats = BTreeMap::new();
+        for index_id in std::iter::once(keys::TABLE_INDEX_ID).chain(meta.indexes.iter().map(|i| i.id)) {
+            let start = keys::index_prefix(meta.id, index_id);
+            let end = keys::prefix_successor(&start).expect("index prefix has a successor");
+            let mut counted = SizeStats::default();
+            let mut failure = None;
+            self.for_each_in_range(&start, &end, |_, value| match decode_item(value) {
+                Ok(item) => {
+                    counted.item_count += 1;
+                    counted.size_bytes += item_size_bytes(&item) as i64;
+                    true
+                }
+                Err(e) => {
+                    failure = Some(StorageError::Corruption(e.to_string()));
+                    false
+                }
+            })?;
+            if let Some(error) = failure {
+                return Err(error);
+            }
+            stats.insert(index_id, counted);
+        }
+        Ok(stats)
+    }
+
+    /// Calls `visit` for every pair in `[start, end)` in ascending order until it returns false.
+    fn for_each_in_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        let mut lower = start.to_vec();
+        let mut first = true;
+        loop {
+            let lower_bound = if first { Bound::Included(&lower[..]) } else { Bound::Excluded(&lower[..]) };
+            let chunk = self.store.scan(lower_bound, Bound::Excluded(end), Direction::Forward, SCAN_CHUNK_ENTRIES)?;
+            first = false;
+            let full = chunk.len() == SCAN_CHUNK_ENTRIES;
+            for (key, value) in &chunk {
+                if !visit(key, value) {
+                    return Ok(());
+                }
+            }
+            match chunk.into_iter().last() {
+                Some((key, _)) if full => lower = key,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// A table by name, or DynamoDB's not-found error.
+    pub fn table(&self, name: &str) -> Result<Arc<Table>, ApiError> {
+        self.tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ApiError::table_not_found(name))
+    }
+
+    /// All table names in ascending order.
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
+    /// Creates a table. `meta.id` is assigned here.
+    pub fn create_table(&self, mut meta: TableMeta) -> Result<Arc<Table>, ApiError> {
+        let _ddl = lock(&self.ddl);
+        if self.table(&meta.name).is_ok() {
+            return Err(ApiError::ResourceInUse(format!("Table already exists: {}", meta.name)));
+        }
+        meta.id = self.next_table_id()?;
+        let mut batch = WriteBatch::new();
+        batch.put(keys::catalog_key(&meta.name), serde_json::to_vec(&meta).map_err(|e| corrupt("table metadata", e))?);
+        batch.put(keys::NEXT_TABLE_ID_KEY.to_vec(), (meta.id + 1).to_be_bytes().to_vec());
+        self.store.write(batch, Durability::Sync)?;
+        let mut stats = BTreeMap::new();
+        stats.insert(keys::TABLE_INDEX_ID, SizeStats::default());
+        for index in &meta.indexes {
+            stats.insert(index.id, SizeStats::default());
+        }
+        let table = Arc::new(Table { meta, stats: Arc::new(Mutex::new(stats)) });
+        self.tables.write().unwrap_or_else(|p| p.into_inner()).insert(table.meta.name.clone(), table.clone());
+        Ok(table)
+    }
+
+    fn next_table_id(&self) -> Result<u64, ApiError> {
+        Ok(match self.store.get(keys::NEXT_TABLE_ID_KEY)? {
+            Some(bytes) => {
+                let array: [u8; 8] =
+                    bytes.as_slice().try_into().map_err(|_| corrupt("table id counter", "wrong length"))?;
+                u64::from_be_bytes(array)
+            }
+            None => 1,
+        })
+    }
+
+    /// Deletes a table and all its data, returning its last description.
+    pub fn delete_table(&self, name: &str) -> Result<serde_json::Value, ApiError> {
+        let _ddl = lock(&self.ddl);
+        let table = self.table(name)?;
+        if table.meta.deletion_protection {
+            return Err(ApiError::validation(format!(
+                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
+            )));
+        }
+        let description = table.describe("DELETING");
+        let mut batch = WriteBatch::new();
+        batch.delete(keys::catalog_key(name));
+        let data = keys::table_prefix(table.meta.id);
+        batch.delete_range(data.clone(), keys::prefix_successor(&data).expect("table prefix has a successor"));
+        let collections = keys::collection_table_prefix(table.meta.id);
+        batch.delete_range(collections.clone(), keys::prefix_successor(&collections).expect("prefix has a successor"));
+        self.store.write(batch, Durability::Sync)?;
+        self.tables.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        Ok(description)
+    }
+
+    /// Replaces a table's metadata (capacity, billing, indexes). New global indexes are
+    /// backfilled from the table's items before the new metadata becomes visible to readers;
+    /// dropped indexes have their entries removed.
+    pub fn update_table(&self, meta: TableMeta) -> Result<Arc<Table>, ApiError> {
+        let _ddl = lock(&self.ddl);
+        let old = self.table(&meta.name)?;
+        if old.meta.id != meta.id {
+            return Err(ApiError::ResourceNotFound("Requested resource not found".into()));
+        }
+        // Hold every write lock while the index set changes, so that no write lands between the
+        // backfill and the switch to the new metadata.
+        let _writes: Vec<MutexGuard<'_, ()>> = self.stripes.iter().map(lock).collect();
+        let added: Vec<&IndexMeta> = meta.indexes.iter().filter(|i| old.meta.index(&i.name).is_none()).collect();
+        let removed: Vec<&IndexMeta> = old.meta.indexes.iter().filter(|i| meta.index(&i.name).is_none()).collect();
+        let mut stats = lock(&old.stats).clone();
+        for index in &removed {
+            let prefix = keys::index_prefix(meta.id, index.id);
+            let mut batch = WriteBatch::new();
+            batch.delete_range(prefix.clone(), keys::prefix_successor(&prefix).expect("prefix has a successor"));
+            self.store.write(batch, Durability::Buffered)?;
+            stats.remove(&index.id);
+        }
+        for index in &added {
+            stats.insert(index.id, self.backfill_index(&meta, index)?);
+        }
+        let mut batch = WriteBatch::new();
+        batch.put(keys::catalog_key(&meta.name), serde_json::to_vec(&meta).map_err(|e| corrupt("table metadata", e))?);
+        self.store.write(batch, Durability::Sync)?;
+        let table = Arc::new(Table { meta, stats: Arc::new(Mutex::new(stats)) });
+        self.tables.write().unwrap_or_else(|p| p.into_inner()).insert(table.meta.name.clone(), table.clone());
+        Ok(table)
+    }
+
+    fn backfill_index(&self, meta: &TableMeta, index: &IndexMeta) -> Result<SizeStats, ApiError> {
+        let start = keys::index_prefix(meta.id, keys::TABLE_INDEX_ID);
+        let end = keys::prefix_successor(&start).expect("prefix has a successor");
+        let mut stats = SizeStats::default();
+        let mut batch = WriteBatch::new();
+        let mut failure: Option<ApiError> = None;
+        self.for_each_in_range(&start, &end, |_, value| {
+            let item = match decode_item(value) {
+                Ok(item) => item,
+                Err(e) => {
+                    failure = Some(corrupt("item", e));
+                    return false;
+                }
+            };
+            if index.key_schema.key_of(&item).is_some() {
+                let entry = index.project(&meta.key_schema, &item);
+                stats.item_count += 1;
+                stats.size_bytes += item_size_bytes(&entry) as i64;
+                batch.put(
+                    keys::entry_key(meta.id, index.id, &index.key_schema, Some(&meta.key_schema), &item),
+                    encode_item(&entry),
+                );
+                if batch.ops.len() >= SCAN_CHUNK_ENTRIES {
+                    if let Err(e) = self.store.write(std::mem::take(&mut batch), Durability::Buffered) {
+                        failure = Some(e.into());
+                        return false;
+                    }
+                }
+            }
+            true
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        // The catalog write that follows is synced, which makes the whole backfill durable.
+        self.store.write(batch, Durability::Buffered)?;
+        Ok(stats)
+    }
+
+    /// Locks the partition key `partition_value` of a table against concurrent writes. Hold the
+    /// guard from reading the old item until its replacement is written.
+    pub fn lock_partition(&self, table: &Table, partition_value: &AttributeValue) -> MutexGuard<'_, ()> {
+        let encoded = keys::encode_value(partition_value);
+        let hash = keys::partition_hash(&encoded) ^ table.meta.id.rotate_left(17);
+        lock(&self.stripes[(hash % WRITE_LOCK_STRIPES as u64) as usize])
+    }
+
+    /// Reads an item by its key attributes.
+    pub fn get_item(&self, table: &Table, key: &Item) -> Result<Option<Item>, ApiError> {
+        let storage_key = keys::entry_key(table.meta.id, keys::TABLE_INDEX_ID, &table.meta.key_schema, None, key);
+        match self.store.get(&storage_key)? {
+            Some(bytes) => Ok(Some(decode_item(&bytes).map_err(|e| corrupt("item", e))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces `old` (the current item, read under the partition lock) by `new`, or deletes it
+    /// when `new` is `None`, together with every index entry, in one synced batch.
+    pub fn write_item(
+        &self,
+        table: &Table,
+        old: Option<&Item>,
+        new: Option<&Item>,
+    ) -> Result<IndexWriteUnits, ApiError> {
+        let meta = &table.meta;
+        let key_source = new.or(old).expect("write_item needs an old or a new item");
+        let mut batch = WriteBatch::new();
+        let base_key = keys::entry_key(meta.id, keys::TABLE_INDEX_ID, &meta.key_schema, None, key_source);
+        match new {
+            Some(item) => batch.put(base_key, encode_item(item)),
+            None => batch.delete(base_key),
+        }
+        let mut units = IndexWriteUnits::default();
+        let mut stat_changes: Vec<(u16, Option<u64>, Option<u64>)> = Vec::new();
+        let old_size = old.map(|i| item_size_bytes(i) as u64);
+        let new_size = new.map(|i| item_size_bytes(i) as u64);
+        stat_changes.push((keys::TABLE_INDEX_ID, old_size, new_size));
+        let mut collection_delta: i64 = new_size.unwrap_or(0) as i64 - old_size.unwrap_or(0) as i64;
+        for index in &meta.indexes {
+            let entry_of = |item: Option<&Item>| {
+                item.filter(|i| index.key_schema.key_of(i).is_some()).map(|i| {
+                    (
+                        keys::entry_key(meta.id, index.id, &index.key_schema, Some(&meta.key_schema), i),
+                        index.project(&meta.key_schema, i),
+                    )
+                })
+            };
+            let old_entry = entry_of(old);
+            let new_entry = entry_of(new);
+            let mut index_units = 0.0;
+            match (&old_entry, &new_entry) {
+                (Some((old_key, old_value)), Some((new_key, new_value))) => {
+                    if old_key != new_key {
+                        batch.delete(old_key.clone());
+                        index_units += capacity::write_units_for_item(item_size_bytes(old_value) as u64);
+                    }
+                    if old_key != new_key || old_value != new_value {
+                        batch.put(new_key.clone(), encode_item(new_value));
+                        index_units += capacity::write_units_for_item(item_size_bytes(new_value) as u64);
+                    }
+                }
+                (Some((old_key, old_value)), None) => {
+                    batch.delete(old_key.clone());
+                    index_units += capacity::write_units_for_item(item_size_bytes(old_value) as u64);
+                }
+                (None, Some((new_key, new_value))) => {
+                    batch.put(new_key.clone(), encode_item(new_value));
+                    index_units += capacity::write_units_for_item(item_size_bytes(new_value) as u64);
+                }
+                (None, None) => {}
+            }
+            let old_bytes = old_entry.as_ref().map(|(_, v)| item_size_bytes(v) as u64);
+            let new_bytes = new_entry.as_ref().map(|(_, v)| item_size_bytes(v) as u64);
+            stat_changes.push((index.id, old_bytes, new_bytes));
+            if index.kind == IndexKind::Local {
+                collection_delta += new_bytes.unwrap_or(0) as i64 - old_bytes.unwrap_or(0) as i64;
+                units.local.insert(index.name.clone(), index_units);
+            } else {
+                units.global.insert(index.name.clone(), index_units);
+            }
+        }
+        if meta.has_local_index() && collection_delta != 0 {
+            let partition = &key_source[&meta.key_schema.partition.name];
+            let counter_key = keys::collection_key(meta.id, partition);
+            let current = self.collection_size(&counter_key)?;
+            let updated = (current as i64 + collection_delta).max(0) as u64;
+            if collection_delta > 0 && updated > ITEM_COLLECTION_BYTES_MAX {
+                return Err(ApiError::ItemCollectionSizeLimitExceeded("Item collection size limit exceeded".into()));
+            }
+            if updated == 0 {
+                batch.delete(counter_key);
+            } else {
+                batch.put(counter_key, updated.to_be_bytes().to_vec());
+            }
+        }
+        self.store.write(batch, Durability::Sync)?;
+        for (index_id, old_bytes, new_bytes) in stat_changes {
+            table.adjust_stats(index_id, old_bytes, new_bytes);
+        }
+        Ok(units)
+    }
+
+    fn collection_size(&self, counter_key: &[u8]) -> Result<u64, ApiError> {
+        Ok(match self.store.get(counter_key)? {
+            Some(bytes) => {
+                let array: [u8; 8] =
+                    bytes.as_slice().try_into().map_err(|_| corrupt("collection size", "wrong length"))?;
+                u64::from_be_bytes(array)
+            }
+            None => 0,
+        })
+    }
+
+    /// Size in bytes of the item collection of `partition_value` (tables with local indexes).
+    pub fn item_collection_bytes(&self, table: &Table, partition_value: &AttributeValue) -> Result<u64, ApiError> {
+        self.collection_size(&keys::collection_key(table.meta.id, partition_value))
+    }
+
+    /// Reads up to `limit` entries between the bounds in `direction` order, decoded.
+    pub fn read_range(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Item)>, ApiError> {
+        let pairs = self.store.scan(lower, upper, direction, limit)?;
+        pairs.into_iter().map(|(key, value)| Ok((key, decode_item(&value).map_err(|e| corrupt("item", e))?))).collect()
+    }
+}

@@ -1,0 +1,177 @@
+//! DynamoDB's HTTP transport: JSON bodies over HTTP/1.1, the operation in `X-Amz-Target`, and
+//! the `x-amz-crc32` header the AWS SDKs check. `serve` is the whole server loop; the binary,
+//! the tests and the simulator all call it.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{ApiError, Service, REQUEST_BYTES_MAX};
+
+/// Prefix of `X-Amz-Target` values.
+pub const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+/// Content type of requests and responses.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+/// How long a graceful shutdown waits for connections to finish their requests.
+pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
+/// Most connections served at once; further connections wait in the accept queue.
+pub const CONNECTIONS_MAX: usize = 4_096;
+
+/// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets open
+/// connections finish their current request, and returns.
+pub async fn serve(listener: TcpListener, service: Service, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let connection_slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
+    let request_ids = Arc::new(AtomicU64::new(1));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            permit = connection_slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    // Running out of file descriptors is transient; back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = service.clone();
+        let mut stop = stop_rx.clone();
+        let request_ids = request_ids.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let handler = hyper::service::service_fn(move |request| {
+                let service = service.clone();
+                let id = request_ids.fetch_add(1, Ordering::Relaxed);
+                async move { Ok::<_, Infallible>(handle(service, request, id).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), handler);
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%peer, %error, "connection ended with an error");
+                    }
+                }
+                _ = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_millis(SHUTDOWN_GRACE_MS), connection).await;
+                }
+            }
+        });
+    }
+    let _ = stop_tx.send(true);
+    // Wait until every connection task has returned its slot, bounded by the grace period.
+    let _ = tokio::time::timeout(
+        Duration::from_millis(SHUTDOWN_GRACE_MS),
+        connection_slots.acquire_many(CONNECTIONS_MAX as u32),
+    )
+    .await;
+    Ok(())
+}
+
+/// Binds `addr` and serves on it; see [`serve`].
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+async fn handle(service: Service, request: Request<Incoming>, request_id: u64) -> Response<Full<Bytes>> {
+    let request_id = format!("{request_id:016X}");
+    // Load balancers and DynamoDB itself answer a plain GET as a health check.
+    if request.method() == Method::GET {
+        return respond(StatusCode::OK, "text/plain", Bytes::from_static(b"healthy: squall"), &request_id);
+    }
+    let target = request.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = match Limited::new(request.into_body(), REQUEST_BYTES_MAX).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            let api_error = if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                ApiError::RequestTooLarge(format!("Request size exceeded {REQUEST_BYTES_MAX} bytes"))
+            } else {
+                ApiError::Serialization(format!("could not read the request body: {error}"))
+            };
+            return error_response(&api_error, &request_id, "-");
+        }
+    };
+    let operation = match target.as_deref().and_then(|t| t.strip_prefix(TARGET_PREFIX)) {
+        Some(operation) => operation.to_string(),
+        None => {
+            let error = ApiError::UnknownOperation(match target {
+                Some(t) => format!("Unknown operation: {t}"),
+                None => "Missing X-Amz-Target header".into(),
+            });
+            return error_response(&error, &request_id, "-");
+        }
+    };
+    let started = tokio::time::Instant::now();
+    let call_service = service.clone();
+    let call_operation = operation.clone();
+    // Operations touch storage synchronously (RocksDB calls and fsyncs): run them off the
+    // async workers so one slow disk write does not stall other connections.
+    let result = match tokio::task::spawn_blocking(move || call_service.call(&call_operation, &body)).await {
+        Ok(result) => result,
+        Err(error) => Err(ApiError::Internal(format!("operation failed: {error}"))),
+    };
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    match result {
+        Ok(value) => {
+            tracing::debug!(operation, elapsed_us, "ok");
+            let body = serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec());
+            respond(StatusCode::OK, CONTENT_TYPE, Bytes::from(body), &request_id)
+        }
+        Err(error) => {
+            if let ApiError::Internal(message) = &error {
+                tracing::error!(operation, elapsed_us, message, "internal error");
+            } else {
+                tracing::debug!(operation, elapsed_us, error = %error, "client error");
+            }
+            error_response(&error, &request_id, &operation)
+        }
+    }
+}
+
+fn error_response(error: &ApiError, request_id: &str, operation: &str) -> Response<Full<Bytes>> {
+    let _ = operation;
+    let body = serde_json::to_vec(&error.to_json()).unwrap_or_else(|_| b"{}".to_vec());
+    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    respond(status, CONTENT_TYPE, Bytes::from(body), request_id)
+}
+
+fn respond(status: StatusCode, content_type: &str, body: Bytes, request_id: &str) -> Response<Full<Bytes>> {
+    let crc = crc32fast::hash(&body);
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        hyper::header::HeaderValue::from_str(content_type)
+            .unwrap_or(hyper::header::HeaderValue::from_static(CONTENT_TYPE)),
+    );
+    headers.insert("x-amz-crc32", hyper::header::HeaderValue::from(crc));
+    if let Ok(id) = hyper::header::HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
+}

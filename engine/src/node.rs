@@ -1,0 +1,69 @@
+//! The one function that starts a node. `squall-server` calls it for real; the simulator calls
+//! it inside each simulated host.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::api::Service;
+use crate::db::Database;
+use crate::storage::{KvStore, MemStore, RocksStore, StorageError};
+
+/// Which storage engine a node uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// RocksDB in this directory.
+    Rocks(PathBuf),
+    /// In memory (tests and simulation).
+    Memory,
+}
+
+/// A node's configuration.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Address to serve the API on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Storage engine.
+    pub storage: StorageConfig,
+}
+
+/// Why a node could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The store could not be opened or its catalog read.
+    #[error("open storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The listen address could not be bound, or serving failed.
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the store the configuration names.
+pub fn open_store(storage: &StorageConfig) -> Result<Arc<dyn KvStore>, NodeError> {
+    Ok(match storage {
+        StorageConfig::Rocks(path) => {
+            std::fs::create_dir_all(path)?;
+            Arc::new(RocksStore::open(path)?)
+        }
+        StorageConfig::Memory => Arc::new(MemStore::new()),
+    })
+}
+
+/// Runs a node until `shutdown` completes: opens storage, binds the listener, calls `ready`
+/// with the bound address, and serves.
+pub async fn run(
+    config: NodeConfig,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let store = open_store(&config.storage)?;
+    let db = Arc::new(Database::open(store)?);
+    let listener = crate::http::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, tables = db.table_names().len(), "node serving");
+    ready(addr);
+    crate::http::serve(listener, Service::new(db), shutdown).await?;
+    tracing::info!("node stopped");
+    Ok(())
+}
