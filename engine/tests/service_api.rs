@@ -367,3 +367,23 @@ fn catalog_and_counters_survive_reopening_the_store() {
     assert_eq!(table["Table"]["ItemCount"], 5);
     assert_eq!(table["Table"]["GlobalSecondaryIndexes"][0]["IndexName"], "by_g");
 }
+
+#[test]
+fn query_filter_on_a_key_attribute_is_refused() {
+    let service = service();
+    create_numbers_table(&service);
+    let error = call_err(
+        &service,
+        "Query",
+        json!({"TableName": "numbers", "KeyConditionExpression": "pk = :p",
+        "FilterExpression": "n > :v", "ExpressionAttributeValues": {":p": {"S": "p"}, ":v": {"N": "1"}}}),
+    );
+    assert!(matches!(&error, ApiError::Validation(m) if m.contains("Primary key attribute: n")), "{error:?}");
+    // On an index, the index's keys are the primary key; the table's sort key may be filtered.
+    call(
+        &service,
+        "Query",
+        json!({"TableName": "numbers", "IndexName": "by_l", "KeyConditionExpression": "pk = :p",
+        "FilterExpression": "n > :v", "ExpressionAttributeValues": {":p": {"S": "p"}, ":v": {"N": "1"}}}),
+    );
+}

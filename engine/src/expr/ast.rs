@@ -122,6 +122,53 @@ pub enum Condition {
     Contains(Operand, Operand),
 }
 
+impl Operand {
+    fn collect_paths<'a>(&'a self, out: &mut Vec<&'a Path>) {
+        match self {
+            Operand::Path(path) => out.push(path),
+            Operand::Value(_) => {}
+            Operand::Size(inner) => inner.collect_paths(out),
+        }
+    }
+}
+
+impl Condition {
+    /// Every document path the condition reads, in order of appearance.
+    pub fn paths(&self) -> Vec<&Path> {
+        let mut out = Vec::new();
+        self.collect_paths(&mut out);
+        out
+    }
+
+    fn collect_paths<'a>(&'a self, out: &mut Vec<&'a Path>) {
+        match self {
+            Condition::Compare(a, _, b) | Condition::BeginsWith(a, b) | Condition::Contains(a, b) => {
+                a.collect_paths(out);
+                b.collect_paths(out);
+            }
+            Condition::Between(a, low, high) => {
+                a.collect_paths(out);
+                low.collect_paths(out);
+                high.collect_paths(out);
+            }
+            Condition::In(a, candidates) => {
+                a.collect_paths(out);
+                for candidate in candidates {
+                    candidate.collect_paths(out);
+                }
+            }
+            Condition::And(a, b) | Condition::Or(a, b) => {
+                a.collect_paths(out);
+                b.collect_paths(out);
+            }
+            Condition::Not(inner) => inner.collect_paths(out),
+            Condition::AttributeExists(path)
+            | Condition::AttributeNotExists(path)
+            | Condition::AttributeType(path, _) => out.push(path),
+        }
+    }
+}
+
 /// A value computed by a SET action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SetOperand {

@@ -37,6 +37,17 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         .str("FilterExpression")?
         .map(|text| parse_condition(text, &mut context, ConditionKind::Filter))
         .transpose()?;
+    if let Some(filter) = &filter {
+        // DynamoDB applies key conditions before the filter and refuses to filter on keys.
+        for path in filter.paths() {
+            if schema.contains(path.top()) {
+                return Err(ApiError::validation(format!(
+                    "Filter Expression can only contain non-primary key attributes: Primary key attribute: {}",
+                    path.top()
+                )));
+            }
+        }
+    }
     let paths = projection_paths(&request, &mut context)?;
     context.finish()?;
     let select = select_for(&request, &table, index, paths.is_some())?;
