@@ -4,6 +4,13 @@
 
 use std::ops::Bound;
 
+pub mod mem;
+
+#[cfg(test)]
+mod conformance;
+
+pub use mem::MemStore;
+
 /// A storage failure. A failed sync is fatal: the store refuses further writes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorageError {
@@ -108,5 +115,18 @@ pub trait KvStore: Send + Sync + 'static {
     ) -> Result<Vec<KvPair>, StorageError>;
 
     /// Applies a batch atomically with the given durability.
+    ///
+    /// An empty batch written with `Durability::Sync` writes nothing but still syncs: every
+    /// earlier `Buffered` write is durable when it returns.
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<(), StorageError>;
+
+    /// Makes every earlier `Buffered` write durable, as a `Sync` write would.
+    ///
+    /// This exists for group commit: a caller that applies many batches with `Buffered` (the
+    /// entries of one raft `Ready`, or writes of many partitions) pays for one fsync at the point
+    /// where durability is needed, and says so by name rather than by writing an empty batch.
+    /// The default writes an empty `Sync` batch, which every store must treat as a sync.
+    fn sync(&self) -> Result<(), StorageError> {
+        self.write(WriteBatch::new(), Durability::Sync)
+    }
 }
