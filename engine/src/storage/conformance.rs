@@ -1,6 +1,7 @@
 //! The `KvStore` conformance suite: every function takes an empty store and checks one part of
 //! the trait's contract against a plain `BTreeMap` model. The same functions run against
-//! every engine (see the `conformance_tests!` list at the bottom), so engines cannot drift apart.
+//! `MemStore` and `RocksStore` (see the `conformance_tests!` list at the bottom), so the two
+//! engines cannot drift apart.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -625,6 +626,24 @@ macro_rules! conformance_tests {
                 #[test]
                 fn $name() {
                     super::$name(&crate::storage::MemStore::new());
+                }
+            )*
+        }
+
+        mod rocks_store {
+            $(
+                #[test]
+                fn $name() {
+                    let dir = tempfile::tempdir().expect("create temp dir");
+                    // A small memtable makes the suite exercise flushed SST files and
+                    // compactions, not only the memtable.
+                    let config = crate::storage::RocksConfig {
+                        block_cache_bytes: 8 << 20,
+                        write_buffer_bytes: 64 << 10,
+                    };
+                    let store = crate::storage::RocksStore::open_with(dir.path(), &config)
+                        .expect("open rocksdb");
+                    super::$name(&store);
                 }
             )*
         }

@@ -5,11 +5,13 @@
 use std::ops::Bound;
 
 pub mod mem;
+pub mod rocks;
 
 #[cfg(test)]
 mod conformance;
 
 pub use mem::MemStore;
+pub use rocks::{RocksConfig, RocksStore};
 
 /// A storage failure. A failed sync is fatal: the store refuses further writes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
