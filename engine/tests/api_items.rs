@@ -9,9 +9,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, BillingMode, ConsumedCapacity, GlobalSecondaryIndex, Projection,
-    ProjectionType, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType,
+    AttributeValue, BillingMode, ConsumedCapacity, GlobalSecondaryIndex, Projection, ProjectionType,
+    ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
 };
 use aws_sdk_dynamodb::Client;
 use common::*;
@@ -35,9 +34,7 @@ fn canon(v: &AttributeValue) -> AttributeValue {
             AttributeValue::Bs(x)
         }
         AttributeValue::L(x) => AttributeValue::L(x.iter().map(canon).collect()),
-        AttributeValue::M(x) => {
-            AttributeValue::M(x.iter().map(|(k, v)| (k.clone(), canon(v))).collect())
-        }
+        AttributeValue::M(x) => AttributeValue::M(x.iter().map(|(k, v)| (k.clone(), canon(v))).collect()),
         other => other.clone(),
     }
 }
@@ -92,10 +89,7 @@ async fn put_and_get_every_attribute_type() {
         ("empty_str", s("")),
         ("strs", ss(&["b", "a", "c"])),
         ("nums", ns(&["3", "1", "2.5"])),
-        (
-            "bins",
-            AttributeValue::Bs(vec![blob(b"x"), blob(&[0u8, 9])]),
-        ),
+        ("bins", AttributeValue::Bs(vec![blob(b"x"), blob(&[0u8, 9])])),
         (
             "list",
             list(&[
@@ -146,12 +140,7 @@ async fn numbers_are_normalised_and_exact() {
     )
     .await;
     let got = get(&client, "numbers", key("n")).await.expect("item");
-    let num = |name: &str| {
-        got[name]
-            .as_n()
-            .unwrap_or_else(|_| panic!("{name} is N"))
-            .clone()
-    };
+    let num = |name: &str| got[name].as_n().unwrap_or_else(|_| panic!("{name} is N")).clone();
     assert_eq!(num("e"), "100");
     assert_eq!(num("e_lower"), "1500");
     assert_eq!(num("trailing"), "1.5");
@@ -176,14 +165,8 @@ async fn numbers_are_normalised_and_exact() {
         .await
         .unwrap_or_else(|e| panic!("{}", err_text(&e)));
     let attrs = out.attributes.expect("UPDATED_NEW attributes");
-    assert_eq!(
-        attrs["big"].as_n().unwrap(),
-        "12345678901234567890123456789012345677"
-    );
-    assert_eq!(
-        attrs["pi"].as_n().unwrap(),
-        "3.1415926535897932384626433832795028842"
-    );
+    assert_eq!(attrs["big"].as_n().unwrap(), "12345678901234567890123456789012345677");
+    assert_eq!(attrs["pi"].as_n().unwrap(), "3.1415926535897932384626433832795028842");
 }
 
 #[tokio::test]
@@ -191,28 +174,13 @@ async fn numeric_keys_are_normalised() {
     let server = TestServer::start();
     let client = server.client();
     create_table(&client, "numkeys", Some(("sk", ScalarAttributeType::N))).await;
-    put(
-        &client,
-        "numkeys",
-        item(&[("pk", s("a")), ("sk", n("1E+2")), ("v", s("hundred"))]),
-    )
-    .await;
-    let got = get(
-        &client,
-        "numkeys",
-        item(&[("pk", s("a")), ("sk", n("100.0"))]),
-    )
-    .await;
+    put(&client, "numkeys", item(&[("pk", s("a")), ("sk", n("1E+2")), ("v", s("hundred"))])).await;
+    let got = get(&client, "numkeys", item(&[("pk", s("a")), ("sk", n("100.0"))])).await;
     let got = got.expect("1E+2 and 100.0 are the same key");
     assert_eq!(got["sk"].as_n().unwrap(), "100");
     assert_eq!(got["v"].as_s().unwrap(), "hundred");
     // Writing the same number under another spelling replaces the item.
-    put(
-        &client,
-        "numkeys",
-        item(&[("pk", s("a")), ("sk", n("100")), ("v", s("again"))]),
-    )
-    .await;
+    put(&client, "numkeys", item(&[("pk", s("a")), ("sk", n("100")), ("v", s("again"))])).await;
     let scanned = client.scan().table_name("numkeys").send().await.unwrap();
     assert_eq!(scanned.count(), 1);
 }
@@ -222,13 +190,7 @@ async fn get_missing_item_returns_no_item() {
     let server = TestServer::start();
     let client = server.client();
     create_table(&client, "missing", None).await;
-    let out = client
-        .get_item()
-        .table_name("missing")
-        .key("pk", s("nope"))
-        .send()
-        .await
-        .unwrap();
+    let out = client.get_item().table_name("missing").key("pk", s("nope")).send().await.unwrap();
     assert!(out.item.is_none(), "{:?}", out.item);
 }
 
@@ -238,32 +200,15 @@ async fn consistent_and_eventual_reads() {
     let client = server.client();
     create_table(&client, "reads", None).await;
     put(&client, "reads", item(&[("pk", s("r")), ("v", n(1))])).await;
-    let strong = client
-        .get_item()
-        .table_name("reads")
-        .key("pk", s("r"))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        strong.item.unwrap()["v"],
-        n(1),
-        "a strongly consistent read sees the write"
-    );
+    let strong = client.get_item().table_name("reads").key("pk", s("r")).consistent_read(true).send().await.unwrap();
+    assert_eq!(strong.item.unwrap()["v"], n(1), "a strongly consistent read sees the write");
 
     // An eventually consistent read converges on the write.
     eventually(CONVERGE_WAIT, "eventually consistent read", || {
         let client = client.clone();
         async move {
-            let out = client
-                .get_item()
-                .table_name("reads")
-                .key("pk", s("r"))
-                .consistent_read(false)
-                .send()
-                .await
-                .unwrap();
+            let out =
+                client.get_item().table_name("reads").key("pk", s("r")).consistent_read(false).send().await.unwrap();
             out.item.filter(|i| i.get("v") == Some(&n(1))).map(|_| ())
         }
     })
@@ -283,18 +228,8 @@ async fn projection_expression_with_nested_paths() {
             ("top", s("t")),
             ("name", s("reserved word")),
             ("extra", s("not projected")),
-            (
-                "a",
-                map(&[
-                    ("b", map(&[("c", n(1)), ("d", n(2))])),
-                    ("x", s("ax")),
-                    ("y", s("ay")),
-                ]),
-            ),
-            (
-                "l",
-                list(&[s("l0"), map(&[("m", s("l1m")), ("n", s("l1n"))]), s("l2")]),
-            ),
+            ("a", map(&[("b", map(&[("c", n(1)), ("d", n(2))])), ("x", s("ax")), ("y", s("ay"))])),
+            ("l", list(&[s("l0"), map(&[("m", s("l1m")), ("n", s("l1n"))]), s("l2")])),
             ("dotted.name", s("literal dot")),
         ]),
     )
@@ -320,14 +255,8 @@ async fn projection_expression_with_nested_paths() {
     assert_item_eq(out.item.as_ref(), &expected);
 
     // Keys are not returned unless asked for.
-    let only = client
-        .get_item()
-        .table_name("proj")
-        .key("pk", s("p"))
-        .projection_expression("extra")
-        .send()
-        .await
-        .unwrap();
+    let only =
+        client.get_item().table_name("proj").key("pk", s("p")).projection_expression("extra").send().await.unwrap();
     assert_item_eq(only.item.as_ref(), &item(&[("extra", s("not projected"))]));
 }
 
@@ -382,11 +311,7 @@ async fn update_item_set_remove_add_delete() {
         .await;
     // `*` is not an update operator in DynamoDB: the expression above must be refused whole.
     let err = expect_error(out, "ValidationException");
-    assert!(
-        err.message.contains("UpdateExpression"),
-        "{:?}",
-        err.message
-    );
+    assert!(err.message.contains("UpdateExpression"), "{:?}", err.message);
 
     let out = client
         .update_item()
@@ -445,10 +370,7 @@ async fn update_item_set_remove_add_delete() {
         .await
         .unwrap_or_else(|e| panic!("{}", err_text(&e)));
     let after = get(&client, "upd", key("u")).await.unwrap();
-    assert!(
-        !after.contains_key("new_set"),
-        "empty sets do not exist: {after:?}"
-    );
+    assert!(!after.contains_key("new_set"), "empty sets do not exist: {after:?}");
 }
 
 #[tokio::test]
@@ -468,19 +390,9 @@ async fn update_item_creates_missing_item() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{}", err_text(&e)));
-    let expected = item(&[
-        ("pk", s("new")),
-        ("sk", n(1)),
-        ("title", s("created by update")),
-        ("visits", n(1)),
-    ]);
+    let expected = item(&[("pk", s("new")), ("sk", n(1)), ("title", s("created by update")), ("visits", n(1))]);
     assert_item_eq(out.attributes.as_ref(), &expected);
-    assert_item_eq(
-        get(&client, "upsert", item(&[("pk", s("new")), ("sk", n(1))]))
-            .await
-            .as_ref(),
-        &expected,
-    );
+    assert_item_eq(get(&client, "upsert", item(&[("pk", s("new")), ("sk", n(1))])).await.as_ref(), &expected);
 
     // An update that only removes still creates the item with just its key.
     client
@@ -493,9 +405,7 @@ async fn update_item_creates_missing_item() {
         .await
         .unwrap_or_else(|e| panic!("{}", err_text(&e)));
     assert_item_eq(
-        get(&client, "upsert", item(&[("pk", s("bare")), ("sk", n(2))]))
-            .await
-            .as_ref(),
+        get(&client, "upsert", item(&[("pk", s("bare")), ("sk", n(2))])).await.as_ref(),
         &item(&[("pk", s("bare")), ("sk", n(2))]),
     );
 }
@@ -533,17 +443,12 @@ async fn update_item_arithmetic_type_errors() {
         "ValidationException",
     );
     assert!(
-        err.message.contains(
-            "The provided expression refers to an attribute that does not exist in the item"
-        ),
+        err.message.contains("The provided expression refers to an attribute that does not exist in the item"),
         "{:?}",
         err.message
     );
     // The item is unchanged.
-    assert_item_eq(
-        get(&client, "arith", key("a")).await.as_ref(),
-        &item(&[("pk", s("a")), ("label", s("x"))]),
-    );
+    assert_item_eq(get(&client, "arith", key("a")).await.as_ref(), &item(&[("pk", s("a")), ("label", s("x"))]));
 }
 
 #[tokio::test]
@@ -573,24 +478,12 @@ async fn delete_item_removes_and_returns_old() {
         .send()
         .await
         .unwrap();
-    assert!(
-        out.attributes.as_ref().is_none_or(|a| a.is_empty()),
-        "{:?}",
-        out.attributes
-    );
+    assert!(out.attributes.as_ref().is_none_or(|a| a.is_empty()), "{:?}", out.attributes);
 }
 
 /// Re-puts the fixed item under `condition`; true when the write happened.
-async fn condition_holds(
-    client: &Client,
-    condition: &str,
-    values: &[(&str, AttributeValue)],
-) -> bool {
-    let mut req = client
-        .put_item()
-        .table_name("cond")
-        .set_item(Some(cond_item()))
-        .condition_expression(condition);
+async fn condition_holds(client: &Client, condition: &str, values: &[(&str, AttributeValue)]) -> bool {
+    let mut req = client.put_item().table_name("cond").set_item(Some(cond_item())).condition_expression(condition);
     if condition.contains("#s") {
         req = req.expression_attribute_names("#s", "size");
     }
@@ -601,11 +494,7 @@ async fn condition_holds(
         Ok(_) => true,
         Err(e) => {
             let err = service_error(Err::<(), _>(e));
-            assert_eq!(
-                err.code, "ConditionalCheckFailedException",
-                "condition {condition:?}: {}",
-                err.message
-            );
+            assert_eq!(err.code, "ConditionalCheckFailedException", "condition {condition:?}: {}", err.message);
             assert_eq!(err.message, "The conditional request failed");
             false
         }
@@ -645,16 +534,8 @@ async fn condition_expressions_true_and_false() {
         ("n <= :v", five.to_vec(), true),
         ("n > :v", vec![(":v", n(4))], true),
         ("n >= :v", vec![(":v", n(6))], false),
-        (
-            "n BETWEEN :lo AND :hi",
-            vec![(":lo", n(1)), (":hi", n(5))],
-            true,
-        ),
-        (
-            "n BETWEEN :lo AND :hi",
-            vec![(":lo", n(6)), (":hi", n(9))],
-            false,
-        ),
+        ("n BETWEEN :lo AND :hi", vec![(":lo", n(1)), (":hi", n(5))], true),
+        ("n BETWEEN :lo AND :hi", vec![(":lo", n(6)), (":hi", n(9))], false),
         ("n IN (:a, :b)", vec![(":a", n(1)), (":b", n(5))], true),
         ("n IN (:a, :b)", vec![(":a", n(1)), (":b", n(2))], false),
         ("begins_with(str, :p)", vec![(":p", s("hello"))], true),
@@ -673,22 +554,10 @@ async fn condition_expressions_true_and_false() {
         ("#s = :v", vec![(":v", n(3))], true),
         ("l[1] = :v", vec![(":v", s("two"))], true),
         ("m.deep = :v", vec![(":v", s("x"))], true),
-        (
-            "n = :v AND str = :s",
-            vec![(":v", n(5)), (":s", s("no"))],
-            false,
-        ),
-        (
-            "n = :v OR str = :s",
-            vec![(":v", n(5)), (":s", s("no"))],
-            true,
-        ),
+        ("n = :v AND str = :s", vec![(":v", n(5)), (":s", s("no"))], false),
+        ("n = :v OR str = :s", vec![(":v", n(5)), (":s", s("no"))], true),
         ("NOT n = :v", five.to_vec(), false),
-        (
-            "NOT (n = :v AND attribute_exists(absent_attr))",
-            five.to_vec(),
-            true,
-        ),
+        ("NOT (n = :v AND attribute_exists(absent_attr))", five.to_vec(), true),
         // Comparing different types is false, not an error.
         ("n = :v", vec![(":v", s("5"))], false),
         // A missing attribute compares false.
@@ -699,16 +568,10 @@ async fn condition_expressions_true_and_false() {
     for (condition, values, expected) in &cases {
         let actual = condition_holds(&client, condition, values).await;
         if actual != *expected {
-            failures.push(format!(
-                "{condition} with {values:?}: expected {expected}, got {actual}"
-            ));
+            failures.push(format!("{condition} with {values:?}: expected {expected}, got {actual}"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "conditions evaluated wrongly:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "conditions evaluated wrongly:\n{}", failures.join("\n"));
 }
 
 #[tokio::test]
@@ -726,9 +589,7 @@ async fn conditional_put_update_delete() {
             .condition_expression("attribute_not_exists(pk)")
             .send()
     };
-    create()
-        .await
-        .unwrap_or_else(|e| panic!("{}", err_text(&e)));
+    create().await.unwrap_or_else(|e| panic!("{}", err_text(&e)));
     let err = expect_error(create().await, "ConditionalCheckFailedException");
     assert_eq!(err.message, "The conditional request failed");
 
@@ -863,12 +724,7 @@ async fn condition_failure_returns_old_item_when_asked() {
 
 async fn update_returning(client: &Client, table: &str, rv: ReturnValue) -> Option<Item> {
     // Reset, then the same update every time.
-    put(
-        client,
-        table,
-        item(&[("pk", s("rv")), ("a", n(1)), ("b", n(2)), ("c", n(3))]),
-    )
-    .await;
+    put(client, table, item(&[("pk", s("rv")), ("a", n(1)), ("b", n(2)), ("c", n(3))])).await;
     client
         .update_item()
         .table_name(table)
@@ -890,34 +746,23 @@ async fn return_values_on_update_put_delete() {
     create_table(&client, "retvals", None).await;
 
     let none = update_returning(&client, "retvals", ReturnValue::None).await;
-    assert!(
-        none.as_ref().is_none_or(|a| a.is_empty()),
-        "NONE returns nothing: {none:?}"
-    );
+    assert!(none.as_ref().is_none_or(|a| a.is_empty()), "NONE returns nothing: {none:?}");
     assert_item_eq(
-        update_returning(&client, "retvals", ReturnValue::AllOld)
-            .await
-            .as_ref(),
+        update_returning(&client, "retvals", ReturnValue::AllOld).await.as_ref(),
         &item(&[("pk", s("rv")), ("a", n(1)), ("b", n(2)), ("c", n(3))]),
     );
     // UPDATED_OLD: the old values of the attributes the update touched.
     assert_item_eq(
-        update_returning(&client, "retvals", ReturnValue::UpdatedOld)
-            .await
-            .as_ref(),
+        update_returning(&client, "retvals", ReturnValue::UpdatedOld).await.as_ref(),
         &item(&[("a", n(1)), ("c", n(3))]),
     );
     assert_item_eq(
-        update_returning(&client, "retvals", ReturnValue::AllNew)
-            .await
-            .as_ref(),
+        update_returning(&client, "retvals", ReturnValue::AllNew).await.as_ref(),
         &item(&[("pk", s("rv")), ("a", n(10)), ("b", n(2)), ("d", s("new"))]),
     );
     // UPDATED_NEW: the new values of the attributes that still exist.
     assert_item_eq(
-        update_returning(&client, "retvals", ReturnValue::UpdatedNew)
-            .await
-            .as_ref(),
+        update_returning(&client, "retvals", ReturnValue::UpdatedNew).await.as_ref(),
         &item(&[("a", n(10)), ("d", s("new"))]),
     );
 
@@ -931,10 +776,7 @@ async fn return_values_on_update_put_delete() {
         .send()
         .await
         .unwrap();
-    assert_item_eq(
-        out.attributes.as_ref(),
-        &item(&[("pk", s("rv")), ("a", n(10)), ("b", n(2)), ("d", s("new"))]),
-    );
+    assert_item_eq(out.attributes.as_ref(), &item(&[("pk", s("rv")), ("a", n(10)), ("b", n(2)), ("d", s("new"))]));
     let out = client
         .put_item()
         .table_name("retvals")
@@ -943,20 +785,10 @@ async fn return_values_on_update_put_delete() {
         .send()
         .await
         .unwrap();
-    assert!(
-        out.attributes.as_ref().is_none_or(|a| a.is_empty()),
-        "{:?}",
-        out.attributes
-    );
+    assert!(out.attributes.as_ref().is_none_or(|a| a.is_empty()), "{:?}", out.attributes);
     // PutItem and DeleteItem accept only NONE and ALL_OLD.
     expect_error(
-        client
-            .put_item()
-            .table_name("retvals")
-            .item("pk", s("rv"))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await,
+        client.put_item().table_name("retvals").item("pk", s("rv")).return_values(ReturnValue::AllNew).send().await,
         "ValidationException",
     );
     expect_error(
@@ -976,9 +808,7 @@ async fn return_values_on_update_put_delete() {
 
 #[track_caller]
 fn units(cc: Option<&ConsumedCapacity>) -> f64 {
-    cc.expect("ConsumedCapacity is returned")
-        .capacity_units()
-        .expect("CapacityUnits")
+    cc.expect("ConsumedCapacity is returned").capacity_units().expect("CapacityUnits")
 }
 
 /// An item of exactly `size_bytes` by DynamoDB's sizing: names plus values.
@@ -1019,12 +849,7 @@ async fn consumed_capacity_for_writes_rounds_up_per_kb() {
     assert_eq!(put_units(sized_item("kb10", 100)).await, 10.0);
 
     // Without ReturnConsumedCapacity nothing is reported.
-    let out = client
-        .put_item()
-        .table_name("wcu")
-        .set_item(Some(sized_item("q", 50)))
-        .send()
-        .await;
+    let out = client.put_item().table_name("wcu").set_item(Some(sized_item("q", 50))).send().await;
     assert!(out.unwrap().consumed_capacity.is_none());
 
     // UpdateItem and DeleteItem report capacity too.
@@ -1125,11 +950,7 @@ async fn consumed_capacity_counts_gsi_writes() {
             GlobalSecondaryIndex::builder()
                 .index_name("by_g")
                 .key_schema(hash_key("g"))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .unwrap(),
         )
@@ -1138,10 +959,7 @@ async fn consumed_capacity_counts_gsi_writes() {
         .unwrap_or_else(|e| panic!("{}", err_text(&e)));
 
     let index_units = |cc: &ConsumedCapacity| -> f64 {
-        cc.global_secondary_indexes()
-            .and_then(|m| m.get("by_g"))
-            .and_then(|c| c.capacity_units())
-            .unwrap_or(0.0)
+        cc.global_secondary_indexes().and_then(|m| m.get("by_g")).and_then(|c| c.capacity_units()).unwrap_or(0.0)
     };
 
     // An item with the index key: one unit for the table and one for the index.
@@ -1157,11 +975,7 @@ async fn consumed_capacity_counts_gsi_writes() {
     let cc = out.consumed_capacity.expect("ConsumedCapacity");
     assert_eq!(cc.table_name(), Some("gsi_wcu"));
     assert_eq!(cc.capacity_units(), Some(2.0), "{cc:?}");
-    assert_eq!(
-        cc.table().and_then(|t| t.capacity_units()),
-        Some(1.0),
-        "{cc:?}"
-    );
+    assert_eq!(cc.table().and_then(|t| t.capacity_units()), Some(1.0), "{cc:?}");
     assert_eq!(index_units(&cc), 1.0, "{cc:?}");
 
     // TOTAL reports the same sum without the breakdown.
@@ -1223,12 +1037,7 @@ async fn put_replaces_whole_item() {
     let server = TestServer::start();
     let client = server.client();
     create_table(&client, "replace", None).await;
-    put(
-        &client,
-        "replace",
-        item(&[("pk", s("r")), ("a", n(1)), ("b", n(2))]),
-    )
-    .await;
+    put(&client, "replace", item(&[("pk", s("r")), ("a", n(1)), ("b", n(2))])).await;
     put(&client, "replace", item(&[("pk", s("r")), ("c", n(3))])).await;
     let got = get(&client, "replace", key("r")).await;
     assert_item_eq(got.as_ref(), &item(&[("pk", s("r")), ("c", n(3))]));

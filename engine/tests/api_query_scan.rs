@@ -8,8 +8,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, BillingMode, GlobalSecondaryIndex, LocalSecondaryIndex, Projection,
-    ProjectionType, ScalarAttributeType, Select,
+    AttributeValue, BillingMode, GlobalSecondaryIndex, LocalSecondaryIndex, Projection, ProjectionType,
+    ScalarAttributeType, Select,
 };
 use aws_sdk_dynamodb::Client;
 use common::*;
@@ -23,31 +23,15 @@ fn projection(kind: ProjectionType, non_key: &[&str]) -> Projection {
 }
 
 fn sk_numbers(items: &[Item]) -> Vec<String> {
-    items
-        .iter()
-        .map(|i| i["sk"].as_n().expect("sk is N").clone())
-        .collect()
+    items.iter().map(|i| i["sk"].as_n().expect("sk is N").clone()).collect()
 }
 
 fn strings(items: &[Item], attr: &str) -> Vec<String> {
-    items
-        .iter()
-        .map(|i| {
-            i[attr]
-                .as_s()
-                .unwrap_or_else(|_| panic!("{attr} is S in {i:?}"))
-                .clone()
-        })
-        .collect()
+    items.iter().map(|i| i[attr].as_s().unwrap_or_else(|_| panic!("{attr} is S in {i:?}")).clone()).collect()
 }
 
 /// Runs `KEY_CONDITION` on table `q_num` for partition "a" and returns the sort keys in order.
-async fn query_sks(
-    client: &Client,
-    condition: &str,
-    values: &[(&str, AttributeValue)],
-    forward: bool,
-) -> Vec<String> {
+async fn query_sks(client: &Client, condition: &str, values: &[(&str, AttributeValue)], forward: bool) -> Vec<String> {
     let mut req = client
         .query()
         .table_name("q_num")
@@ -57,10 +41,7 @@ async fn query_sks(
     for (k, v) in values {
         req = req.expression_attribute_values(*k, v.clone());
     }
-    let out = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{condition}: {}", err_text(&e)));
+    let out = req.send().await.unwrap_or_else(|e| panic!("{condition}: {}", err_text(&e)));
     assert_eq!(out.count() as usize, out.items().len());
     sk_numbers(out.items())
 }
@@ -83,46 +64,18 @@ async fn query_numeric_sort_key_conditions_and_order() {
     let mut reversed = all.clone();
     reversed.reverse();
     assert_eq!(query_sks(&client, "pk = :p", &[], false).await, reversed);
+    assert_eq!(query_sks(&client, "pk = :p AND sk = :v", &[(":v", v("10"))], true).await, ["10"]);
+    assert_eq!(query_sks(&client, "pk = :p AND sk < :v", &[(":v", v("10"))], true).await, ["-5", "0", "2"]);
+    assert_eq!(query_sks(&client, "pk = :p AND sk <= :v", &[(":v", v("10"))], true).await, ["-5", "0", "2", "10"]);
+    assert_eq!(query_sks(&client, "pk = :p AND sk > :v", &[(":v", v("10"))], true).await, ["100.5", "1000"]);
+    assert_eq!(query_sks(&client, "pk = :p AND sk >= :v", &[(":v", v("10"))], false).await, ["1000", "100.5", "10"]);
     assert_eq!(
-        query_sks(&client, "pk = :p AND sk = :v", &[(":v", v("10"))], true).await,
-        ["10"]
-    );
-    assert_eq!(
-        query_sks(&client, "pk = :p AND sk < :v", &[(":v", v("10"))], true).await,
-        ["-5", "0", "2"]
-    );
-    assert_eq!(
-        query_sks(&client, "pk = :p AND sk <= :v", &[(":v", v("10"))], true).await,
-        ["-5", "0", "2", "10"]
-    );
-    assert_eq!(
-        query_sks(&client, "pk = :p AND sk > :v", &[(":v", v("10"))], true).await,
-        ["100.5", "1000"]
-    );
-    assert_eq!(
-        query_sks(&client, "pk = :p AND sk >= :v", &[(":v", v("10"))], false).await,
-        ["1000", "100.5", "10"]
-    );
-    assert_eq!(
-        query_sks(
-            &client,
-            "pk = :p AND sk BETWEEN :lo AND :hi",
-            &[(":lo", v("0")), (":hi", v("100.5"))],
-            true
-        )
-        .await,
+        query_sks(&client, "pk = :p AND sk BETWEEN :lo AND :hi", &[(":lo", v("0")), (":hi", v("100.5"))], true).await,
         ["0", "2", "10", "100.5"]
     );
     // Parentheses are allowed around a key condition.
-    assert_eq!(
-        query_sks(&client, "pk = :p AND (sk > :v)", &[(":v", v("100"))], true).await,
-        ["100.5", "1000"]
-    );
-    assert!(
-        query_sks(&client, "pk = :p AND sk > :v", &[(":v", v("5000"))], true)
-            .await
-            .is_empty()
-    );
+    assert_eq!(query_sks(&client, "pk = :p AND (sk > :v)", &[(":v", v("100"))], true).await, ["100.5", "1000"]);
+    assert!(query_sks(&client, "pk = :p AND sk > :v", &[(":v", v("5000"))], true).await.is_empty());
 
     // A partition with no items returns an empty page.
     let out = client
@@ -143,15 +96,7 @@ async fn query_string_and_binary_sort_keys() {
     let server = TestServer::start();
     let client = server.client();
     create_table(&client, "q_str", Some(("sk", ScalarAttributeType::S))).await;
-    for sk in [
-        "2024-02-01",
-        "2023-12-31",
-        "2024-01-15",
-        "2024-01-02",
-        "B",
-        "a",
-        "Z",
-    ] {
+    for sk in ["2024-02-01", "2023-12-31", "2024-01-15", "2024-01-02", "B", "a", "Z"] {
         put(&client, "q_str", item(&[("pk", s("p")), ("sk", s(sk))])).await;
     }
     let run = |condition: &'static str, vals: Vec<(&'static str, AttributeValue)>| {
@@ -165,42 +110,17 @@ async fn query_string_and_binary_sort_keys() {
             for (k, v) in vals {
                 req = req.expression_attribute_values(k, v);
             }
-            strings(
-                req.send()
-                    .await
-                    .unwrap_or_else(|e| panic!("{}", err_text(&e)))
-                    .items(),
-                "sk",
-            )
+            strings(req.send().await.unwrap_or_else(|e| panic!("{}", err_text(&e))).items(), "sk")
         }
     };
     // Strings sort by UTF-8 bytes: digits, then upper case, then lower case.
+    assert_eq!(run("pk = :p", vec![]).await, ["2023-12-31", "2024-01-02", "2024-01-15", "2024-02-01", "B", "Z", "a"]);
     assert_eq!(
-        run("pk = :p", vec![]).await,
-        [
-            "2023-12-31",
-            "2024-01-02",
-            "2024-01-15",
-            "2024-02-01",
-            "B",
-            "Z",
-            "a"
-        ]
-    );
-    assert_eq!(
-        run(
-            "pk = :p AND begins_with(sk, :pre)",
-            vec![(":pre", s("2024-01"))]
-        )
-        .await,
+        run("pk = :p AND begins_with(sk, :pre)", vec![(":pre", s("2024-01"))]).await,
         ["2024-01-02", "2024-01-15"]
     );
     assert_eq!(
-        run(
-            "pk = :p AND sk BETWEEN :a AND :b",
-            vec![(":a", s("2024")), (":b", s("2024-01-99"))]
-        )
-        .await,
+        run("pk = :p AND sk BETWEEN :a AND :b", vec![(":a", s("2024")), (":b", s("2024-01-99"))]).await,
         ["2024-01-02", "2024-01-15"]
     );
 
@@ -210,13 +130,7 @@ async fn query_string_and_binary_sort_keys() {
         put(
             &client,
             "q_bin",
-            item(&[
-                ("pk", s("p")),
-                (
-                    "sk",
-                    AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(b)),
-                ),
-            ]),
+            item(&[("pk", s("p")), ("sk", AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(b)))]),
         )
         .await;
     }
@@ -228,16 +142,9 @@ async fn query_string_and_binary_sort_keys() {
         .send()
         .await
         .unwrap();
-    let got: Vec<Vec<u8>> = out
-        .items()
-        .iter()
-        .map(|i| i["sk"].as_b().unwrap().as_ref().to_vec())
-        .collect();
+    let got: Vec<Vec<u8>> = out.items().iter().map(|i| i["sk"].as_b().unwrap().as_ref().to_vec()).collect();
     // Binary sorts as unsigned bytes.
-    assert_eq!(
-        got,
-        vec![vec![0x00, 0x01], vec![0x7f, 0xff], vec![0x80], vec![0xff]]
-    );
+    assert_eq!(got, vec![vec![0x00, 0x01], vec![0x7f, 0xff], vec![0x80], vec![0xff]]);
 }
 
 #[tokio::test]
@@ -248,10 +155,7 @@ async fn query_rejects_invalid_key_conditions() {
     let run = |condition: &'static str, vals: Vec<(&'static str, AttributeValue)>| {
         let client = client.clone();
         async move {
-            let mut req = client
-                .query()
-                .table_name("q_bad")
-                .key_condition_expression(condition);
+            let mut req = client.query().table_name("q_bad").key_condition_expression(condition);
             for (k, v) in vals {
                 req = req.expression_attribute_values(k, v);
             }
@@ -259,43 +163,21 @@ async fn query_rejects_invalid_key_conditions() {
         }
     };
     // No partition key equality.
-    expect_error(
-        run("sk = :v", vec![(":v", n(1))]).await,
-        "ValidationException",
-    );
-    expect_error(
-        run("pk > :v", vec![(":v", s("a"))]).await,
-        "ValidationException",
-    );
+    expect_error(run("sk = :v", vec![(":v", n(1))]).await, "ValidationException");
+    expect_error(run("pk > :v", vec![(":v", s("a"))]).await, "ValidationException");
     // A non-key attribute.
-    expect_error(
-        run("pk = :p AND extra = :v", vec![(":p", s("a")), (":v", n(1))]).await,
-        "ValidationException",
-    );
+    expect_error(run("pk = :p AND extra = :v", vec![(":p", s("a")), (":v", n(1))]).await, "ValidationException");
     // begins_with on a number sort key.
     expect_error(
-        run(
-            "pk = :p AND begins_with(sk, :v)",
-            vec![(":p", s("a")), (":v", n(1))],
-        )
-        .await,
+        run("pk = :p AND begins_with(sk, :v)", vec![(":p", s("a")), (":v", n(1))]).await,
         "ValidationException",
     );
     // OR is not allowed in key conditions.
-    expect_error(
-        run("pk = :p OR sk = :v", vec![(":p", s("a")), (":v", n(1))]).await,
-        "ValidationException",
-    );
+    expect_error(run("pk = :p OR sk = :v", vec![(":p", s("a")), (":v", n(1))]).await, "ValidationException");
     // Wrong type for the partition key value.
-    expect_error(
-        run("pk = :p", vec![(":p", n(1))]).await,
-        "ValidationException",
-    );
+    expect_error(run("pk = :p", vec![(":p", n(1))]).await, "ValidationException");
     // Missing the key condition altogether.
-    expect_error(
-        client.query().table_name("q_bad").send().await,
-        "ValidationException",
-    );
+    expect_error(client.query().table_name("q_bad").send().await, "ValidationException");
 }
 
 /// Pages through `pk = "p"` of `table` with `limit`, returning every page's sort keys.
@@ -314,10 +196,7 @@ async fn query_pages(client: &Client, table: &str, limit: i32, forward: bool) ->
             .send()
             .await
             .unwrap_or_else(|e| panic!("{}", err_text(&e)));
-        assert!(
-            out.items().len() <= limit as usize,
-            "a page holds at most Limit items"
-        );
+        assert!(out.items().len() <= limit as usize, "a page holds at most Limit items");
         pages.push(sk_numbers(out.items()));
         match out.last_evaluated_key {
             Some(lek) if !lek.is_empty() => {
@@ -339,22 +218,13 @@ async fn query_paging_returns_every_item_once_in_order() {
     create_table(&client, "q_page", Some(("sk", ScalarAttributeType::N))).await;
     let total: i32 = 250;
     for i in 0..total {
-        put(
-            &client,
-            "q_page",
-            item(&[("pk", s("p")), ("sk", n(i)), ("v", s("x"))]),
-        )
-        .await;
+        put(&client, "q_page", item(&[("pk", s("p")), ("sk", n(i)), ("v", s("x"))])).await;
     }
     put(&client, "q_page", item(&[("pk", s("other")), ("sk", n(0))])).await;
     let expected: Vec<String> = (0..total).map(|i| i.to_string()).collect();
 
     let pages = query_pages(&client, "q_page", 7, true).await;
-    assert!(
-        pages.len() >= (total as usize).div_ceil(7),
-        "{} pages",
-        pages.len()
-    );
+    assert!(pages.len() >= (total as usize).div_ceil(7), "{} pages", pages.len());
     assert_eq!(pages.concat(), expected);
 
     let pages = query_pages(&client, "q_page", 50, false).await;
@@ -391,12 +261,7 @@ async fn filter_expression_count_and_scanned_count() {
     create_table(&client, "q_filter", Some(("sk", ScalarAttributeType::N))).await;
     for i in 0..30 {
         let color = if i % 3 == 0 { "red" } else { "blue" };
-        put(
-            &client,
-            "q_filter",
-            item(&[("pk", s("p")), ("sk", n(i)), ("color", s(color))]),
-        )
-        .await;
+        put(&client, "q_filter", item(&[("pk", s("p")), ("sk", n(i)), ("color", s(color))])).await;
     }
     let query = || {
         client
@@ -417,10 +282,7 @@ async fn filter_expression_count_and_scanned_count() {
     let out = query().limit(10).send().await.unwrap();
     assert_eq!(out.scanned_count(), 10);
     assert_eq!(out.count(), 4, "red among sk 0..10: 0, 3, 6, 9");
-    assert_eq!(
-        out.last_evaluated_key().and_then(|k| k.get("sk")),
-        Some(&n(9))
-    );
+    assert_eq!(out.last_evaluated_key().and_then(|k| k.get("sk")), Some(&n(9)));
 
     // Select COUNT returns counts and no items.
     let out = query().select(Select::Count).send().await.unwrap();
@@ -439,13 +301,7 @@ async fn filter_expression_count_and_scanned_count() {
         .unwrap();
     assert_eq!(out.count(), 20);
     assert_eq!(out.scanned_count(), 30);
-    let out = client
-        .scan()
-        .table_name("q_filter")
-        .select(Select::Count)
-        .send()
-        .await
-        .unwrap();
+    let out = client.scan().table_name("q_filter").select(Select::Count).send().await.unwrap();
     assert_eq!(out.count(), 30);
     assert!(out.items().is_empty());
 
@@ -469,18 +325,7 @@ async fn query_projection_expression() {
     let server = TestServer::start();
     let client = server.client();
     create_table(&client, "q_proj", Some(("sk", ScalarAttributeType::N))).await;
-    put(
-        &client,
-        "q_proj",
-        item(&[
-            ("pk", s("p")),
-            ("sk", n(1)),
-            ("a", s("A")),
-            ("b", s("B")),
-            ("c", s("C")),
-        ]),
-    )
-    .await;
+    put(&client, "q_proj", item(&[("pk", s("p")), ("sk", n(1)), ("a", s("A")), ("b", s("B")), ("c", s("C"))])).await;
     let out = client
         .query()
         .table_name("q_proj")
@@ -502,12 +347,7 @@ async fn one_megabyte_page_limit() {
     let total = 25;
     let payload = "x".repeat(item_bytes);
     for i in 0..total {
-        put(
-            &client,
-            "q_big",
-            item(&[("pk", s("p")), ("sk", n(i)), ("data", s(&payload))]),
-        )
-        .await;
+        put(&client, "q_big", item(&[("pk", s("p")), ("sk", n(i)), ("data", s(&payload))])).await;
     }
 
     // About 1 MB per page: ten 100 KB items, perhaps the one that crosses the limit.
@@ -520,14 +360,8 @@ async fn one_megabyte_page_limit() {
         .await
         .unwrap();
     let got = first.items().len();
-    assert!(
-        (9..=11).contains(&got),
-        "first 1 MB page held {got} items of 100 KB"
-    );
-    assert!(
-        first.last_evaluated_key().is_some(),
-        "a truncated page carries a cursor"
-    );
+    assert!((9..=11).contains(&got), "first 1 MB page held {got} items of 100 KB");
+    assert!(first.last_evaluated_key().is_some(), "a truncated page carries a cursor");
 
     let mut seen = Vec::new();
     let mut start: Option<Item> = None;
@@ -556,19 +390,9 @@ async fn one_megabyte_page_limit() {
 
     // Scan has the same limit; Select COUNT counts within it too.
     let scan = client.scan().table_name("q_big").send().await.unwrap();
-    assert!(
-        (9..=11).contains(&scan.items().len()),
-        "{}",
-        scan.items().len()
-    );
+    assert!((9..=11).contains(&scan.items().len()), "{}", scan.items().len());
     assert!(scan.last_evaluated_key().is_some());
-    let count = client
-        .scan()
-        .table_name("q_big")
-        .select(Select::Count)
-        .send()
-        .await
-        .unwrap();
+    let count = client.scan().table_name("q_big").select(Select::Count).send().await.unwrap();
     assert!((9..=11).contains(&count.count()), "{}", count.count());
     assert!(count.last_evaluated_key().is_some());
 }
@@ -598,12 +422,7 @@ async fn query_local_secondary_index() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{}", err_text(&e)));
-    for (sk, rank) in [
-        ("a", Some(30)),
-        ("b", Some(10)),
-        ("c", None),
-        ("d", Some(20)),
-    ] {
+    for (sk, rank) in [("a", Some(30)), ("b", Some(10)), ("c", None), ("d", Some(20))] {
         let mut it = item(&[("pk", s("p")), ("sk", s(sk)), ("extra", s("not projected"))]);
         if let Some(r) = rank {
             it.insert("rank".into(), n(r));
@@ -671,12 +490,7 @@ async fn query_local_secondary_index() {
             .await,
         "ValidationException",
     );
-    assert!(
-        err.message
-            .contains("The table does not have the specified index: nope"),
-        "{:?}",
-        err.message
-    );
+    assert!(err.message.contains("The table does not have the specified index: nope"), "{:?}", err.message);
 }
 
 #[tokio::test]
@@ -735,10 +549,7 @@ async fn query_global_secondary_index() {
     let items = eventually(CONVERGE_WAIT, "GSI to show the Paris items", || {
         let q = paris();
         async move {
-            let out = q
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{}", err_text(&e)));
+            let out = q.send().await.unwrap_or_else(|e| panic!("{}", err_text(&e)));
             (strings(out.items(), "pk") == ["u2", "u6", "u1"]).then(|| out.items().to_vec())
         }
     })
@@ -746,54 +557,27 @@ async fn query_global_secondary_index() {
     for it in &items {
         let mut attrs: Vec<&String> = it.keys().collect();
         attrs.sort();
-        assert_eq!(
-            attrs,
-            ["age", "city", "name", "pk"],
-            "INCLUDE projection: {it:?}"
-        );
+        assert_eq!(attrs, ["age", "city", "name", "pk"], "INCLUDE projection: {it:?}");
     }
 
     // Descending, with a limit.
-    let out = paris()
-        .scan_index_forward(false)
-        .limit(2)
-        .send()
-        .await
-        .unwrap();
+    let out = paris().scan_index_forward(false).limit(2).send().await.unwrap();
     assert_eq!(strings(out.items(), "pk"), ["u1", "u6"]);
     let lek = out.last_evaluated_key.clone().expect("cursor");
     let mut attrs: Vec<&String> = lek.keys().collect();
     attrs.sort();
-    assert_eq!(
-        attrs,
-        ["age", "city", "pk"],
-        "GSI cursor: index key plus table key"
-    );
-    let out = paris()
-        .scan_index_forward(false)
-        .set_exclusive_start_key(Some(lek))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(attrs, ["age", "city", "pk"], "GSI cursor: index key plus table key");
+    let out = paris().scan_index_forward(false).set_exclusive_start_key(Some(lek)).send().await.unwrap();
     assert_eq!(strings(out.items(), "pk"), ["u2"]);
 
     // A scan of the index sees only indexed items.
-    let out = client
-        .scan()
-        .table_name("q_gsi")
-        .index_name("by_city")
-        .send()
-        .await
-        .unwrap();
+    let out = client.scan().table_name("q_gsi").index_name("by_city").send().await.unwrap();
     let mut pks = strings(out.items(), "pk");
     pks.sort();
     assert_eq!(pks, ["u1", "u2", "u3", "u6"]);
 
     // Strongly consistent reads are not offered on a GSI.
-    expect_error(
-        paris().consistent_read(true).send().await,
-        "ValidationException",
-    );
+    expect_error(paris().consistent_read(true).send().await, "ValidationException");
 
     // Moving an item to another index key moves it in the index.
     client
@@ -805,49 +589,27 @@ async fn query_global_secondary_index() {
         .send()
         .await
         .unwrap();
-    client
-        .delete_item()
-        .table_name("q_gsi")
-        .key("pk", s("u6"))
-        .send()
-        .await
-        .unwrap();
-    eventually(
-        CONVERGE_WAIT,
-        "GSI to reflect the update and delete",
-        || {
-            let q = paris();
-            async move {
-                let out = q.send().await.unwrap();
-                (strings(out.items(), "pk") == ["u1"]).then_some(())
-            }
-        },
-    )
+    client.delete_item().table_name("q_gsi").key("pk", s("u6")).send().await.unwrap();
+    eventually(CONVERGE_WAIT, "GSI to reflect the update and delete", || {
+        let q = paris();
+        async move {
+            let out = q.send().await.unwrap();
+            (strings(out.items(), "pk") == ["u1"]).then_some(())
+        }
+    })
     .await;
 }
 
 /// Scans with `limit` per page, returning every pk seen (with repeats, if any).
-async fn scan_all(
-    client: &Client,
-    table: &str,
-    limit: i32,
-    segment: Option<(i32, i32)>,
-) -> Vec<String> {
+async fn scan_all(client: &Client, table: &str, limit: i32, segment: Option<(i32, i32)>) -> Vec<String> {
     let mut seen = Vec::new();
     let mut start: Option<Item> = None;
     for _ in 0..10_000 {
-        let mut req = client
-            .scan()
-            .table_name(table)
-            .limit(limit)
-            .set_exclusive_start_key(start.take());
+        let mut req = client.scan().table_name(table).limit(limit).set_exclusive_start_key(start.take());
         if let Some((seg, total)) = segment {
             req = req.segment(seg).total_segments(total);
         }
-        let out = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{}", err_text(&e)));
+        let out = req.send().await.unwrap_or_else(|e| panic!("{}", err_text(&e)));
         assert!(out.items().len() <= limit as usize);
         seen.extend(strings(out.items(), "pk"));
         match out.last_evaluated_key {
@@ -883,43 +645,15 @@ async fn scan_paging_and_parallel_segments() {
             }
             union.extend(part);
         }
-        assert_eq!(
-            union.len(),
-            total,
-            "{segments} segments cover every item exactly once"
-        );
+        assert_eq!(union.len(), total, "{segments} segments cover every item exactly once");
         assert_eq!(union.into_iter().collect::<BTreeSet<_>>(), expected);
         if segments > 1 {
-            assert!(
-                non_empty > 1,
-                "300 items spread over more than one of {segments} segments"
-            );
+            assert!(non_empty > 1, "300 items spread over more than one of {segments} segments");
         }
     }
 
     // Segment must be below TotalSegments; both or neither.
-    expect_error(
-        client
-            .scan()
-            .table_name("scan_all")
-            .segment(4)
-            .total_segments(4)
-            .send()
-            .await,
-        "ValidationException",
-    );
-    expect_error(
-        client.scan().table_name("scan_all").segment(0).send().await,
-        "ValidationException",
-    );
-    expect_error(
-        client
-            .scan()
-            .table_name("scan_all")
-            .segment(0)
-            .total_segments(0)
-            .send()
-            .await,
-        "ValidationException",
-    );
+    expect_error(client.scan().table_name("scan_all").segment(4).total_segments(4).send().await, "ValidationException");
+    expect_error(client.scan().table_name("scan_all").segment(0).send().await, "ValidationException");
+    expect_error(client.scan().table_name("scan_all").segment(0).total_segments(0).send().await, "ValidationException");
 }

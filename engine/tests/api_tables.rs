@@ -6,20 +6,15 @@
 mod common;
 
 use aws_sdk_dynamodb::types::{
-    BillingMode, CreateGlobalSecondaryIndexAction, DeleteGlobalSecondaryIndexAction,
-    GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ProvisionedThroughput, ScalarAttributeType,
-    TableDescription, TableStatus,
+    BillingMode, CreateGlobalSecondaryIndexAction, DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, LocalSecondaryIndex, Projection,
+    ProjectionType, ProvisionedThroughput, ScalarAttributeType, TableDescription, TableStatus,
 };
 use aws_sdk_dynamodb::Client;
 use common::*;
 
 fn throughput(read: i64, write: i64) -> ProvisionedThroughput {
-    ProvisionedThroughput::builder()
-        .read_capacity_units(read)
-        .write_capacity_units(write)
-        .build()
-        .unwrap()
+    ProvisionedThroughput::builder().read_capacity_units(read).write_capacity_units(write).build().unwrap()
 }
 
 fn projection(kind: ProjectionType, non_key: &[&str]) -> Projection {
@@ -31,17 +26,11 @@ fn projection(kind: ProjectionType, non_key: &[&str]) -> Projection {
 }
 
 fn keys(schema: &[KeySchemaElement]) -> Vec<(String, KeyType)> {
-    schema
-        .iter()
-        .map(|k| (k.attribute_name().to_string(), k.key_type().clone()))
-        .collect()
+    schema.iter().map(|k| (k.attribute_name().to_string(), k.key_type().clone())).collect()
 }
 
 fn key_list(pairs: &[(&str, KeyType)]) -> Vec<(String, KeyType)> {
-    pairs
-        .iter()
-        .map(|(n, t)| (n.to_string(), t.clone()))
-        .collect()
+    pairs.iter().map(|(n, t)| (n.to_string(), t.clone())).collect()
 }
 
 async fn describe(client: &Client, table: &str) -> TableDescription {
@@ -58,10 +47,7 @@ async fn describe(client: &Client, table: &str) -> TableDescription {
 fn assert_arn(arn: Option<&str>, table: &str) {
     let arn = arn.expect("TableArn is present");
     assert!(arn.starts_with("arn:aws:dynamodb:"), "table ARN {arn:?}");
-    assert!(
-        arn.ends_with(&format!(":table/{table}")),
-        "table ARN {arn:?} names {table}"
-    );
+    assert!(arn.ends_with(&format!(":table/{table}")), "table ARN {arn:?} names {table}");
 }
 
 #[tokio::test]
@@ -81,10 +67,7 @@ async fn create_provisioned_hash_only_and_describe() {
         .expect("CreateTable returns TableDescription");
     assert_eq!(created.table_name(), Some("prov_hash"));
     assert!(
-        matches!(
-            created.table_status(),
-            Some(TableStatus::Active | TableStatus::Creating)
-        ),
+        matches!(created.table_status(), Some(TableStatus::Active | TableStatus::Creating)),
         "status after CreateTable: {:?}",
         created.table_status()
     );
@@ -95,13 +78,8 @@ async fn create_provisioned_hash_only_and_describe() {
     assert_eq!(keys(table.key_schema()), key_list(&[("id", KeyType::Hash)]));
     assert_eq!(table.attribute_definitions().len(), 1);
     assert_eq!(table.attribute_definitions()[0].attribute_name(), "id");
-    assert_eq!(
-        table.attribute_definitions()[0].attribute_type(),
-        &ScalarAttributeType::S
-    );
-    let pt = table
-        .provisioned_throughput()
-        .expect("ProvisionedThroughput");
+    assert_eq!(table.attribute_definitions()[0].attribute_type(), &ScalarAttributeType::S);
+    let pt = table.provisioned_throughput().expect("ProvisionedThroughput");
     assert_eq!(pt.read_capacity_units(), Some(5));
     assert_eq!(pt.write_capacity_units(), Some(7));
     // DynamoDB omits BillingModeSummary for tables that were always provisioned; when it is
@@ -135,31 +113,18 @@ async fn create_on_demand_hash_range_and_describe() {
 
     let table = describe(&client, "ondemand_hr").await;
     assert_eq!(table.table_status(), Some(&TableStatus::Active));
-    assert_eq!(
-        keys(table.key_schema()),
-        key_list(&[("user", KeyType::Hash), ("ts", KeyType::Range)])
-    );
+    assert_eq!(keys(table.key_schema()), key_list(&[("user", KeyType::Hash), ("ts", KeyType::Range)]));
     let mut defs: Vec<(String, ScalarAttributeType)> = table
         .attribute_definitions()
         .iter()
         .map(|d| (d.attribute_name().to_string(), d.attribute_type().clone()))
         .collect();
     defs.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(
-        defs,
-        vec![
-            ("ts".to_string(), ScalarAttributeType::N),
-            ("user".to_string(), ScalarAttributeType::S)
-        ]
-    );
-    let summary = table
-        .billing_mode_summary()
-        .expect("BillingModeSummary for on-demand");
+    assert_eq!(defs, vec![("ts".to_string(), ScalarAttributeType::N), ("user".to_string(), ScalarAttributeType::S)]);
+    let summary = table.billing_mode_summary().expect("BillingModeSummary for on-demand");
     assert_eq!(summary.billing_mode(), Some(&BillingMode::PayPerRequest));
     // On-demand tables report zero provisioned capacity.
-    let pt = table
-        .provisioned_throughput()
-        .expect("ProvisionedThroughput");
+    let pt = table.provisioned_throughput().expect("ProvisionedThroughput");
     assert_eq!(pt.read_capacity_units(), Some(0));
     assert_eq!(pt.write_capacity_units(), Some(0));
     assert_eq!(table.item_count(), Some(0));
@@ -217,14 +182,8 @@ async fn create_with_lsi_and_gsis_of_every_projection() {
     assert_eq!(lsis.len(), 1);
     let lsi = &lsis[0];
     assert_eq!(lsi.index_name(), Some("by_date"));
-    assert_eq!(
-        keys(lsi.key_schema()),
-        key_list(&[("pk", KeyType::Hash), ("date", KeyType::Range)])
-    );
-    assert_eq!(
-        lsi.projection().and_then(|p| p.projection_type()),
-        Some(&ProjectionType::KeysOnly)
-    );
+    assert_eq!(keys(lsi.key_schema()), key_list(&[("pk", KeyType::Hash), ("date", KeyType::Range)]));
+    assert_eq!(lsi.projection().and_then(|p| p.projection_type()), Some(&ProjectionType::KeysOnly));
     if let Some(arn) = lsi.index_arn() {
         assert_eq!(arn, format!("{table_arn}/index/by_date"));
     }
@@ -236,36 +195,22 @@ async fn create_with_lsi_and_gsis_of_every_projection() {
     let owner = &gsis[0];
     assert_eq!(owner.index_name(), Some("by_owner"));
     assert_eq!(owner.index_status(), Some(&IndexStatus::Active));
-    assert_eq!(
-        keys(owner.key_schema()),
-        key_list(&[("owner", KeyType::Hash), ("sk", KeyType::Range)])
-    );
+    assert_eq!(keys(owner.key_schema()), key_list(&[("owner", KeyType::Hash), ("sk", KeyType::Range)]));
     let p = owner.projection().expect("Projection");
     assert_eq!(p.projection_type(), Some(&ProjectionType::Include));
     let mut non_key = p.non_key_attributes().to_vec();
     non_key.sort();
     assert_eq!(non_key, vec!["size".to_string(), "title".to_string()]);
-    let pt = owner
-        .provisioned_throughput()
-        .expect("index ProvisionedThroughput");
+    let pt = owner.provisioned_throughput().expect("index ProvisionedThroughput");
     assert_eq!(pt.read_capacity_units(), Some(3));
     assert_eq!(pt.write_capacity_units(), Some(4));
-    assert_eq!(
-        owner.index_arn(),
-        Some(format!("{table_arn}/index/by_owner").as_str())
-    );
+    assert_eq!(owner.index_arn(), Some(format!("{table_arn}/index/by_owner").as_str()));
 
     let state = &gsis[1];
     assert_eq!(state.index_name(), Some("by_state"));
     assert_eq!(state.index_status(), Some(&IndexStatus::Active));
-    assert_eq!(
-        keys(state.key_schema()),
-        key_list(&[("state", KeyType::Hash)])
-    );
-    assert_eq!(
-        state.projection().and_then(|p| p.projection_type()),
-        Some(&ProjectionType::All)
-    );
+    assert_eq!(keys(state.key_schema()), key_list(&[("state", KeyType::Hash)]));
+    assert_eq!(state.projection().and_then(|p| p.projection_type()), Some(&ProjectionType::All));
 }
 
 #[tokio::test]
@@ -319,11 +264,7 @@ async fn list_tables_pages_with_limit() {
         .await
         .unwrap();
     assert_eq!(page3.table_names(), &names[6..7]);
-    assert_eq!(
-        page3.last_evaluated_table_name(),
-        None,
-        "last page carries no cursor"
-    );
+    assert_eq!(page3.last_evaluated_table_name(), None, "last page carries no cursor");
 
     // The SDK paginator follows the cursor to the end.
     let mut collected = Vec::new();
@@ -334,12 +275,7 @@ async fn list_tables_pages_with_limit() {
     assert_eq!(collected, names);
 
     // The start name need not exist: listing resumes after it.
-    let after = client
-        .list_tables()
-        .exclusive_start_table_name("list_t3a")
-        .send()
-        .await
-        .unwrap();
+    let after = client.list_tables().exclusive_start_table_name("list_t3a").send().await.unwrap();
     assert_eq!(after.table_names(), &names[4..7]);
 }
 
@@ -347,14 +283,8 @@ async fn list_tables_pages_with_limit() {
 async fn list_tables_limit_out_of_range_is_rejected() {
     let server = TestServer::start();
     let client = server.client();
-    expect_error(
-        client.list_tables().limit(0).send().await,
-        "ValidationException",
-    );
-    expect_error(
-        client.list_tables().limit(101).send().await,
-        "ValidationException",
-    );
+    expect_error(client.list_tables().limit(0).send().await, "ValidationException");
+    expect_error(client.list_tables().limit(101).send().await, "ValidationException");
 }
 
 #[tokio::test]
@@ -374,29 +304,11 @@ async fn delete_table_then_it_is_gone() {
         .expect("DeleteTable returns TableDescription");
     assert_eq!(deleted.table_name(), Some("doomed"));
 
-    expect_error(
-        client.describe_table().table_name("doomed").send().await,
-        "ResourceNotFoundException",
-    );
-    expect_error(
-        client
-            .get_item()
-            .table_name("doomed")
-            .key("pk", s("a"))
-            .send()
-            .await,
-        "ResourceNotFoundException",
-    );
-    expect_error(
-        client.delete_table().table_name("doomed").send().await,
-        "ResourceNotFoundException",
-    );
+    expect_error(client.describe_table().table_name("doomed").send().await, "ResourceNotFoundException");
+    expect_error(client.get_item().table_name("doomed").key("pk", s("a")).send().await, "ResourceNotFoundException");
+    expect_error(client.delete_table().table_name("doomed").send().await, "ResourceNotFoundException");
     let listed = client.list_tables().send().await.unwrap();
-    assert!(
-        listed.table_names().is_empty(),
-        "{:?}",
-        listed.table_names()
-    );
+    assert!(listed.table_names().is_empty(), "{:?}", listed.table_names());
 
     // The name is free again, and the new table starts empty.
     create_table(&client, "doomed", None).await;
@@ -419,21 +331,14 @@ async fn create_table_twice_is_resource_in_use() {
             .await,
         "ResourceInUseException",
     );
-    assert!(
-        err.message.contains("twice"),
-        "message names the table: {:?}",
-        err.message
-    );
+    assert!(err.message.contains("twice"), "message names the table: {:?}", err.message);
 }
 
 #[tokio::test]
 async fn describe_missing_table_is_resource_not_found() {
     let server = TestServer::start();
     let client = server.client();
-    expect_error(
-        client.describe_table().table_name("nowhere").send().await,
-        "ResourceNotFoundException",
-    );
+    expect_error(client.describe_table().table_name("nowhere").send().await, "ResourceNotFoundException");
 }
 
 #[tokio::test]
@@ -518,11 +423,7 @@ async fn create_table_schema_validation() {
     );
     // None of them were created.
     let listed = client.list_tables().send().await.unwrap();
-    assert!(
-        listed.table_names().is_empty(),
-        "{:?}",
-        listed.table_names()
-    );
+    assert!(listed.table_names().is_empty(), "{:?}", listed.table_names());
 }
 
 #[tokio::test]
@@ -562,9 +463,7 @@ async fn update_table_changes_provisioned_capacity() {
     assert_eq!(pt.write_capacity_units(), Some(20));
     // Data stays where it was.
     put(&client, "capacity", item(&[("pk", s("x"))])).await;
-    assert!(get(&client, "capacity", item(&[("pk", s("x"))]))
-        .await
-        .is_some());
+    assert!(get(&client, "capacity", item(&[("pk", s("x"))])).await.is_some());
 }
 
 #[tokio::test]
@@ -588,10 +487,7 @@ async fn update_table_switches_billing_mode() {
         .await
         .unwrap_or_else(|e| panic!("{}", err_text(&e)));
     let table = describe(&client, "billing_a").await;
-    assert_eq!(
-        table.billing_mode_summary().and_then(|b| b.billing_mode()),
-        Some(&BillingMode::PayPerRequest)
-    );
+    assert_eq!(table.billing_mode_summary().and_then(|b| b.billing_mode()), Some(&BillingMode::PayPerRequest));
 
     create_table(&client, "billing_b", None).await;
     client
@@ -603,10 +499,7 @@ async fn update_table_switches_billing_mode() {
         .await
         .unwrap_or_else(|e| panic!("{}", err_text(&e)));
     let table = describe(&client, "billing_b").await;
-    assert_eq!(
-        table.billing_mode_summary().and_then(|b| b.billing_mode()),
-        Some(&BillingMode::Provisioned)
-    );
+    assert_eq!(table.billing_mode_summary().and_then(|b| b.billing_mode()), Some(&BillingMode::Provisioned));
     let pt = table.provisioned_throughput().unwrap();
     assert_eq!(pt.read_capacity_units(), Some(4));
     assert_eq!(pt.write_capacity_units(), Some(6));
@@ -617,12 +510,7 @@ async fn update_table_on_missing_table_is_resource_not_found() {
     let server = TestServer::start();
     let client = server.client();
     expect_error(
-        client
-            .update_table()
-            .table_name("ghost")
-            .provisioned_throughput(throughput(1, 1))
-            .send()
-            .await,
+        client.update_table().table_name("ghost").provisioned_throughput(throughput(1, 1)).send().await,
         "ResourceNotFoundException",
     );
 }
@@ -632,17 +520,9 @@ async fn wait_index_active(client: &Client, table: &str, index: &str) {
         let client = client.clone();
         async move {
             let t = describe(&client, table).await;
-            let gsi = t
-                .global_secondary_indexes()
-                .iter()
-                .find(|g| g.index_name() == Some(index));
+            let gsi = t.global_secondary_indexes().iter().find(|g| g.index_name() == Some(index));
             match gsi {
-                Some(g)
-                    if g.index_status() == Some(&IndexStatus::Active)
-                        && g.backfilling() != Some(true) =>
-                {
-                    Some(())
-                }
+                Some(g) if g.index_status() == Some(&IndexStatus::Active) && g.backfilling() != Some(true) => Some(()),
                 _ => None,
             }
         }
@@ -660,11 +540,7 @@ async fn query_index_pks(client: &Client, table: &str, index: &str, color: &str)
         .send()
         .await
         .unwrap_or_else(|e| panic!("query {index}: {}", err_text(&e)));
-    let mut pks: Vec<String> = out
-        .items()
-        .iter()
-        .map(|i| i["pk"].as_s().unwrap().clone())
-        .collect();
+    let mut pks: Vec<String> = out.items().iter().map(|i| i["pk"].as_s().unwrap().clone()).collect();
     pks.sort();
     pks
 }
@@ -693,22 +569,14 @@ async fn update_table_adds_gsi_and_backfills() {
         .update_table()
         .table_name("backfill")
         .attribute_definitions(attr_def("color", ScalarAttributeType::S))
-        .global_secondary_index_updates(
-            GlobalSecondaryIndexUpdate::builder().create(create).build(),
-        )
+        .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
         .send()
         .await
         .unwrap_or_else(|e| panic!("{}", err_text(&e)));
 
     wait_index_active(&client, "backfill", "by_color").await;
-    let red: Vec<String> = (0..12)
-        .filter(|i| i % 3 != 0 && i % 2 == 0)
-        .map(|i| format!("p{i:02}"))
-        .collect();
-    let blue: Vec<String> = (0..12)
-        .filter(|i| i % 3 != 0 && i % 2 == 1)
-        .map(|i| format!("p{i:02}"))
-        .collect();
+    let red: Vec<String> = (0..12).filter(|i| i % 3 != 0 && i % 2 == 0).map(|i| format!("p{i:02}")).collect();
+    let blue: Vec<String> = (0..12).filter(|i| i % 3 != 0 && i % 2 == 1).map(|i| format!("p{i:02}")).collect();
     let found = eventually(CONVERGE_WAIT, "backfilled red items", || {
         let client = client.clone();
         let red = red.clone();
@@ -719,18 +587,10 @@ async fn update_table_adds_gsi_and_backfills() {
     })
     .await;
     assert_eq!(found, red);
-    assert_eq!(
-        query_index_pks(&client, "backfill", "by_color", "blue").await,
-        blue
-    );
+    assert_eq!(query_index_pks(&client, "backfill", "by_color", "blue").await, blue);
 
     // New writes reach the new index too.
-    put(
-        &client,
-        "backfill",
-        item(&[("pk", s("p99")), ("color", s("green"))]),
-    )
-    .await;
+    put(&client, "backfill", item(&[("pk", s("p99")), ("color", s("green"))])).await;
     eventually(CONVERGE_WAIT, "new item in index", || {
         let client = client.clone();
         async move {
@@ -763,24 +623,14 @@ async fn update_table_deletes_gsi() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{}", err_text(&e)));
-    put(
-        &client,
-        "drop_gsi",
-        item(&[("pk", s("a")), ("color", s("red"))]),
-    )
-    .await;
+    put(&client, "drop_gsi", item(&[("pk", s("a")), ("color", s("red"))])).await;
 
     client
         .update_table()
         .table_name("drop_gsi")
         .global_secondary_index_updates(
             GlobalSecondaryIndexUpdate::builder()
-                .delete(
-                    DeleteGlobalSecondaryIndexAction::builder()
-                        .index_name("by_color")
-                        .build()
-                        .unwrap(),
-                )
+                .delete(DeleteGlobalSecondaryIndexAction::builder().index_name("by_color").build().unwrap())
                 .build(),
         )
         .send()
@@ -806,16 +656,9 @@ async fn update_table_deletes_gsi() {
             .await,
         "ValidationException",
     );
-    assert!(
-        err.message
-            .contains("The table does not have the specified index"),
-        "{:?}",
-        err.message
-    );
+    assert!(err.message.contains("The table does not have the specified index"), "{:?}", err.message);
     // The table itself is untouched.
-    assert!(get(&client, "drop_gsi", item(&[("pk", s("a"))]))
-        .await
-        .is_some());
+    assert!(get(&client, "drop_gsi", item(&[("pk", s("a"))])).await.is_some());
 }
 
 #[tokio::test]
@@ -842,30 +685,10 @@ async fn tables_and_items_survive_a_restart() {
         .unwrap_or_else(|e| panic!("{}", err_text(&e)));
     create_table(&client, "dropped", None).await;
     for i in 0..20 {
-        put(
-            &client,
-            "durable",
-            item(&[
-                ("pk", s(&format!("k{i:02}"))),
-                ("color", s("red")),
-                ("n", n(i)),
-            ]),
-        )
-        .await;
+        put(&client, "durable", item(&[("pk", s(&format!("k{i:02}"))), ("color", s("red")), ("n", n(i))])).await;
     }
-    client
-        .delete_item()
-        .table_name("durable")
-        .key("pk", s("k05"))
-        .send()
-        .await
-        .unwrap();
-    client
-        .delete_table()
-        .table_name("dropped")
-        .send()
-        .await
-        .unwrap();
+    client.delete_item().table_name("durable").key("pk", s("k05")).send().await.unwrap();
+    client.delete_table().table_name("dropped").send().await.unwrap();
 
     server.restart();
     let client = server.client();
@@ -879,10 +702,7 @@ async fn tables_and_items_survive_a_restart() {
         get(&client, "durable", item(&[("pk", s("k07"))])).await,
         Some(item(&[("pk", s("k07")), ("color", s("red")), ("n", n(7))]))
     );
-    assert_eq!(
-        get(&client, "durable", item(&[("pk", s("k05"))])).await,
-        None
-    );
+    assert_eq!(get(&client, "durable", item(&[("pk", s("k05"))])).await, None);
     let scanned = client.scan().table_name("durable").send().await.unwrap();
     assert_eq!(scanned.count(), 19);
     let from_index = eventually(CONVERGE_WAIT, "GSI after restart", || {

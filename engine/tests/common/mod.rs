@@ -20,8 +20,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -51,19 +50,11 @@ impl TestServer {
     /// Starts a server on an ephemeral port with a fresh data directory and waits until it
     /// says it is listening.
     pub fn start() -> TestServer {
-        let data_dir = tempfile::Builder::new()
-            .prefix("squall-e2e-")
-            .tempdir()
-            .expect("create a temporary data directory");
+        let data_dir =
+            tempfile::Builder::new().prefix("squall-e2e-").tempdir().expect("create a temporary data directory");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (child, url, addr) = spawn_server(data_dir.path(), &log);
-        TestServer {
-            child: Some(child),
-            url,
-            addr,
-            log,
-            _data_dir: data_dir,
-        }
+        TestServer { child: Some(child), url, addr, log, _data_dir: data_dir }
     }
 
     /// Stops the server gracefully (SIGTERM) and starts it again on the same data directory.
@@ -97,11 +88,7 @@ impl TestServer {
             .region(Region::new("us-east-1"))
             .endpoint_url(self.url.clone())
             .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(OPERATION_TIMEOUT)
-                    .build(),
-            )
+            .timeout_config(TimeoutConfig::builder().operation_timeout(OPERATION_TIMEOUT).build())
             .build();
         Client::from_conf(config)
     }
@@ -109,21 +96,14 @@ impl TestServer {
     /// Sends one DynamoDB JSON request over a fresh connection, without any SDK.
     pub fn raw_call(&self, operation: &str, body: &[u8]) -> RawResponse {
         let target = format!("DynamoDB_20120810.{operation}");
-        self.raw_request(
-            &[("X-Amz-Target", &target), JSON_CONTENT_TYPE, UNSIGNED_AUTH],
-            body,
-        )
-        .unwrap_or_else(|e| panic!("raw {operation} request failed: {e}"))
+        self.raw_request(&[("X-Amz-Target", &target), JSON_CONTENT_TYPE, UNSIGNED_AUTH], body)
+            .unwrap_or_else(|e| panic!("raw {operation} request failed: {e}"))
     }
 
     /// Sends `POST /` with the given extra headers and body over a fresh HTTP/1.1 connection
     /// and reads the whole response. Host, Content-Length and `Connection: close` are added.
     /// Blocking: the server is another process, so a test's runtime has nothing to do meanwhile.
-    pub fn raw_request(
-        &self,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> std::io::Result<RawResponse> {
+    pub fn raw_request(&self, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<RawResponse> {
         raw_http(self.addr, headers, body)
     }
 
@@ -147,24 +127,16 @@ impl Drop for TestServer {
             stop_gracefully(child);
         }
         if std::thread::panicking() {
-            eprintln!(
-                "---- squall-server output ({}) ----\n{}",
-                self.url,
-                self.log()
-            );
+            eprintln!("---- squall-server output ({}) ----\n{}", self.url, self.log());
         }
     }
 }
 
 /// Spawns the server on `data_dir` and waits for its ready line.
-fn spawn_server(
-    data_dir: &std::path::Path,
-    log: &Arc<Mutex<Vec<String>>>,
-) -> (Child, String, SocketAddr) {
+fn spawn_server(data_dir: &std::path::Path, log: &Arc<Mutex<Vec<String>>>) -> (Child, String, SocketAddr) {
     // SQUALL_E2E_SERVER runs the suite against another build or another implementation of
     // the same command-line contract (e.g. a peer server behind a small wrapper).
-    let program = std::env::var_os("SQUALL_E2E_SERVER")
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_squall-server").into());
+    let program = std::env::var_os("SQUALL_E2E_SERVER").unwrap_or_else(|| env!("CARGO_BIN_EXE_squall-server").into());
     let mut command = Command::new(program);
     command
         .arg("--data-dir")
@@ -200,11 +172,7 @@ fn spawn_server(
         .strip_prefix("http://")
         .and_then(|hostport| hostport.trim_end_matches('/').parse().ok())
         .unwrap_or_else(|| panic!("ready line has no http://HOST:PORT url: {url:?}"));
-    assert_ne!(
-        addr.port(),
-        0,
-        "server must report the port it actually bound"
-    );
+    assert_ne!(addr.port(), 0, "server must report the port it actually bound");
     (child, url, addr)
 }
 
@@ -233,14 +201,7 @@ fn set_parent_death_signal(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     unsafe {
         command.pre_exec(|| {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -300,10 +261,7 @@ pub struct RawResponse {
 impl RawResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
     pub fn body_text(&self) -> String {
@@ -313,27 +271,16 @@ impl RawResponse {
     /// The body parsed as JSON; panics with the body text when it is not JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "response body is not JSON ({e}): status {} body {:?}",
-                self.status,
-                self.body_text()
-            )
+            panic!("response body is not JSON ({e}): status {} body {:?}", self.status, self.body_text())
         })
     }
 }
 
-fn raw_http(
-    addr: SocketAddr,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<RawResponse> {
+fn raw_http(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<RawResponse> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     stream.set_write_timeout(Some(Duration::from_secs(60)))?;
-    let mut head = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut head = format!("POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -346,10 +293,7 @@ fn raw_http(
     if raw.is_empty() {
         write_result?;
         read_result?;
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "connection closed without a response",
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed without a response"));
     }
     parse_response(&raw)
 }
@@ -369,18 +313,12 @@ fn read_to_end_lenient(stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Re
 
 fn parse_response(raw: &[u8]) -> std::io::Result<RawResponse> {
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of headers"))?;
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no end of headers"))?;
     let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| bad("non-UTF-8 headers"))?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().ok_or_else(|| bad("no status line"))?;
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("bad status line"))?;
+    let status: u16 =
+        status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad status line"))?;
     let mut headers = Vec::new();
     for line in lines {
         if let Some((name, value)) = line.split_once(':') {
@@ -388,9 +326,7 @@ fn parse_response(raw: &[u8]) -> std::io::Result<RawResponse> {
         }
     }
     let rest = &raw[head_end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
+    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
     let body = if chunked {
         decode_chunked(rest).ok_or_else(|| bad("bad chunked body"))?
     } else if let Some((_, len)) = headers.iter().find(|(n, _)| n == "content-length") {
@@ -402,11 +338,7 @@ fn parse_response(raw: &[u8]) -> std::io::Result<RawResponse> {
     } else {
         rest.to_vec()
     };
-    Ok(RawResponse {
-        status,
-        headers,
-        body,
-    })
+    Ok(RawResponse { status, headers, body })
 }
 
 fn decode_chunked(mut input: &[u8]) -> Option<Vec<u8>> {
@@ -439,34 +371,19 @@ pub fn n(v: impl ToString) -> AttributeValue {
 
 /// An item (or key) from name/value pairs.
 pub fn item(pairs: &[(&str, AttributeValue)]) -> Item {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
 pub fn hash_key(name: &str) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(KeyType::Hash)
-        .build()
-        .unwrap()
+    KeySchemaElement::builder().attribute_name(name).key_type(KeyType::Hash).build().unwrap()
 }
 
 pub fn range_key(name: &str) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(KeyType::Range)
-        .build()
-        .unwrap()
+    KeySchemaElement::builder().attribute_name(name).key_type(KeyType::Range).build().unwrap()
 }
 
 pub fn attr_def(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(kind)
-        .build()
-        .unwrap()
+    AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().unwrap()
 }
 
 /// Creates an on-demand table keyed by `pk` (S) and, when given, `sk` of the given type.
@@ -478,13 +395,9 @@ pub async fn create_table(client: &Client, name: &str, sort: Option<(&str, Scala
         .key_schema(hash_key("pk"))
         .attribute_definitions(attr_def("pk", ScalarAttributeType::S));
     if let Some((sk, kind)) = sort {
-        req = req
-            .key_schema(range_key(sk))
-            .attribute_definitions(attr_def(sk, kind));
+        req = req.key_schema(range_key(sk)).attribute_definitions(attr_def(sk, kind));
     }
-    req.send()
-        .await
-        .unwrap_or_else(|e| panic!("create table {name}: {}", err_text(&e)));
+    req.send().await.unwrap_or_else(|e| panic!("create table {name}: {}", err_text(&e)));
 }
 
 pub async fn put(client: &Client, table: &str, it: Item) {
@@ -543,30 +456,21 @@ where
 
 /// Asserts a service error of the given code and returns it.
 #[track_caller]
-pub fn expect_error<T: std::fmt::Debug, E, R>(
-    result: Result<T, SdkError<E, R>>,
-    code: &str,
-) -> ServiceError
+pub fn expect_error<T: std::fmt::Debug, E, R>(result: Result<T, SdkError<E, R>>, code: &str) -> ServiceError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + HasStatus,
 {
     let err = service_error(result);
     assert_eq!(err.code, code, "error code; message: {:?}", err.message);
-    assert!(
-        !err.message.trim().is_empty(),
-        "{code} must carry a message"
-    );
+    assert!(!err.message.trim().is_empty(), "{code} must carry a message");
     assert_eq!(err.status, Some(400), "{code} is an HTTP 400");
     err
 }
 
 /// Asserts a ValidationException whose message contains `fragment`.
 #[track_caller]
-pub fn expect_validation<T: std::fmt::Debug, E, R>(
-    result: Result<T, SdkError<E, R>>,
-    fragment: &str,
-) -> ServiceError
+pub fn expect_validation<T: std::fmt::Debug, E, R>(result: Result<T, SdkError<E, R>>, fragment: &str) -> ServiceError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + HasStatus,
