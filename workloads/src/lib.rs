@@ -1,0 +1,1 @@
+//! Squall's workloads: what load to offer and how to measure it.
