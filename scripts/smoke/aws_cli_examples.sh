@@ -18,8 +18,12 @@ export AWS_EC2_METADATA_DISABLED=true
 export AWS_CONFIG_FILE=/dev/null
 export AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
+# The CLI as a command, or as a module when pip put it where PATH does not look (pyenv shims
+# appear only after a rehash).
+if command -v aws >/dev/null 2>&1; then AWS=(aws); else AWS=(python3 -m awscli); fi
+
 ddb() {
-    aws dynamodb --endpoint-url "$ENDPOINT" --output json "$@"
+    "${AWS[@]}" dynamodb --endpoint-url "$ENDPOINT" --output json "$@"
 }
 
 # Runs a Python assertion on the JSON given on stdin: `check 'expr' <<<"$out"`, with the
@@ -41,7 +45,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "aws cli against $ENDPOINT ($(aws --version 2>&1))"
+echo "aws cli against $ENDPOINT ($("${AWS[@]}" --version 2>&1))"
 
 out=$(ddb create-table \
     --table-name "$TABLE" \

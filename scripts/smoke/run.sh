@@ -22,7 +22,7 @@ if ! python3 -c "import boto3" 2>/dev/null; then
     echo "boto3 is missing; installing it with pip"
     python3 -m pip install --quiet boto3
 fi
-if ! command -v aws >/dev/null 2>&1; then
+if ! command -v aws >/dev/null 2>&1 && ! python3 -m awscli --version >/dev/null 2>&1; then
     echo "the AWS CLI is missing; installing awscli with pip"
     python3 -m pip install --quiet awscli
 fi
