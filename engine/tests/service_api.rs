@@ -387,3 +387,18 @@ fn query_filter_on_a_key_attribute_is_refused() {
         "FilterExpression": "n > :v", "ExpressionAttributeValues": {":p": {"S": "p"}, ":v": {"N": "1"}}}),
     );
 }
+
+#[test]
+fn missing_tables_are_named_by_describe_and_delete() {
+    let service = service();
+    for operation in ["DescribeTable", "DeleteTable"] {
+        match call_err(&service, operation, json!({"TableName": "nowhere"})) {
+            ApiError::ResourceNotFound(m) => assert_eq!(m, "Requested resource not found: Table: nowhere not found"),
+            other => panic!("{operation}: {other:?}"),
+        }
+    }
+    match call_err(&service, "GetItem", json!({"TableName": "nowhere", "Key": {"pk": {"S": "a"}}})) {
+        ApiError::ResourceNotFound(m) => assert_eq!(m, "Requested resource not found"),
+        other => panic!("GetItem: {other:?}"),
+    }
+}
