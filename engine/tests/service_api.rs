@@ -402,3 +402,100 @@ fn missing_tables_are_named_by_describe_and_delete() {
         other => panic!("GetItem: {other:?}"),
     }
 }
+
+#[test]
+fn concurrent_transfers_keep_the_total_balance() {
+    let service = service();
+    call(
+        &service,
+        "CreateTable",
+        json!({"TableName": "bank", "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}),
+    );
+    const ACCOUNTS: usize = 5;
+    for a in 0..ACCOUNTS {
+        call(
+            &service,
+            "PutItem",
+            json!({"TableName": "bank", "Item": {"pk": {"S": format!("a{a}")}, "balance": {"N": "100"}}}),
+        );
+    }
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let service = service.clone();
+            std::thread::spawn(move || {
+                let mut committed = 0;
+                for i in 0..200 {
+                    let from = (t + i) % ACCOUNTS;
+                    let to = (t * 3 + i * 7 + 1) % ACCOUNTS;
+                    if from == to {
+                        continue;
+                    }
+                    let amount = 1 + (i % 40);
+                    let request = json!({"TransactItems": [
+                        {"Update": {"TableName": "bank", "Key": {"pk": {"S": format!("a{from}")}},
+                            "UpdateExpression": "SET balance = balance - :x", "ConditionExpression": "balance >= :x",
+                            "ExpressionAttributeValues": {":x": {"N": amount.to_string()}}}},
+                        {"Update": {"TableName": "bank", "Key": {"pk": {"S": format!("a{to}")}},
+                            "UpdateExpression": "SET balance = balance + :x",
+                            "ExpressionAttributeValues": {":x": {"N": amount.to_string()}}}}]});
+                    match service.call("TransactWriteItems", request.to_string().as_bytes()) {
+                        Ok(_) => committed += 1,
+                        Err(ApiError::TransactionCanceled { reasons, .. }) => {
+                            assert_eq!(reasons[0]["Code"], "ConditionalCheckFailed");
+                        }
+                        Err(other) => panic!("unexpected error {other:?}"),
+                    }
+                }
+                committed
+            })
+        })
+        .collect();
+    let committed: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(committed > 100, "most transfers should commit, {committed} did");
+    let mut total = 0i64;
+    for a in 0..ACCOUNTS {
+        let response = call(&service, "GetItem", json!({"TableName": "bank", "Key": {"pk": {"S": format!("a{a}")}}}));
+        let balance: i64 = response["Item"]["balance"]["N"].as_str().unwrap().parse().unwrap();
+        assert!(balance >= 0, "a balance went negative");
+        total += balance;
+    }
+    assert_eq!(total, 100 * ACCOUNTS as i64, "transfers must never create or destroy money");
+}
+
+#[test]
+fn transactions_keep_indexes_in_step() {
+    let service = service();
+    create_numbers_table(&service);
+    call(
+        &service,
+        "TransactWriteItems",
+        json!({"TransactItems": [
+        {"Put": {"TableName": "numbers", "Item": {"pk": {"S": "p"}, "n": {"N": "1"}, "g": {"S": "x"}}}},
+        {"Put": {"TableName": "numbers", "Item": {"pk": {"S": "p"}, "n": {"N": "2"}, "g": {"S": "x"}, "l": {"S": "l"}}}}]}),
+    );
+    let response = call(
+        &service,
+        "Query",
+        json!({"TableName": "numbers", "IndexName": "by_g",
+        "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"S": "x"}}}),
+    );
+    assert_eq!(response["Count"], 2);
+    call(
+        &service,
+        "TransactWriteItems",
+        json!({"TransactItems": [
+        {"Delete": {"TableName": "numbers", "Key": {"pk": {"S": "p"}, "n": {"N": "1"}}}},
+        {"Update": {"TableName": "numbers", "Key": {"pk": {"S": "p"}, "n": {"N": "2"}}, "UpdateExpression": "REMOVE g"}}]}),
+    );
+    let response = call(
+        &service,
+        "Query",
+        json!({"TableName": "numbers", "IndexName": "by_g",
+        "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"S": "x"}}}),
+    );
+    assert_eq!(response["Count"], 0);
+    let table = call(&service, "DescribeTable", json!({"TableName": "numbers"}));
+    assert_eq!(table["Table"]["ItemCount"], 1);
+}

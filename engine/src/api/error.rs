@@ -30,6 +30,10 @@ pub enum ApiError {
     /// asked for it with `ReturnValuesOnConditionCheckFailure: ALL_OLD`.
     #[error("{message}")]
     ConditionalCheckFailed { message: String, item: Option<Item> },
+    /// A transaction was cancelled; `reasons` has one entry per action, in request order
+    /// (`{"Code": "None"}` for actions that were fine).
+    #[error("{message}")]
+    TransactionCanceled { message: String, reasons: Vec<serde_json::Value> },
     /// An item collection of a table with local secondary indexes would exceed 10 GB.
     #[error("{0}")]
     ItemCollectionSizeLimitExceeded(String),
@@ -66,6 +70,7 @@ impl ApiError {
             ApiError::ConditionalCheckFailed { .. } => {
                 "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"
             }
+            ApiError::TransactionCanceled { .. } => "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
             ApiError::ItemCollectionSizeLimitExceeded(_) => {
                 "com.amazonaws.dynamodb.v20120810#ItemCollectionSizeLimitExceededException"
             }
@@ -100,6 +105,9 @@ impl ApiError {
         body.insert("message".into(), self.to_string().into());
         if let ApiError::ConditionalCheckFailed { item: Some(item), .. } = self {
             body.insert("Item".into(), crate::model::item_to_json(item));
+        }
+        if let ApiError::TransactionCanceled { reasons, .. } = self {
+            body.insert("CancellationReasons".into(), serde_json::Value::Array(reasons.clone()));
         }
         serde_json::Value::Object(body)
     }

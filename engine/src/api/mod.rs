@@ -30,6 +30,10 @@ pub const BATCH_GET_KEYS_MAX: usize = 100;
 pub const BATCH_WRITE_REQUESTS_MAX: usize = 25;
 /// Most data one BatchGetItem returns before leaving keys unprocessed.
 pub const BATCH_GET_RESPONSE_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Most actions in one TransactWriteItems or TransactGetItems.
+pub const TRANSACT_ITEMS_MAX: usize = 100;
+/// Most item data in one transaction.
+pub const TRANSACT_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Most local secondary indexes per table.
 pub const LOCAL_INDEXES_MAX: usize = 5;
 /// Most global secondary indexes per table.
@@ -50,6 +54,8 @@ pub const OPERATIONS: &[&str] = &[
     "PutItem",
     "Query",
     "Scan",
+    "TransactGetItems",
+    "TransactWriteItems",
     "UpdateItem",
     "UpdateTable",
 ];
@@ -93,6 +99,8 @@ impl Service {
             "PutItem" => ops::put_item::run(db, request),
             "Query" => ops::query::run(db, request),
             "Scan" => ops::scan::run(db, request),
+            "TransactGetItems" => ops::transact_get_items::run(db, request),
+            "TransactWriteItems" => ops::transact_write_items::run(db, request),
             "UpdateItem" => ops::update_item::run(db, request),
             "UpdateTable" => ops::update_table::run(db, request),
             other => Err(ApiError::UnknownOperation(format!("Unknown operation: {other}"))),

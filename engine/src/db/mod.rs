@@ -58,6 +58,93 @@ pub struct IndexWriteUnits {
     pub global: BTreeMap<String, f64>,
 }
 
+/// One item change for [`Database::write_items`]: `old` is the current item (read under the
+/// partition lock), `new` the replacement, `None` for a delete.
+pub struct ItemChange<'a> {
+    /// The table.
+    pub table: &'a Table,
+    /// The item before.
+    pub old: Option<&'a Item>,
+    /// The item after.
+    pub new: Option<&'a Item>,
+}
+
+/// Size change of one table or index: (index id, old bytes, new bytes).
+type StatChange = (u16, Option<u64>, Option<u64>);
+
+/// What appending one item change to a batch implies beyond the batch itself.
+struct PreparedChange {
+    units: IndexWriteUnits,
+    stats: Vec<StatChange>,
+    /// Item-collection counter key and byte delta (tables with local indexes).
+    collection: Option<(Vec<u8>, i64)>,
+}
+
+/// Appends one item change and its index entries to `batch`.
+fn prepare_item_change(change: &ItemChange<'_>, batch: &mut WriteBatch) -> PreparedChange {
+    let ItemChange { table, old, new } = *change;
+    let meta = &table.meta;
+    let key_source = new.or(old).expect("an item change needs an old or a new item");
+    let base_key = keys::entry_key(meta.id, keys::TABLE_INDEX_ID, &meta.key_schema, None, key_source);
+    match new {
+        Some(item) => batch.put(base_key, encode_item(item)),
+        None => batch.delete(base_key),
+    }
+    let mut units = IndexWriteUnits::default();
+    let old_size = old.map(|i| item_size_bytes(i) as u64);
+    let new_size = new.map(|i| item_size_bytes(i) as u64);
+    let mut stat_changes = vec![(keys::TABLE_INDEX_ID, old_size, new_size)];
+    let mut collection_delta: i64 = new_size.unwrap_or(0) as i64 - old_size.unwrap_or(0) as i64;
+    for index in &meta.indexes {
+        let entry_of = |item: Option<&Item>| {
+            item.filter(|i| index.key_schema.key_of(i).is_some()).map(|i| {
+                (
+                    keys::entry_key(meta.id, index.id, &index.key_schema, Some(&meta.key_schema), i),
+                    index.project(&meta.key_schema, i),
+                )
+            })
+        };
+        let old_entry = entry_of(old);
+        let new_entry = entry_of(new);
+        let mut index_units = 0.0;
+        match (&old_entry, &new_entry) {
+            (Some((old_key, old_value)), Some((new_key, new_value))) => {
+                if old_key != new_key {
+                    batch.delete(old_key.clone());
+                    index_units += capacity::write_units_for_item(item_size_bytes(old_value) as u64);
+                }
+                if old_key != new_key || old_value != new_value {
+                    batch.put(new_key.clone(), encode_item(new_value));
+                    index_units += capacity::write_units_for_item(item_size_bytes(new_value) as u64);
+                }
+            }
+            (Some((old_key, old_value)), None) => {
+                batch.delete(old_key.clone());
+                index_units += capacity::write_units_for_item(item_size_bytes(old_value) as u64);
+            }
+            (None, Some((new_key, new_value))) => {
+                batch.put(new_key.clone(), encode_item(new_value));
+                index_units += capacity::write_units_for_item(item_size_bytes(new_value) as u64);
+            }
+            (None, None) => {}
+        }
+        let old_bytes = old_entry.as_ref().map(|(_, v)| item_size_bytes(v) as u64);
+        let new_bytes = new_entry.as_ref().map(|(_, v)| item_size_bytes(v) as u64);
+        stat_changes.push((index.id, old_bytes, new_bytes));
+        if index.kind == IndexKind::Local {
+            collection_delta += new_bytes.unwrap_or(0) as i64 - old_bytes.unwrap_or(0) as i64;
+            units.local.insert(index.name.clone(), index_units);
+        } else {
+            units.global.insert(index.name.clone(), index_units);
+        }
+    }
+    let collection = meta.has_local_index().then(|| {
+        let partition = &key_source[&meta.key_schema.partition.name];
+        (keys::collection_key(meta.id, partition), collection_delta)
+    });
+    PreparedChange { units, stats: stat_changes, collection }
+}
+
 /// The database over one store.
 pub struct Database {
     store: Arc<dyn KvStore>,
@@ -301,9 +388,22 @@ impl Database {
     /// Locks the partition key `partition_value` of a table against concurrent writes. Hold the
     /// guard from reading the old item until its replacement is written.
     pub fn lock_partition(&self, table: &Table, partition_value: &AttributeValue) -> MutexGuard<'_, ()> {
+        lock(&self.stripes[self.stripe_of(table, partition_value)])
+    }
+
+    /// Locks several partition keys at once, in a fixed order so that two callers locking
+    /// overlapping sets cannot deadlock.
+    pub fn lock_partitions(&self, keys: &[(&Table, &AttributeValue)]) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = keys.iter().map(|(table, value)| self.stripe_of(table, value)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes.into_iter().map(|i| lock(&self.stripes[i])).collect()
+    }
+
+    fn stripe_of(&self, table: &Table, partition_value: &AttributeValue) -> usize {
         let encoded = keys::encode_value(partition_value);
         let hash = keys::partition_hash(&encoded) ^ table.meta.id.rotate_left(17);
-        lock(&self.stripes[(hash % WRITE_LOCK_STRIPES as u64) as usize])
+        (hash % WRITE_LOCK_STRIPES as u64) as usize
     }
 
     /// Reads an item by its key attributes.
@@ -323,69 +423,31 @@ impl Database {
         old: Option<&Item>,
         new: Option<&Item>,
     ) -> Result<IndexWriteUnits, ApiError> {
-        let meta = &table.meta;
-        let key_source = new.or(old).expect("write_item needs an old or a new item");
+        let mut units = self.write_items(&[ItemChange { table, old, new }])?;
+        Ok(units.pop().unwrap_or_default())
+    }
+
+    /// Applies several item changes (each under its partition lock, held by the caller) as one
+    /// atomic, synced batch: after a crash either all of them are visible or none.
+    pub fn write_items(&self, changes: &[ItemChange<'_>]) -> Result<Vec<IndexWriteUnits>, ApiError> {
         let mut batch = WriteBatch::new();
-        let base_key = keys::entry_key(meta.id, keys::TABLE_INDEX_ID, &meta.key_schema, None, key_source);
-        match new {
-            Some(item) => batch.put(base_key, encode_item(item)),
-            None => batch.delete(base_key),
-        }
-        let mut units = IndexWriteUnits::default();
-        let mut stat_changes: Vec<(u16, Option<u64>, Option<u64>)> = Vec::new();
-        let old_size = old.map(|i| item_size_bytes(i) as u64);
-        let new_size = new.map(|i| item_size_bytes(i) as u64);
-        stat_changes.push((keys::TABLE_INDEX_ID, old_size, new_size));
-        let mut collection_delta: i64 = new_size.unwrap_or(0) as i64 - old_size.unwrap_or(0) as i64;
-        for index in &meta.indexes {
-            let entry_of = |item: Option<&Item>| {
-                item.filter(|i| index.key_schema.key_of(i).is_some()).map(|i| {
-                    (
-                        keys::entry_key(meta.id, index.id, &index.key_schema, Some(&meta.key_schema), i),
-                        index.project(&meta.key_schema, i),
-                    )
-                })
-            };
-            let old_entry = entry_of(old);
-            let new_entry = entry_of(new);
-            let mut index_units = 0.0;
-            match (&old_entry, &new_entry) {
-                (Some((old_key, old_value)), Some((new_key, new_value))) => {
-                    if old_key != new_key {
-                        batch.delete(old_key.clone());
-                        index_units += capacity::write_units_for_item(item_size_bytes(old_value) as u64);
-                    }
-                    if old_key != new_key || old_value != new_value {
-                        batch.put(new_key.clone(), encode_item(new_value));
-                        index_units += capacity::write_units_for_item(item_size_bytes(new_value) as u64);
-                    }
-                }
-                (Some((old_key, old_value)), None) => {
-                    batch.delete(old_key.clone());
-                    index_units += capacity::write_units_for_item(item_size_bytes(old_value) as u64);
-                }
-                (None, Some((new_key, new_value))) => {
-                    batch.put(new_key.clone(), encode_item(new_value));
-                    index_units += capacity::write_units_for_item(item_size_bytes(new_value) as u64);
-                }
-                (None, None) => {}
-            }
-            let old_bytes = old_entry.as_ref().map(|(_, v)| item_size_bytes(v) as u64);
-            let new_bytes = new_entry.as_ref().map(|(_, v)| item_size_bytes(v) as u64);
-            stat_changes.push((index.id, old_bytes, new_bytes));
-            if index.kind == IndexKind::Local {
-                collection_delta += new_bytes.unwrap_or(0) as i64 - old_bytes.unwrap_or(0) as i64;
-                units.local.insert(index.name.clone(), index_units);
-            } else {
-                units.global.insert(index.name.clone(), index_units);
+        let mut all_units = Vec::with_capacity(changes.len());
+        let mut stat_changes: Vec<(&Table, u16, Option<u64>, Option<u64>)> = Vec::new();
+        // Item-collection deltas are summed per counter first: two changes under one partition
+        // key must not each read the old counter and overwrite the other's update.
+        let mut collection_deltas: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+        for change in changes {
+            let PreparedChange { units, stats, collection } = prepare_item_change(change, &mut batch);
+            all_units.push(units);
+            stat_changes.extend(stats.into_iter().map(|(id, old, new)| (change.table, id, old, new)));
+            if let Some((key, delta)) = collection {
+                *collection_deltas.entry(key).or_default() += delta;
             }
         }
-        if meta.has_local_index() && collection_delta != 0 {
-            let partition = &key_source[&meta.key_schema.partition.name];
-            let counter_key = keys::collection_key(meta.id, partition);
+        for (counter_key, delta) in collection_deltas.into_iter().filter(|(_, d)| *d != 0) {
             let current = self.collection_size(&counter_key)?;
-            let updated = (current as i64 + collection_delta).max(0) as u64;
-            if collection_delta > 0 && updated > ITEM_COLLECTION_BYTES_MAX {
+            let updated = (current as i64 + delta).max(0) as u64;
+            if delta > 0 && updated > ITEM_COLLECTION_BYTES_MAX {
                 return Err(ApiError::ItemCollectionSizeLimitExceeded("Item collection size limit exceeded".into()));
             }
             if updated == 0 {
@@ -395,10 +457,10 @@ impl Database {
             }
         }
         self.store.write(batch, Durability::Sync)?;
-        for (index_id, old_bytes, new_bytes) in stat_changes {
+        for (table, index_id, old_bytes, new_bytes) in stat_changes {
             table.adjust_stats(index_id, old_bytes, new_bytes);
         }
-        Ok(units)
+        Ok(all_units)
     }
 
     fn collection_size(&self, counter_key: &[u8]) -> Result<u64, ApiError> {

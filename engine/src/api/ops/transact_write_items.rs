@@ -1,0 +1,224 @@
+//! TransactWriteItems: up to 100 puts, updates, deletes and condition checks across tables,
+//! all or nothing. Every partition key involved is locked, every condition is checked against
+//! the current items, and the changes land in one synced batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::api::common::{
+    expression_context, item_field, missing, return_old_on_condition_failure, validate_item, validate_key,
+    CapacityDetail, Consumed, Request,
+};
+use crate::api::ops::transact_get_items::check_count;
+use crate::api::{ApiError, TRANSACT_BYTES_MAX};
+use crate::capacity;
+use crate::db::{keys, Database, ItemChange, Table};
+use crate::expr::{parse_condition, parse_update, Condition, ConditionKind, PathElement, UpdateExpression};
+use crate::model::{item_size_bytes, item_to_json, Item};
+
+enum Action {
+    ConditionCheck,
+    Put(Item),
+    Delete,
+    Update(Option<UpdateExpression>),
+}
+
+struct Planned {
+    table: Arc<Table>,
+    key: Item,
+    action: Action,
+    condition: Option<Condition>,
+    return_old_on_failure: bool,
+}
+
+/// Runs TransactWriteItems.
+pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
+    let actions = request.array("TransactItems")?.ok_or_else(|| missing("TransactItems"))?;
+    check_count(actions.len())?;
+    let capacity = CapacityDetail::from_request(&request)?;
+    request.choice("ReturnItemCollectionMetrics", &["SIZE", "NONE"], "NONE")?;
+    if let Some(token) = request.str("ClientRequestToken")? {
+        if token.is_empty() || token.len() > 36 {
+            return Err(ApiError::validation(
+                "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36",
+            ));
+        }
+    }
+    let mut planned = Vec::with_capacity(actions.len());
+    let mut request_bytes = 0usize;
+    for action in actions {
+        let plan = plan_action(db, action)?;
+        if let Action::Put(item) = &plan.action {
+            request_bytes += item_size_bytes(item);
+        }
+        planned.push(plan);
+    }
+    if request_bytes > TRANSACT_BYTES_MAX {
+        return Err(ApiError::validation("Transaction request size has exceeded the maximum allowed size of 4 MB"));
+    }
+    let mut seen = BTreeSet::new();
+    for plan in &planned {
+        let storage_key =
+            keys::entry_key(plan.table.meta.id, keys::TABLE_INDEX_ID, &plan.table.meta.key_schema, None, &plan.key);
+        if !seen.insert(storage_key) {
+            return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
+        }
+    }
+
+    let partitions: Vec<_> =
+        planned.iter().map(|p| (&*p.table, &p.key[&p.table.meta.key_schema.partition.name])).collect();
+    let _guards = db.lock_partitions(&partitions);
+    let mut olds = Vec::with_capacity(planned.len());
+    for plan in &planned {
+        olds.push(db.get_item(&plan.table, &plan.key)?);
+    }
+    let mut news: Vec<Option<Option<Item>>> = Vec::with_capacity(planned.len());
+    let mut reasons = Vec::with_capacity(planned.len());
+    let mut cancelled = false;
+    let empty = Item::new();
+    for (plan, old) in planned.iter().zip(&olds) {
+        if let Some(condition) = &plan.condition {
+            if !condition.evaluate(old.as_ref().unwrap_or(&empty)) {
+                let mut reason = json!({"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"});
+                if let (true, Some(old)) = (plan.return_old_on_failure, old) {
+                    reason["Item"] = item_to_json(old);
+                }
+                reasons.push(reason);
+                news.push(None);
+                cancelled = true;
+                continue;
+            }
+        }
+        let new = match &plan.action {
+            Action::ConditionCheck => Ok(None),
+            Action::Put(item) => Ok(Some(Some(item.clone()))),
+            Action::Delete => Ok(Some(None)),
+            Action::Update(update) => {
+                let base = old.clone().unwrap_or_else(|| plan.key.clone());
+                match update {
+                    Some(update) => update.apply(&base).map(|item| Some(Some(item))).map_err(ApiError::from),
+                    None => Ok(Some(Some(base))),
+                }
+            }
+        };
+        let new = new.and_then(|new| match &new {
+            Some(Some(item)) => validate_item(&plan.table.meta, item).map(|_| new),
+            _ => Ok(new),
+        });
+        match new {
+            Ok(new) => {
+                reasons.push(json!({"Code": "None"}));
+                news.push(new);
+            }
+            Err(error) => {
+                reasons.push(json!({"Code": "ValidationError", "Message": error.to_string()}));
+                news.push(None);
+                cancelled = true;
+            }
+        }
+    }
+    if cancelled {
+        let codes: Vec<&str> = reasons.iter().map(|r| r["Code"].as_str().unwrap_or("None")).collect();
+        return Err(ApiError::TransactionCanceled {
+            message: format!(
+                "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+                codes.join(", ")
+            ),
+            reasons,
+        });
+    }
+
+    let mut changes = Vec::new();
+    let mut change_of_plan = Vec::new();
+    for (index, ((plan, old), new)) in planned.iter().zip(&olds).zip(&news).enumerate() {
+        if let Some(new) = new {
+            if old.is_some() || new.is_some() {
+                changes.push(ItemChange { table: &plan.table, old: old.as_ref(), new: new.as_ref() });
+                change_of_plan.push(index);
+            }
+        }
+    }
+    let units = db.write_items(&changes)?;
+    let mut consumed: BTreeMap<String, Consumed> = BTreeMap::new();
+    for (index, ((plan, old), new)) in planned.iter().zip(&olds).zip(&news).enumerate() {
+        let size = |item: Option<&Item>| item.map(|i| item_size_bytes(i) as u64).unwrap_or(0);
+        let new_size = new.as_ref().map(|n| size(n.as_ref())).unwrap_or(0);
+        let entry = consumed.entry(plan.table.meta.name.clone()).or_default();
+        // Transactional writes cost twice a standard write.
+        entry.table_units += 2.0 * capacity::write_units_for_item(size(old.as_ref()).max(new_size));
+        if let Some(position) = change_of_plan.iter().position(|&i| i == index) {
+            let mut index_units = Consumed {
+                local: units[position].local.clone(),
+                global: units[position].global.clone(),
+                ..Consumed::default()
+            };
+            index_units.local.values_mut().for_each(|u| *u *= 2.0);
+            index_units.global.values_mut().for_each(|u| *u *= 2.0);
+            entry.add(&index_units);
+        }
+    }
+    let mut response = json!({});
+    if capacity != CapacityDetail::None {
+        response["ConsumedCapacity"] =
+            Value::Array(consumed.iter().filter_map(|(name, c)| c.to_json(name, capacity, true)).collect());
+    }
+    Ok(response)
+}
+
+fn plan_action(db: &Database, action: &Value) -> Result<Planned, ApiError> {
+    let action = Request::sub(action, "TransactItems")?;
+    let kinds: Vec<&str> =
+        ["ConditionCheck", "Put", "Delete", "Update"].into_iter().filter(|k| action.get(k).is_some()).collect();
+    let [kind] = kinds.as_slice() else {
+        return Err(ApiError::validation("TransactItems can only contain one of Check, Put, Update or Delete"));
+    };
+    let body = Request::sub(action.get(kind).unwrap_or(&Value::Null), kind)?;
+    let table = db.table(body.table_name()?)?;
+    let mut fields = vec!["ConditionExpression"];
+    if *kind == "Update" {
+        fields.push("UpdateExpression");
+    }
+    let mut context = expression_context(&body, &fields)?;
+    let (key, action) = match *kind {
+        "Put" => {
+            let item = item_field(&body, "Item")?.ok_or_else(|| missing("Item"))?;
+            validate_item(&table.meta, &item)?;
+            let key = table.meta.key_of(&item).ok_or_else(|| ApiError::Internal("validated item has no key".into()))?;
+            (key, Action::Put(item))
+        }
+        _ => {
+            let key = item_field(&body, "Key")?.ok_or_else(|| missing("Key"))?;
+            validate_key(&table.meta, &key)?;
+            let action = match *kind {
+                "Delete" => Action::Delete,
+                "ConditionCheck" => Action::ConditionCheck,
+                _ => {
+                    let update = body.str("UpdateExpression")?.map(|t| parse_update(t, &mut context)).transpose()?;
+                    for path in update.iter().flat_map(|u| u.paths()) {
+                        if let Some(PathElement::Attribute(first)) = path.0.first() {
+                            if table.meta.key_schema.contains(first) {
+                                return Err(ApiError::validation(format!(
+                                    "One or more parameter values were invalid: Cannot update attribute {first}. This attribute is part of the key"
+                                )));
+                            }
+                        }
+                    }
+                    Action::Update(update)
+                }
+            };
+            (key, action)
+        }
+    };
+    let condition = body
+        .str("ConditionExpression")?
+        .map(|text| parse_condition(text, &mut context, ConditionKind::Condition))
+        .transpose()?;
+    if matches!(action, Action::ConditionCheck) && condition.is_none() {
+        return Err(missing("ConditionExpression"));
+    }
+    context.finish()?;
+    let return_old_on_failure = return_old_on_condition_failure(&body)?;
+    Ok(Planned { table, key, action, condition, return_old_on_failure })
+}
