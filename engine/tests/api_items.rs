@@ -522,7 +522,9 @@ async fn condition_expressions_true_and_false() {
     put(&client, "cond", cond_item()).await;
 
     let five = [(":v", n(5))];
-    let cases: Vec<(&str, Vec<(&str, AttributeValue)>, bool)> = vec![
+    // (condition, expression attribute values, expected to hold)
+    type Case<'a> = (&'a str, Vec<(&'a str, AttributeValue)>, bool);
+    let cases: Vec<Case> = vec![
         ("attribute_exists(pk)", vec![], true),
         ("attribute_not_exists(pk)", vec![], false),
         ("attribute_exists(m.deep)", vec![], true),

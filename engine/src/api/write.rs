@@ -2,12 +2,15 @@
 //! BatchWriteItem: lock the partition key, read the current item, check the condition, build
 //! the new item, validate it, and write it with its index entries in one synced batch.
 
-use super::common::{validate_item, Consumed};
+use serde_json::{Map, Value};
+
+use super::common::{item_collection_metrics, validate_item, CapacityDetail, Consumed};
 use super::ApiError;
 use crate::capacity;
 use crate::db::{Database, Table};
 use crate::expr::Condition;
-use crate::model::{item_size_bytes, Item};
+use crate::expr::{Path, PathElement};
+use crate::model::{item_size_bytes, item_to_json, Item};
 
 /// What a write did.
 #[derive(Debug, Clone)]
@@ -62,4 +65,43 @@ pub fn conditional_write(
     let collection_bytes =
         if meta.has_local_index() { Some(db.item_collection_bytes(table, partition)?) } else { None };
     Ok(WriteOutcome { old, new, consumed, collection_bytes })
+}
+
+impl WriteOutcome {
+    /// The response of a single-item write: `Attributes` when given and not empty, then
+    /// `ConsumedCapacity` and `ItemCollectionMetrics` as the request asked.
+    pub fn response(
+        &self,
+        table: &Table,
+        key: &Item,
+        attributes: Option<&Item>,
+        capacity: CapacityDetail,
+        collection_metrics: bool,
+    ) -> Value {
+        let mut response = Map::new();
+        if let Some(attributes) = attributes.filter(|a| !a.is_empty()) {
+            response.insert("Attributes".into(), item_to_json(attributes));
+        }
+        if let Some(consumed) = self.consumed.to_json(&table.meta.name, capacity, true) {
+            response.insert("ConsumedCapacity".into(), consumed);
+        }
+        if let (true, Some(bytes)) = (collection_metrics, self.collection_bytes) {
+            response.insert("ItemCollectionMetrics".into(), item_collection_metrics(&table.meta, key, bytes));
+        }
+        Value::Object(response)
+    }
+}
+
+/// Refuses an update expression that touches a key attribute, as DynamoDB does.
+pub fn refuse_key_updates(table: &Table, paths: &[Path]) -> Result<(), ApiError> {
+    for path in paths {
+        if let Some(PathElement::Attribute(first)) = path.0.first() {
+            if table.meta.key_schema.contains(first) {
+                return Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: Cannot update attribute {first}. This attribute is part of the key"
+                )));
+            }
+        }
+    }
+    Ok(())
 }

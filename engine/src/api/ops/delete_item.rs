@@ -1,16 +1,14 @@
 //! DeleteItem: removes an item by key, optionally under a condition.
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::api::common::{
-    expression_context, item_collection_metrics, key_field, refuse_legacy, return_old_on_condition_failure,
-    CapacityDetail, Request,
+    expression_context, key_field, refuse_legacy, return_old_on_condition_failure, CapacityDetail, Request,
 };
 use crate::api::write::conditional_write;
 use crate::api::ApiError;
 use crate::db::Database;
 use crate::expr::{parse_condition, ConditionKind};
-use crate::model::item_to_json;
 
 /// Runs DeleteItem.
 pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
@@ -33,19 +31,6 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
     context.finish()?;
     let outcome = conditional_write(db, &table, &key, condition.as_ref(), return_old_on_failure, |_| Ok(None))?;
 
-    let mut response = Map::new();
-    if return_values == "ALL_OLD" {
-        if let Some(old) = &outcome.old {
-            response.insert("Attributes".into(), item_to_json(old));
-        }
-    }
-    if let Some(consumed) = outcome.consumed.to_json(&table.meta.name, capacity, true) {
-        response.insert("ConsumedCapacity".into(), consumed);
-    }
-    if metrics {
-        if let Some(bytes) = outcome.collection_bytes {
-            response.insert("ItemCollectionMetrics".into(), item_collection_metrics(&table.meta, &key, bytes));
-        }
-    }
-    Ok(json!(response))
+    let attributes = if return_values == "ALL_OLD" { outcome.old.as_ref() } else { None };
+    Ok(outcome.response(&table, &key, attributes, capacity, metrics))
 }

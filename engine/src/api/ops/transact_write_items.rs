@@ -12,10 +12,11 @@ use crate::api::common::{
     CapacityDetail, Consumed, Request,
 };
 use crate::api::ops::transact_get_items::check_count;
+use crate::api::write::refuse_key_updates;
 use crate::api::{ApiError, TRANSACT_BYTES_MAX};
 use crate::capacity;
 use crate::db::{keys, Database, ItemChange, Table};
-use crate::expr::{parse_condition, parse_update, Condition, ConditionKind, PathElement, UpdateExpression};
+use crate::expr::{parse_condition, parse_update, Condition, ConditionKind, UpdateExpression};
 use crate::model::{item_size_bytes, item_to_json, Item};
 
 enum Action {
@@ -196,15 +197,7 @@ fn plan_action(db: &Database, action: &Value) -> Result<Planned, ApiError> {
                 "ConditionCheck" => Action::ConditionCheck,
                 _ => {
                     let update = body.str("UpdateExpression")?.map(|t| parse_update(t, &mut context)).transpose()?;
-                    for path in update.iter().flat_map(|u| u.paths()) {
-                        if let Some(PathElement::Attribute(first)) = path.0.first() {
-                            if table.meta.key_schema.contains(first) {
-                                return Err(ApiError::validation(format!(
-                                    "One or more parameter values were invalid: Cannot update attribute {first}. This attribute is part of the key"
-                                )));
-                            }
-                        }
-                    }
+                    refuse_key_updates(&table, &update.as_ref().map(|u| u.paths()).unwrap_or_default())?;
                     Action::Update(update)
                 }
             };

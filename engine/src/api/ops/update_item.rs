@@ -1,17 +1,16 @@
 //! UpdateItem: edits an item with an update expression (creating it when absent), optionally
 //! under a condition.
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::api::common::{
-    expression_context, item_collection_metrics, key_field, refuse_legacy, return_old_on_condition_failure,
-    CapacityDetail, Request,
+    expression_context, key_field, refuse_legacy, return_old_on_condition_failure, CapacityDetail, Request,
 };
-use crate::api::write::conditional_write;
+use crate::api::write::{conditional_write, refuse_key_updates};
 use crate::api::ApiError;
 use crate::db::Database;
-use crate::expr::{parse_condition, parse_update, project, ConditionKind, PathElement};
-use crate::model::{item_to_json, Item};
+use crate::expr::{parse_condition, parse_update, project, ConditionKind};
+use crate::model::Item;
 
 /// Runs UpdateItem.
 pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
@@ -32,15 +31,7 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         .transpose()?;
     context.finish()?;
     let paths = update.as_ref().map(|u| u.paths()).unwrap_or_default();
-    for path in &paths {
-        if let Some(PathElement::Attribute(first)) = path.0.first() {
-            if table.meta.key_schema.contains(first) {
-                return Err(ApiError::validation(format!(
-                    "One or more parameter values were invalid: Cannot update attribute {first}. This attribute is part of the key"
-                )));
-            }
-        }
-    }
+    refuse_key_updates(&table, &paths)?;
     let outcome = conditional_write(db, &table, &key, condition.as_ref(), return_old_on_failure, |old| {
         let base = old.cloned().unwrap_or_else(|| key.clone());
         let new = match &update {
@@ -50,7 +41,6 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         Ok(Some(new))
     })?;
 
-    let mut response = Map::new();
     let empty = Item::new();
     let attributes = match return_values.as_str() {
         "ALL_OLD" => outcome.old.clone(),
@@ -59,16 +49,5 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         "UPDATED_NEW" => Some(project(outcome.new.as_ref().unwrap_or(&empty), &paths)),
         _ => None,
     };
-    if let Some(attributes) = attributes.filter(|a| !a.is_empty()) {
-        response.insert("Attributes".into(), item_to_json(&attributes));
-    }
-    if let Some(consumed) = outcome.consumed.to_json(&table.meta.name, capacity, true) {
-        response.insert("ConsumedCapacity".into(), consumed);
-    }
-    if metrics {
-        if let Some(bytes) = outcome.collection_bytes {
-            response.insert("ItemCollectionMetrics".into(), item_collection_metrics(&table.meta, &key, bytes));
-        }
-    }
-    Ok(json!(response))
+    Ok(outcome.response(&table, &key, attributes.as_ref(), capacity, metrics))
 }
