@@ -27,12 +27,70 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
 /// Most connections served at once; further connections wait in the accept queue.
 pub const CONNECTIONS_MAX: usize = 4_096;
+/// How long a client may take to send a request's headers before its connection is closed,
+/// so that slow or stalled clients cannot hold connection slots forever.
+pub const HEADER_READ_TIMEOUT_MS: u64 = 30_000;
+
+/// Settings of the HTTP server.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// See [`HEADER_READ_TIMEOUT_MS`].
+    pub header_read_timeout_ms: u64,
+    /// See [`CONNECTIONS_MAX`].
+    pub connections_max: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig { header_read_timeout_ms: HEADER_READ_TIMEOUT_MS, connections_max: CONNECTIONS_MAX }
+    }
+}
+
+/// hyper's timer over this crate's `tokio`, so that server timeouts follow simulated time under
+/// the simulator (hyper-util's timer would reach for the real tokio runtime).
+#[derive(Clone, Copy, Debug, Default)]
+struct RuntimeTimer;
+
+/// A sleep hyper can hold: the mutex makes any runtime's sleep future `Sync`.
+struct RuntimeSleep(std::sync::Mutex<std::pin::Pin<Box<tokio::time::Sleep>>>);
+
+impl Future for RuntimeSleep {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let mut sleep = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        sleep.as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for RuntimeSleep {}
+
+impl hyper::rt::Timer for RuntimeTimer {
+    fn sleep(&self, duration: Duration) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(RuntimeSleep(std::sync::Mutex::new(Box::pin(tokio::time::sleep(duration)))))
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        Box::pin(RuntimeSleep(std::sync::Mutex::new(Box::pin(tokio::time::sleep_until(deadline)))))
+    }
+}
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets open
 /// connections finish their current request, and returns.
 pub async fn serve(listener: TcpListener, service: Service, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    serve_with(listener, service, shutdown, HttpConfig::default()).await
+}
+
+/// [`serve`] with explicit settings.
+pub async fn serve_with(
+    listener: TcpListener,
+    service: Service,
+    shutdown: impl Future<Output = ()>,
+    config: HttpConfig,
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let connection_slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
+    let connection_slots = Arc::new(tokio::sync::Semaphore::new(config.connections_max));
     let request_ids = Arc::new(AtomicU64::new(1));
     tokio::pin!(shutdown);
     loop {
@@ -56,6 +114,7 @@ pub async fn serve(listener: TcpListener, service: Service, shutdown: impl Futur
             },
         };
         let service = service.clone();
+        let header_read_timeout_ms = config.header_read_timeout_ms;
         let mut stop = stop_rx.clone();
         let request_ids = request_ids.clone();
         tokio::spawn(async move {
@@ -67,6 +126,8 @@ pub async fn serve(listener: TcpListener, service: Service, shutdown: impl Futur
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
+                .timer(RuntimeTimer)
+                .header_read_timeout(Duration::from_millis(header_read_timeout_ms))
                 .serve_connection(TokioIo::new(stream), handler);
             tokio::pin!(connection);
             tokio::select! {
@@ -86,7 +147,7 @@ pub async fn serve(listener: TcpListener, service: Service, shutdown: impl Futur
     // Wait until every connection task has returned its slot, bounded by the grace period.
     let _ = tokio::time::timeout(
         Duration::from_millis(SHUTDOWN_GRACE_MS),
-        connection_slots.acquire_many(CONNECTIONS_MAX as u32),
+        connection_slots.acquire_many(config.connections_max as u32),
     )
     .await;
     Ok(())
