@@ -1,0 +1,15 @@
+//! Partitioning, pure: how a table's partition-key hash space is divided into partitions, how
+//! many partitions a table needs, where their replicas go, and where to split them.
+//!
+//! Nothing here does I/O, reads a clock or draws a random number; callers pass a seed-derived
+//! value where a tie must be broken. Decisions come back as data (a new `PartitionMap`, a list
+//! of `Move`s, a split point) for the control plane to carry out.
+//!
+//! - [`ids`]: `PartitionId`, `NodeId`, `ZoneId`.
+//! - [`range`]: `HashRange`, a half-open range of the 64-bit hash space.
+
+pub mod ids;
+pub mod range;
+
+pub use ids::{NodeId, PartitionId, ZoneId};
+pub use range::HashRange;
