@@ -7,9 +7,12 @@
 //!
 //! - [`ids`]: `PartitionId`, `NodeId`, `ZoneId`.
 //! - [`range`]: `HashRange`, a half-open range of the 64-bit hash space.
+//! - [`map`]: `PartitionMap`, the versioned ranges and replicas of a table, with splits.
 
 pub mod ids;
+pub mod map;
 pub mod range;
 
 pub use ids::{NodeId, PartitionId, ZoneId};
+pub use map::{PartitionDescriptor, PartitionError, PartitionMap, ReplicaPlacement, REPLICA_COUNT};
 pub use range::HashRange;
