@@ -8,10 +8,12 @@
 //! - [`ids`]: `PartitionId`, `NodeId`, `ZoneId`.
 //! - [`range`]: `HashRange`, a half-open range of the 64-bit hash space.
 //! - [`map`]: `PartitionMap`, the versioned ranges and replicas of a table, with splits.
+//! - [`sizing`]: DynamoDB's partition-count rules for throughput and size.
 
 pub mod ids;
 pub mod map;
 pub mod range;
+pub mod sizing;
 
 pub use ids::{NodeId, PartitionId, ZoneId};
 pub use map::{PartitionDescriptor, PartitionError, PartitionMap, ReplicaPlacement, REPLICA_COUNT};
