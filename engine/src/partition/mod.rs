@@ -9,12 +9,15 @@
 //! - [`range`]: `HashRange`, a half-open range of the 64-bit hash space.
 //! - [`map`]: `PartitionMap`, the versioned ranges and replicas of a table, with splits.
 //! - [`sizing`]: DynamoDB's partition-count rules for throughput and size.
+//! - [`placement`]: replicas for new partitions, replacements for failed ones, rebalancing.
 
 pub mod ids;
 pub mod map;
+pub mod placement;
 pub mod range;
 pub mod sizing;
 
 pub use ids::{NodeId, PartitionId, ZoneId};
 pub use map::{PartitionDescriptor, PartitionError, PartitionMap, ReplicaPlacement, REPLICA_COUNT};
+pub use placement::{Move, NewReplicas, NodeInfo, Placement, PlacementError, Replacement};
 pub use range::HashRange;
