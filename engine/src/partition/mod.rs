@@ -10,14 +10,17 @@
 //! - [`map`]: `PartitionMap`, the versioned ranges and replicas of a table, with splits.
 //! - [`sizing`]: DynamoDB's partition-count rules for throughput and size.
 //! - [`placement`]: replicas for new partitions, replacements for failed ones, rebalancing.
+//! - [`split_point`]: where to split a partition, by sampled load or by size.
 
 pub mod ids;
 pub mod map;
 pub mod placement;
 pub mod range;
 pub mod sizing;
+pub mod split_point;
 
 pub use ids::{NodeId, PartitionId, ZoneId};
 pub use map::{PartitionDescriptor, PartitionError, PartitionMap, ReplicaPlacement, REPLICA_COUNT};
 pub use placement::{Move, NewReplicas, NodeInfo, Placement, PlacementError, Replacement};
 pub use range::HashRange;
+pub use split_point::{HashSample, NoSplit};
