@@ -4,6 +4,7 @@
 //! - [`expr`]: condition, filter, key-condition, update and projection expressions (pure).
 //! - [`catalog`]: table and index metadata and `TableDescription` (pure).
 //! - [`capacity`]: read and write capacity units (pure).
+//! - [`partition`]: hash ranges, the partition map, sizing, replica placement and split points (pure).
 //! - [`storage`]: the `KvStore` seam with RocksDB and in-memory stores.
 //! - [`db`]: the single-node database: catalog, storage key layout, item writes with indexes.
 //! - [`api`]: DynamoDB's operations and errors, transport-free.
@@ -17,4 +18,5 @@ pub mod expr;
 pub mod http;
 pub mod model;
 pub mod node;
+pub mod partition;
 pub mod storage;
