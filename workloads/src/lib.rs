@@ -8,3 +8,4 @@
 //!   and JSON output.
 
 pub mod keygen;
+pub mod ycsb;
