@@ -8,4 +8,5 @@
 //!   and JSON output.
 
 pub mod keygen;
+pub mod recorder;
 pub mod ycsb;
