@@ -2,7 +2,7 @@
 //! `site.ycsb.Utils`, `CoreWorkload.buildKeyName`).
 //!
 //! Everything here is pure: a generator holds only its parameters and counters, and every random
-//! choice draws from a [`ChaCha8Rng`] the caller passes in. The same seed therefore gives the same
+//! choice draws from a [`ChaCha8Rng`](rand_chacha::ChaCha8Rng) the caller passes in. The same seed therefore gives the same
 //! numbers in a real run and under the madsim simulator.
 //!
 //! Where YCSB's Java draws from `ThreadLocalRandom`, these generators draw from the caller's RNG

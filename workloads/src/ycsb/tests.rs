@@ -510,3 +510,16 @@ fn changing_field_length_does_not_move_the_keys() {
     };
     assert_eq!(keys(&spec), keys(&longer), "each kind of choice has its own RNG stream");
 }
+
+/// Regression: a huge operationcount with inserts overflowed the zipfian key range.
+#[test]
+fn huge_operation_count_does_not_overflow_the_key_range() {
+    let text =
+        format!("recordcount=10\noperationcount={}\ninsertproportion=1e6\nrequestdistribution=zipfian", u64::MAX);
+    let mut workload = YcsbWorkload::new(YcsbSpec::from_properties(&text).unwrap(), 1).unwrap();
+    for _ in 0..100 {
+        if let Operation::Insert { key_number, .. } = workload.next_operation() {
+            workload.acknowledge_insert(key_number).unwrap();
+        }
+    }
+}

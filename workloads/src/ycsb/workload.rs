@@ -6,6 +6,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::spec::{
     FieldLengthDistribution, InsertOrder, RequestDistribution, ScanLengthDistribution, SpecError, YcsbSpec,
+    RECORD_COUNT_MAX,
 };
 use crate::keygen::{
     key_name, next_f64, next_u32, seeded_rng, uniform_below, AcknowledgeError, AcknowledgedCounterGenerator,
@@ -246,7 +247,10 @@ impl YcsbWorkload {
                 // expected number, "fudge factor"), so that key popularity does not shift as the
                 // table grows; key numbers not inserted yet are redrawn. Note the inclusive upper
                 // end: YCSB's range holds insertcount + expectednewkeys + 1 keys.
-                let expected_new_keys = (spec.operation_count as f64 * spec.insert_proportion * 2.0) as u64;
+                // Capped at RECORD_COUNT_MAX so that the range cannot overflow (YCSB computes it
+                // in a Java int and would overflow much earlier).
+                let expected_new_keys =
+                    ((spec.operation_count as f64 * spec.insert_proportion * 2.0) as u64).min(RECORD_COUNT_MAX);
                 KeyChooser::Zipfian(ScrambledZipfianGenerator::new(
                     insert_start,
                     insert_start + insert_count + expected_new_keys,
