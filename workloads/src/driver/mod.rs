@@ -2,6 +2,8 @@
 //! It runs over `tokio::net::TcpStream`, so the same code drives a real endpoint or a simulated
 //! Squall cluster under madsim.
 
+pub mod client;
 pub mod sigv4;
 
+pub use client::{ClientConfig, Clock, DriverError, DynamoClient};
 pub use sigv4::{Credentials, UtcDateTime};
