@@ -201,7 +201,7 @@ impl DriverError {
             DriverError::Service { status, .. } => {
                 self.is_throttling()
                     || *status >= 500
-                    || matches!(self.type_name(), Some("InternalServerError" | "ServiceUnavailable"))
+                    || matches!(self.type_name(), Some("InternalServerError" | "ServiceUnavailableException"))
             }
             DriverError::Timeout { .. } | DriverError::Connect { .. } | DriverError::Io(_) => true,
             DriverError::Protocol(_) | DriverError::Config(_) | DriverError::InvalidRequest(_) => false,
