@@ -26,6 +26,7 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
+use super::flush::FlushOnWrite;
 use super::sigv4::{self, Credentials, SignableRequest, SigningParams, UtcDateTime};
 
 /// Prefix of `X-Amz-Target` values.
@@ -419,8 +420,9 @@ impl DynamoClient {
         // algorithm hold back the tail of one while waiting for an acknowledgement.
         let _ = stream.set_nodelay(true);
         self.inner.connections_opened.fetch_add(1, Ordering::Relaxed);
-        let (sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(transport_error)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(FlushOnWrite::new(stream)))
+            .await
+            .map_err(transport_error)?;
         // The connection task ends when the connection closes or every sender is dropped.
         tokio::spawn(async move {
             let _ = connection.await;

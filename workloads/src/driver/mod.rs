@@ -3,6 +3,7 @@
 //! Squall cluster under madsim.
 
 pub mod client;
+pub mod flush;
 pub mod sigv4;
 
 pub use client::{ClientConfig, Clock, DriverError, DynamoClient};
