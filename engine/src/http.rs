@@ -71,7 +71,7 @@ impl hyper::rt::Timer for RuntimeTimer {
     }
 
     fn sleep_until(&self, deadline: std::time::Instant) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
-        let deadline = tokio::time::Instant::from_std(deadline);
+        let deadline = tokio::time::Instant::from(deadline);
         Box::pin(RuntimeSleep(std::sync::Mutex::new(Box::pin(tokio::time::sleep_until(deadline)))))
     }
 }
@@ -189,12 +189,7 @@ async fn handle(service: Service, request: Request<Incoming>, request_id: u64) -
     let started = tokio::time::Instant::now();
     let call_service = service.clone();
     let call_operation = operation.clone();
-    // Operations touch storage synchronously (RocksDB calls and fsyncs): run them off the
-    // async workers so one slow disk write does not stall other connections.
-    let result = match tokio::task::spawn_blocking(move || call_service.call(&call_operation, &body)).await {
-        Ok(result) => result,
-        Err(error) => Err(ApiError::Internal(format!("operation failed: {error}"))),
-    };
+    let result = run_blocking(move || call_service.call(&call_operation, &body)).await;
     let elapsed_us = started.elapsed().as_micros() as u64;
     match result {
         Ok(value) => {
@@ -210,6 +205,25 @@ async fn handle(service: Service, request: Request<Incoming>, request_id: u64) -
             }
             error_response(&error, &request_id, &operation)
         }
+    }
+}
+
+/// Runs a synchronous operation (RocksDB calls and fsyncs). In real mode it goes to the blocking
+/// pool so one slow disk write does not stall other connections; under the simulator there is
+/// one thread and storage costs no simulated time, so it runs inline.
+async fn run_blocking(
+    operation: impl FnOnce() -> Result<serde_json::Value, ApiError> + Send + 'static,
+) -> Result<serde_json::Value, ApiError> {
+    #[cfg(not(madsim))]
+    {
+        match tokio::task::spawn_blocking(operation).await {
+            Ok(result) => result,
+            Err(error) => Err(ApiError::Internal(format!("operation failed: {error}"))),
+        }
+    }
+    #[cfg(madsim)]
+    {
+        operation()
     }
 }
 
