@@ -723,3 +723,43 @@ async fn tables_and_items_survive_a_restart() {
     .await;
     assert_eq!(from_index, 19);
 }
+
+#[tokio::test]
+async fn tags_are_added_listed_removed_and_kept_across_restarts() {
+    use aws_sdk_dynamodb::types::Tag;
+    let mut server = TestServer::start();
+    let client = server.client();
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().unwrap();
+    let created = client
+        .create_table()
+        .table_name("tagged")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(hash_key("pk"))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .tags(tag("team", "storage"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", err_text(&e)));
+    let arn = created.table_description().unwrap().table_arn().unwrap().to_string();
+    client.tag_resource().resource_arn(&arn).tags(tag("env", "test")).tags(tag("team", "db")).send().await.unwrap();
+    let listed = |client: Client, arn: String| async move {
+        let out = client.list_tags_of_resource().resource_arn(arn).send().await.unwrap();
+        out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        listed(client.clone(), arn.clone()).await,
+        vec![("env".to_string(), "test".to_string()), ("team".to_string(), "db".to_string())]
+    );
+    client.untag_resource().resource_arn(&arn).tag_keys("env").send().await.unwrap();
+    server.restart();
+    let client = server.client();
+    assert_eq!(listed(client.clone(), arn.clone()).await, vec![("team".to_string(), "db".to_string())]);
+
+    let missing_arn = arn.replace("table/tagged", "table/nothere");
+    expect_error(client.list_tags_of_resource().resource_arn(missing_arn).send().await, "ResourceNotFoundException");
+    expect_error(client.list_tags_of_resource().resource_arn("not-an-arn").send().await, "ValidationException");
+    expect_error(
+        client.tag_resource().resource_arn(&arn).tags(tag("aws:reserved", "x")).send().await,
+        "ValidationException",
+    );
+}

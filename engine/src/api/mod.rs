@@ -34,6 +34,12 @@ pub const BATCH_GET_RESPONSE_BYTES_MAX: usize = 16 * 1024 * 1024;
 pub const TRANSACT_ITEMS_MAX: usize = 100;
 /// Most item data in one transaction.
 pub const TRANSACT_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Most tags on one resource.
+pub const TAGS_MAX: usize = 50;
+/// Longest tag key, in characters.
+pub const TAG_KEY_CHARS_MAX: usize = 128;
+/// Longest tag value, in characters.
+pub const TAG_VALUE_CHARS_MAX: usize = 256;
 /// Most local secondary indexes per table.
 pub const LOCAL_INDEXES_MAX: usize = 5;
 /// Most global secondary indexes per table.
@@ -51,11 +57,14 @@ pub const OPERATIONS: &[&str] = &[
     "DescribeTable",
     "GetItem",
     "ListTables",
+    "ListTagsOfResource",
     "PutItem",
     "Query",
     "Scan",
+    "TagResource",
     "TransactGetItems",
     "TransactWriteItems",
+    "UntagResource",
     "UpdateItem",
     "UpdateTable",
 ];
@@ -96,11 +105,14 @@ impl Service {
             "DescribeTable" => ops::describe_table::run(db, request),
             "GetItem" => ops::get_item::run(db, request),
             "ListTables" => ops::list_tables::run(db, request),
+            "ListTagsOfResource" => ops::list_tags_of_resource::run(db, request),
             "PutItem" => ops::put_item::run(db, request),
             "Query" => ops::query::run(db, request),
             "Scan" => ops::scan::run(db, request),
+            "TagResource" => ops::tag_resource::run(db, request),
             "TransactGetItems" => ops::transact_get_items::run(db, request),
             "TransactWriteItems" => ops::transact_write_items::run(db, request),
+            "UntagResource" => ops::untag_resource::run(db, request),
             "UpdateItem" => ops::update_item::run(db, request),
             "UpdateTable" => ops::update_table::run(db, request),
             other => Err(ApiError::UnknownOperation(format!("Unknown operation: {other}"))),

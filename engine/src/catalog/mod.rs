@@ -1,6 +1,8 @@
 //! Table metadata: key schemas, indexes, billing, and the `TableDescription` DynamoDB returns.
 //! Pure data; persisted as JSON by the database layer.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -193,6 +195,9 @@ pub struct TableMeta {
     /// Whether DeleteTable is refused.
     #[serde(default)]
     pub deletion_protection: bool,
+    /// Resource tags, key to value.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Live counters shown in DescribeTable.
@@ -213,6 +218,16 @@ impl TableMeta {
     /// The table's ARN.
     pub fn arn(&self) -> String {
         format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{}", self.name)
+    }
+
+    /// The table name in a table ARN of this service, if `arn` is one.
+    pub fn name_from_arn(arn: &str) -> Option<&str> {
+        let rest = arn.strip_prefix("arn:aws:dynamodb:")?;
+        let mut parts = rest.splitn(3, ':');
+        let (_region, _account, resource) = (parts.next()?, parts.next()?, parts.next()?);
+        let name = resource.strip_prefix("table/")?;
+        // Index ARNs (`table/T/index/I`) are not taggable resources.
+        (!name.is_empty() && !name.contains('/')).then_some(name)
     }
 
     /// An index by name.

@@ -96,6 +96,10 @@ pub fn table_meta(request: &Request) -> Result<TableMeta, ApiError> {
         ));
     }
     let deletion_protection = request.bool("DeletionProtectionEnabled")?.unwrap_or(false);
+    let mut tags = std::collections::BTreeMap::new();
+    if let Some(list) = request.array("Tags")? {
+        crate::api::ops::tag_resource::apply_tags(&mut tags, list)?;
+    }
     Ok(TableMeta {
         name,
         id: 0,
@@ -107,6 +111,7 @@ pub fn table_meta(request: &Request) -> Result<TableMeta, ApiError> {
         created_at_ms: now_ms(),
         next_index_id,
         deletion_protection,
+        tags,
     })
 }
 

@@ -8,11 +8,14 @@ pub mod delete_table;
 pub mod describe_table;
 pub mod get_item;
 pub mod list_tables;
+pub mod list_tags_of_resource;
 pub mod put_item;
 pub mod query;
 pub mod scan;
+pub mod tag_resource;
 pub mod transact_get_items;
 pub mod transact_write_items;
+pub mod untag_resource;
 pub mod update_item;
 pub mod update_table;
 
