@@ -261,6 +261,10 @@ pub fn read_page(db: &Database, plan: ReadPlan<'_>) -> Result<ReadPage, ApiError
         for (storage_key, entry) in entries {
             page.scanned_count += 1;
             bytes_read += item_size_bytes(&entry) as u64;
+            let stop = plan.limit.is_some_and(|l| page.scanned_count >= l) || bytes_read >= PAGE_BYTES_MAX;
+            // The resume key comes from the entry as read, not from a table item that may have
+            // changed since, so paging resumes exactly after this entry.
+            let resume_key = stop.then(|| evaluated_key(plan.table, plan.index, &entry));
             let item = if fetch_from_table {
                 let table_key =
                     meta.key_of(&entry).ok_or_else(|| ApiError::Internal("index entry without table key".into()))?;
@@ -270,10 +274,10 @@ pub fn read_page(db: &Database, plan: ReadPlan<'_>) -> Result<ReadPage, ApiError
                         item
                     }
                     // The item went away between the index read and the table read.
-                    None => entry.clone(),
+                    None => entry,
                 }
             } else {
-                entry.clone()
+                entry
             };
             if plan.filter.as_ref().is_none_or(|f| f.evaluate(&item)) {
                 page.count += 1;
@@ -284,9 +288,8 @@ pub fn read_page(db: &Database, plan: ReadPlan<'_>) -> Result<ReadPage, ApiError
                     });
                 }
             }
-            let stop = plan.limit.is_some_and(|l| page.scanned_count >= l) || bytes_read >= PAGE_BYTES_MAX;
-            if stop {
-                page.last_evaluated_key = Some(evaluated_key(plan.table, plan.index, &entry));
+            if let Some(resume_key) = resume_key {
+                page.last_evaluated_key = Some(resume_key);
                 finish_capacity(&mut page, &plan, bytes_read, table_bytes_read, fetch_from_table);
                 return Ok(page);
             }
