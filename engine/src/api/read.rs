@@ -158,6 +158,23 @@ pub fn start_key(
     Ok(Some((start, key)))
 }
 
+/// `ExclusiveStartKey` as the storage key to resume after, refused with `outside` when it lies
+/// outside `[lower, upper)`, the range the request reads.
+pub fn start_after(
+    request: &Request,
+    table: &Table,
+    index: Option<&IndexMeta>,
+    lower: &[u8],
+    upper: &[u8],
+    outside: &str,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    match start_key(request, table, index)? {
+        Some((_, key)) if key.as_slice() < lower || key.as_slice() >= upper => Err(ApiError::validation(outside)),
+        Some((_, key)) => Ok(Some(key)),
+        None => Ok(None),
+    }
+}
+
 /// The result of one page.
 pub struct ReadPage {
     /// Items that passed the filter, projected (empty for COUNT).

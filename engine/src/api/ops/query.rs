@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::api::common::{expression_context, refuse_legacy, CapacityDetail, Request};
 use crate::api::ops::projection_paths;
-use crate::api::read::{index_for, limit, read_page, select_for, start_key, ReadPlan};
+use crate::api::read::{index_for, limit, read_page, select_for, start_after, ReadPlan};
 use crate::api::ApiError;
 use crate::catalog::KeySchema;
 use crate::db::{keys, Database};
@@ -56,17 +56,14 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
     let forward = request.bool("ScanIndexForward")?.unwrap_or(true);
 
     let (lower, upper) = key_range(table.meta.id, index_id, schema, &condition)?;
-    let start_after = match start_key(&request, &table, index)? {
-        Some((_, key)) => {
-            if key < lower || key >= upper {
-                return Err(ApiError::validation(
-                    "The provided starting key is outside query boundaries based on provided conditions",
-                ));
-            }
-            Some(key)
-        }
-        None => None,
-    };
+    let start_after = start_after(
+        &request,
+        &table,
+        index,
+        &lower,
+        &upper,
+        "The provided starting key is outside query boundaries based on provided conditions",
+    )?;
     let plan = ReadPlan {
         table: &table,
         index,

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::api::common::{expression_context, refuse_legacy, CapacityDetail, Request};
 use crate::api::ops::projection_paths;
-use crate::api::read::{index_for, limit, read_page, select_for, start_key, ReadPlan};
+use crate::api::read::{index_for, limit, read_page, select_for, start_after, ReadPlan};
 use crate::api::ApiError;
 use crate::db::{keys, Database};
 use crate::expr::{parse_condition, ConditionKind};
@@ -44,17 +44,14 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         upper.extend_from_slice(&keys::segment_start_hash(segment + 1, total).to_be_bytes());
         upper
     };
-    let start_after = match start_key(&request, &table, index)? {
-        Some((_, key)) => {
-            if key < lower || key >= upper {
-                return Err(ApiError::validation(
-                    "The provided Exclusive start key does not map to the provided segment",
-                ));
-            }
-            Some(key)
-        }
-        None => None,
-    };
+    let start_after = start_after(
+        &request,
+        &table,
+        index,
+        &lower,
+        &upper,
+        "The provided Exclusive start key does not map to the provided segment",
+    )?;
     let plan = ReadPlan {
         table: &table,
         index,
