@@ -5,6 +5,7 @@
 //! - [`catalog`]: table and index metadata and `TableDescription` (pure).
 //! - [`capacity`]: read and write capacity units (pure).
 //! - [`partition`]: hash ranges, the partition map, sizing, replica placement and split points (pure).
+//! - [`replication`]: raft log storage for a partition's replica group.
 //! - [`storage`]: the `KvStore` seam with RocksDB and in-memory stores.
 //! - [`db`]: the single-node database: catalog, storage key layout, item writes with indexes.
 //! - [`api`]: DynamoDB's operations and errors, transport-free.
@@ -19,4 +20,5 @@ pub mod http;
 pub mod model;
 pub mod node;
 pub mod partition;
+pub mod replication;
 pub mod storage;
