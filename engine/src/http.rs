@@ -78,14 +78,18 @@ impl hyper::rt::Timer for RuntimeTimer {
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets open
 /// connections finish their current request, and returns.
-pub async fn serve(listener: TcpListener, service: Service, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    service: impl Handler,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     serve_with(listener, service, shutdown, HttpConfig::default()).await
 }
 
 /// [`serve`] with explicit settings.
 pub async fn serve_with(
     listener: TcpListener,
-    service: Service,
+    service: impl Handler,
     shutdown: impl Future<Output = ()>,
     config: HttpConfig,
 ) -> std::io::Result<()> {
@@ -158,7 +162,37 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-async fn handle(service: Service, request: Request<Incoming>, request_id: u64) -> Response<Full<Bytes>> {
+/// What answers the API requests the HTTP layer receives: the local [`Service`] on a single
+/// node, the cluster's router on a clustered one.
+pub trait Handler: Clone + Send + Sync + 'static {
+    /// Runs one operation on a JSON request body.
+    fn handle(
+        &self,
+        operation: String,
+        body: Bytes,
+    ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send;
+}
+
+impl Handler for Service {
+    async fn handle(&self, operation: String, body: Bytes) -> Result<serde_json::Value, ApiError> {
+        let service = self.clone();
+        run_blocking(move || service.call(&operation, &body)).await
+    }
+}
+
+impl Handler for crate::cluster::router::Router {
+    async fn handle(&self, operation: String, body: Bytes) -> Result<serde_json::Value, ApiError> {
+        if body.len() > REQUEST_BYTES_MAX {
+            return Err(ApiError::RequestTooLarge(format!(
+                "Request size {} exceeded {REQUEST_BYTES_MAX} bytes",
+                body.len()
+            )));
+        }
+        self.call(&operation, &body).await
+    }
+}
+
+async fn handle(service: impl Handler, request: Request<Incoming>, request_id: u64) -> Response<Full<Bytes>> {
     let request_id = format!("{request_id:016X}");
     // Load balancers and DynamoDB itself answer a plain GET as a health check.
     if request.method() == Method::GET {
@@ -187,9 +221,7 @@ async fn handle(service: Service, request: Request<Incoming>, request_id: u64) -
         }
     };
     let started = tokio::time::Instant::now();
-    let call_service = service.clone();
-    let call_operation = operation.clone();
-    let result = run_blocking(move || call_service.call(&call_operation, &body)).await;
+    let result = service.handle(operation.clone(), body).await;
     let elapsed_us = started.elapsed().as_micros() as u64;
     match result {
         Ok(value) => {

@@ -14,6 +14,7 @@
 pub mod api;
 pub mod capacity;
 pub mod catalog;
+pub mod cluster;
 pub mod db;
 pub mod expr;
 pub mod http;
@@ -21,4 +22,5 @@ pub mod model;
 pub mod node;
 pub mod partition;
 pub mod replication;
+pub mod scope;
 pub mod storage;

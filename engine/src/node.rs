@@ -7,6 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::api::Service;
+use crate::cluster::node::{ClusterNode, ClusterSettings};
+use crate::cluster::router::Router;
+use crate::cluster::transport::Transport;
+use crate::cluster::ClusterSpec;
 use crate::db::Database;
 use crate::storage::{KvStore, MemStore, RocksStore, StorageError};
 
@@ -19,6 +23,19 @@ pub enum StorageConfig {
     Memory,
 }
 
+/// A node's place in a cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// This node's id in `spec`.
+    pub node_id: u64,
+    /// Every node of the cluster.
+    pub spec: ClusterSpec,
+    /// Timings and limits.
+    pub settings: ClusterSettings,
+    /// Seed of the node's random choices (election timing).
+    pub seed: u64,
+}
+
 /// A node's configuration.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -26,6 +43,8 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// Storage engine.
     pub storage: StorageConfig,
+    /// The cluster this node belongs to; `None` for a single, unreplicated node.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Why a node could not start or stopped with an error.
@@ -37,6 +56,9 @@ pub enum NodeError {
     /// The listen address could not be bound, or serving failed.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
+    /// The node could not join its cluster.
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::node::ClusterError),
 }
 
 /// Opens the store the configuration names.
@@ -59,11 +81,32 @@ pub async fn run(
 ) -> Result<(), NodeError> {
     let store = open_store(&config.storage)?;
     let db = Arc::new(Database::open(store)?);
+    let Some(cluster) = config.cluster else {
+        let listener = crate::http::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, tables = db.table_names().len(), "node serving");
+        ready(addr);
+        crate::http::serve(listener, Service::new(db), shutdown).await?;
+        tracing::info!("node stopped");
+        return Ok(());
+    };
+    let me = cluster.node_id;
+    let peer_addr = match cluster.spec.node(me) {
+        Some(spec) => spec.peer_addr().map_err(crate::cluster::node::ClusterError::from)?,
+        None => return Err(crate::cluster::node::ClusterError::NotInCluster(me).into()),
+    };
+    // Bind both listeners before starting replicas, so a port conflict fails fast.
+    let peer_listener = tokio::net::TcpListener::bind(peer_addr).await?;
     let listener = crate::http::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, tables = db.table_names().len(), "node serving");
+    let node = ClusterNode::start(me, cluster.spec, db, cluster.settings, cluster.seed)?;
+    let peers = tokio::spawn(Transport::serve(peer_listener, node.inbound()));
+    tracing::info!(%addr, node = me, %peer_addr, "cluster node serving");
     ready(addr);
-    crate::http::serve(listener, Service::new(db), shutdown).await?;
+    let served = crate::http::serve(listener, Router::new(node.clone()), shutdown).await;
+    peers.abort();
+    node.stop();
+    served?;
     tracing::info!("node stopped");
     Ok(())
 }

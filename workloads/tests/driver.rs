@@ -26,7 +26,8 @@ impl Node {
     async fn start() -> Node {
         let (ready_tx, ready_rx) = oneshot::channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
-        let config = NodeConfig { listen: "127.0.0.1:0".parse().unwrap(), storage: StorageConfig::Memory };
+        let config =
+            NodeConfig { listen: "127.0.0.1:0".parse().unwrap(), storage: StorageConfig::Memory, cluster: None };
         let task = tokio::spawn(run(
             config,
             move |addr| {

@@ -112,6 +112,39 @@ impl ApiError {
         serde_json::Value::Object(body)
     }
 
+    /// The error a [`to_json`](ApiError::to_json) body describes: how an error crosses from
+    /// the node that ran an operation back to the router that received it. A body that is not
+    /// one of ours becomes an internal error naming it.
+    pub fn from_json(body: &serde_json::Value) -> ApiError {
+        let message = body.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_string();
+        let type_name = body.get("__type").and_then(|t| t.as_str()).unwrap_or_default();
+        let kind = type_name.rsplit('#').next().unwrap_or_default();
+        match kind {
+            "ValidationException" => ApiError::Validation(message),
+            "SerializationException" => ApiError::Serialization(message),
+            "UnknownOperationException" => ApiError::UnknownOperation(message),
+            "MissingAuthenticationTokenException" => ApiError::MissingAction(message),
+            "ResourceNotFoundException" => ApiError::ResourceNotFound(message),
+            "ResourceInUseException" => ApiError::ResourceInUse(message),
+            "ConditionalCheckFailedException" => {
+                let item = body.get("Item").and_then(|i| crate::model::item_from_json(i).ok());
+                ApiError::ConditionalCheckFailed { message, item }
+            }
+            "TransactionCanceledException" => {
+                let reasons = body.get("CancellationReasons").and_then(|r| r.as_array()).cloned().unwrap_or_default();
+                ApiError::TransactionCanceled { message, reasons }
+            }
+            "ItemCollectionSizeLimitExceededException" => ApiError::ItemCollectionSizeLimitExceeded(message),
+            "ProvisionedThroughputExceededException" => ApiError::ProvisionedThroughputExceeded(message),
+            "ThrottlingException" => ApiError::Throttling(message),
+            "LimitExceededException" => ApiError::LimitExceeded(message),
+            "RequestEntityTooLargeException" => ApiError::RequestTooLarge(message),
+            "ServiceUnavailableException" => ApiError::ServiceUnavailable(message),
+            "InternalServerError" => ApiError::Internal(message),
+            _ => ApiError::Internal(format!("unrecognised error from a peer: {body}")),
+        }
+    }
+
     /// Shorthand for a validation error.
     pub fn validation(message: impl Into<String>) -> ApiError {
         ApiError::Validation(message.into())
@@ -145,6 +178,40 @@ impl From<crate::storage::StorageError> for ApiError {
                 ApiError::ServiceUnavailable("storage is full; writes are refused".into())
             }
             other => ApiError::Internal(format!("storage failure: {other}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn every_error_survives_its_json_form() {
+        let mut item = Item::new();
+        item.insert("k".into(), crate::model::AttributeValue::S("v".into()));
+        let errors = [
+            ApiError::Validation("v".into()),
+            ApiError::Serialization("s".into()),
+            ApiError::UnknownOperation("u".into()),
+            ApiError::MissingAction("m".into()),
+            ApiError::ResourceNotFound("r".into()),
+            ApiError::ResourceInUse("r".into()),
+            ApiError::condition_failed(Some(item)),
+            ApiError::condition_failed(None),
+            ApiError::TransactionCanceled { message: "t".into(), reasons: vec![serde_json::json!({"Code": "None"})] },
+            ApiError::ItemCollectionSizeLimitExceeded("i".into()),
+            ApiError::ProvisionedThroughputExceeded("p".into()),
+            ApiError::Throttling("t".into()),
+            ApiError::LimitExceeded("l".into()),
+            ApiError::RequestTooLarge("r".into()),
+            ApiError::ServiceUnavailable("s".into()),
+            ApiError::Internal("i".into()),
+        ];
+        for error in errors {
+            let back = ApiError::from_json(&error.to_json());
+            assert_eq!(back.to_json(), error.to_json());
+            assert_eq!(back.http_status(), error.http_status());
         }
     }
 }

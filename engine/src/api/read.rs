@@ -262,6 +262,15 @@ pub fn read_page(db: &Database, plan: ReadPlan<'_>) -> Result<ReadPage, ApiError
             }
         }
     }
+    // Inside a partition's scope a global index holds entries of every partition this node
+    // hosts; only those whose table item belongs to the partition are its to return.
+    let scope_range = crate::scope::hash_range().filter(|_| plan.index.is_some_and(|i| i.kind == IndexKind::Global));
+    let in_scope = |entry: &Item| match scope_range {
+        None => true,
+        Some(range) => entry
+            .get(&meta.key_schema.partition.name)
+            .is_some_and(|value| range.contains(keys::partition_hash(&keys::encode_value(value)))),
+    };
     let mut bytes_read: u64 = 0;
     let mut table_bytes_read: u64 = 0;
     loop {
@@ -276,6 +285,10 @@ pub fn read_page(db: &Database, plan: ReadPlan<'_>) -> Result<ReadPage, ApiError
         let exhausted = entries.len() < chunk_limit;
         let mut last_key = None;
         for (storage_key, entry) in entries {
+            if !in_scope(&entry) {
+                last_key = Some(storage_key);
+                continue;
+            }
             page.scanned_count += 1;
             bytes_read += item_size_bytes(&entry) as u64;
             let stop = plan.limit.is_some_and(|l| page.scanned_count >= l) || bytes_read >= PAGE_BYTES_MAX;

@@ -5,7 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use squall_engine::node::{self, NodeConfig, StorageConfig};
+use squall_engine::cluster::node::ClusterSettings;
+use squall_engine::cluster::ClusterSpec;
+use squall_engine::node::{self, ClusterConfig, NodeConfig, StorageConfig};
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8000))
+}
 
 /// A DynamoDB-compatible database node.
 #[derive(Parser, Debug)]
@@ -26,6 +32,19 @@ struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// Join the cluster this file describes (JSON: `{"nodes": [{"id", "zone", "endpoint",
+    /// "peer"}]}`), as the node `--node-id`. Without it the node runs alone.
+    #[arg(long, value_name = "FILE", requires = "node_id")]
+    cluster_file: Option<PathBuf>,
+    /// This node's id in the cluster file.
+    #[arg(long, requires = "cluster_file")]
+    node_id: Option<u64>,
+    /// Partitions per new table, instead of DynamoDB's rule (3,000 RCU / 1,000 WCU each).
+    #[arg(long)]
+    partitions_per_table: Option<u64>,
+    /// Seed for the node's random choices (election timing); defaults to one from the clock.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,7 +60,28 @@ fn main() -> anyhow::Result<()> {
         Some(dir) => StorageConfig::Rocks(dir.clone()),
         None => StorageConfig::Memory,
     };
-    let config = NodeConfig { listen: args.listen, storage };
+    let cluster = match (&args.cluster_file, args.node_id) {
+        (Some(path), Some(node_id)) => {
+            let spec = ClusterSpec::load(path).with_context(|| format!("load {}", path.display()))?;
+            let settings =
+                ClusterSettings { partitions_per_table: args.partitions_per_table, ..ClusterSettings::default() };
+            let seed = args.seed.unwrap_or_else(|| {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                now.as_nanos() as u64 ^ node_id
+            });
+            Some(ClusterConfig { node_id, spec, settings, seed })
+        }
+        _ => None,
+    };
+    let listen = match &cluster {
+        // A clustered node serves on its endpoint unless --listen says otherwise.
+        Some(c) if args.listen == default_listen() => match c.spec.node(c.node_id) {
+            Some(node) => node.api_addr().context("node endpoint")?,
+            None => anyhow::bail!("node {} is not in the cluster file", c.node_id),
+        },
+        _ => args.listen,
+    };
+    let config = NodeConfig { listen, storage, cluster };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start runtime")?;
     runtime.block_on(async {
         node::run(

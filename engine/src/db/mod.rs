@@ -193,6 +193,33 @@ impl Database {
         &self.store
     }
 
+    /// Writes one record outside the item and catalog layouts (cluster metadata), through the
+    /// same path as every other write so that it is atomic with a replicated apply.
+    pub fn put_record(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::new();
+        batch.put(key, value);
+        self.commit(batch, Durability::Sync)
+    }
+
+    /// Writes a batch with `durability`, or as the current [`scope`](crate::scope) says: inside
+    /// a replicated apply the scope adds the group's applied index to the batch and lowers the
+    /// durability to `Buffered`, since the synced raft log already holds the change.
+    fn commit(&self, mut batch: WriteBatch, durability: Durability) -> Result<(), StorageError> {
+        if crate::scope::current(|scope| scope.is_some_and(|s| s.read_only)) {
+            return Err(StorageError::Io("write attempted outside replication".into()));
+        }
+        let durability = crate::scope::current(|scope| match scope {
+            Some(scope) => {
+                for (key, value) in &scope.batch_extra {
+                    batch.put(key.clone(), value.clone());
+                }
+                scope.durability.unwrap_or(durability)
+            }
+            None => durability,
+        });
+        self.store.write(batch, durability)
+    }
+
     fn count_table(&self, meta: &TableMeta) -> Result<BTreeMap<u16, SizeStats>, StorageError> {
         let mut stats = BTreeMap::new();
         for index_id in std::iter::once(keys::TABLE_INDEX_ID).chain(meta.indexes.iter().map(|i| i.id)) {
@@ -270,7 +297,7 @@ impl Database {
         let mut batch = WriteBatch::new();
         batch.put(keys::catalog_key(&meta.name), serde_json::to_vec(&meta).map_err(|e| corrupt("table metadata", e))?);
         batch.put(keys::NEXT_TABLE_ID_KEY.to_vec(), (meta.id + 1).to_be_bytes().to_vec());
-        self.store.write(batch, Durability::Sync)?;
+        self.commit(batch, Durability::Sync)?;
         let mut stats = BTreeMap::new();
         stats.insert(keys::TABLE_INDEX_ID, SizeStats::default());
         for index in &meta.indexes {
@@ -308,7 +335,7 @@ impl Database {
         batch.delete_range(data.clone(), keys::prefix_successor(&data).expect("table prefix has a successor"));
         let collections = keys::collection_table_prefix(table.meta.id);
         batch.delete_range(collections.clone(), keys::prefix_successor(&collections).expect("prefix has a successor"));
-        self.store.write(batch, Durability::Sync)?;
+        self.commit(batch, Durability::Sync)?;
         self.tables.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         Ok(description)
     }
@@ -332,7 +359,7 @@ impl Database {
             let prefix = keys::index_prefix(meta.id, index.id);
             let mut batch = WriteBatch::new();
             batch.delete_range(prefix.clone(), keys::prefix_successor(&prefix).expect("prefix has a successor"));
-            self.store.write(batch, Durability::Buffered)?;
+            self.commit(batch, Durability::Buffered)?;
             stats.remove(&index.id);
         }
         for index in &added {
@@ -340,7 +367,7 @@ impl Database {
         }
         let mut batch = WriteBatch::new();
         batch.put(keys::catalog_key(&meta.name), serde_json::to_vec(&meta).map_err(|e| corrupt("table metadata", e))?);
-        self.store.write(batch, Durability::Sync)?;
+        self.commit(batch, Durability::Sync)?;
         let table = Arc::new(Table { meta, stats: Arc::new(Mutex::new(stats)) });
         self.tables.write().unwrap_or_else(|p| p.into_inner()).insert(table.meta.name.clone(), table.clone());
         Ok(table)
@@ -369,7 +396,7 @@ impl Database {
                     encode_item(&entry),
                 );
                 if batch.ops.len() >= SCAN_CHUNK_ENTRIES {
-                    if let Err(e) = self.store.write(std::mem::take(&mut batch), Durability::Buffered) {
+                    if let Err(e) = self.commit(std::mem::take(&mut batch), Durability::Buffered) {
                         failure = Some(e.into());
                         return false;
                     }
@@ -381,7 +408,7 @@ impl Database {
             return Err(error);
         }
         // The catalog write that follows is synced, which makes the whole backfill durable.
-        self.store.write(batch, Durability::Buffered)?;
+        self.commit(batch, Durability::Buffered)?;
         Ok(stats)
     }
 
@@ -456,7 +483,7 @@ impl Database {
                 batch.put(counter_key, updated.to_be_bytes().to_vec());
             }
         }
-        self.store.write(batch, Durability::Sync)?;
+        self.commit(batch, Durability::Sync)?;
         for (table, index_id, old_bytes, new_bytes) in stat_changes {
             table.adjust_stats(index_id, old_bytes, new_bytes);
         }

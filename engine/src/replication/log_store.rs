@@ -58,7 +58,7 @@ fn group_prefix(group: u64) -> Vec<u8> {
     key
 }
 
-fn tag_key(group: u64, tag: u8) -> Vec<u8> {
+pub(crate) fn tag_key(group: u64, tag: u8) -> Vec<u8> {
     let mut key = group_prefix(group);
     key.push(tag);
     key
@@ -412,3 +412,5 @@ impl Storage for RaftLogStore {
     }
 }
 
+#[cfg(test)]
+mod tests;

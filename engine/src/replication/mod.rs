@@ -4,5 +4,7 @@
 //! - [`log_store`]: [`RaftLogStore`], the `raft::Storage` of one group.
 
 pub mod log_store;
+pub mod replica;
 
 pub use log_store::{RaftLogStore, RAFT_PREFIX};
+pub use replica::{Replica, ReplicaSettings, ReplicationError, StateMachine};

@@ -115,8 +115,12 @@ pub fn table_meta(request: &Request) -> Result<TableMeta, ApiError> {
     })
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch: the scope's clock inside a replicated apply (the same on
+/// every replica), otherwise the system clock.
 pub fn now_ms() -> u64 {
+    if let Some(now) = crate::scope::now_ms() {
+        return now;
+    }
     let elapsed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     elapsed.as_millis() as u64
 }

@@ -152,3 +152,30 @@ pub fn key_range(
         }
     })
 }
+
+/// The partition-key value a Query reads, when it reads one partition of the table: queries of
+/// the table and of its local indexes. `None` for a global index, whose entries for one key
+/// are spread over the table's partitions. Errors are the Query's own validation errors.
+pub fn routing_value(db: &Database, body: &[u8]) -> Result<Option<AttributeValue>, ApiError> {
+    let request = crate::api::common::parse_body(body)?;
+    let table = db.table(request.table_name()?)?;
+    let (index, _) = index_for(&request, &table)?;
+    if index.is_some_and(|i| i.kind == crate::catalog::IndexKind::Global) {
+        return Ok(None);
+    }
+    let schema = index.map(|i| &i.key_schema).unwrap_or(&table.meta.key_schema);
+    let mut context =
+        expression_context(&request, &["KeyConditionExpression", "FilterExpression", "ProjectionExpression"])?;
+    let key_text = request.str("KeyConditionExpression")?.ok_or_else(|| {
+        ApiError::validation(
+            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+        )
+    })?;
+    let condition = parse_key_condition(
+        key_text,
+        &mut context,
+        &schema.partition.name,
+        schema.sort.as_ref().map(|s| s.name.as_str()),
+    )?;
+    Ok(Some(condition.partition_value))
+}

@@ -52,6 +52,24 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         &upper,
         "The provided Exclusive start key does not map to the provided segment",
     )?;
+    // A partition's scope narrows the walk to its slice of the hash space.
+    let (lower, upper) = match crate::scope::hash_range() {
+        Some(range) if index.is_none_or(|i| i.kind != crate::catalog::IndexKind::Global) => {
+            let mut scope_lower = prefix.clone();
+            scope_lower.extend_from_slice(&range.start().to_be_bytes());
+            let scope_upper = match range.end() {
+                Some(end) => {
+                    let mut key = prefix.clone();
+                    key.extend_from_slice(&end.to_be_bytes());
+                    key
+                }
+                None => upper.clone(),
+            };
+            (lower.max(scope_lower), upper.min(scope_upper))
+        }
+        _ => (lower, upper),
+    };
+    let upper = upper.max(lower.clone());
     let plan = ReadPlan {
         table: &table,
         index,

@@ -1,0 +1,705 @@
+//! A clustered node: the metadata group, the partition groups it hosts, the state machine that
+//! applies their committed entries to the node's [`Database`], and the router that sends every
+//! API request to the group that owns it.
+//!
+//! # Replicated state machine
+//!
+//! A write is replicated as the API request itself (`operation`, body, the proposer's clock):
+//! every replica of the partition applies the same requests in the same order through the same
+//! [`Service`], so conditions, updates and index maintenance give the same result everywhere.
+//! The proposing node answers the client with the result of its own application. A strongly
+//! consistent read is a log entry too, run only by its proposer when applied: its place in the
+//! log is its linearization point. Eventually consistent reads run on any replica's state.
+//!
+//! The metadata group (every node a voter) replicates CreateTable, UpdateTable, DeleteTable and
+//! tagging the same way, so every node holds the whole catalog; applying CreateTable also fixes
+//! the table's partition count, from which every node derives the same partition map.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use raft::prelude::{Entry, Message as RaftMessage};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::routing::{self, table_of_group};
+use super::transport::{Inbound, OutcomeFuture, Transport, TransportError, TransportSettings};
+use super::wire::{Mode, Outcome};
+use super::{ClusterSpec, META_GROUP};
+use crate::api::{ApiError, Service};
+use crate::db::Database;
+use crate::partition::{HashRange, NodeId, PartitionMap};
+use crate::replication::{Replica, ReplicaSettings, StateMachine};
+use crate::scope::{with_scope, CallScope};
+use crate::storage::Durability;
+
+/// Settings of a clustered node.
+#[derive(Clone, Debug)]
+pub struct ClusterSettings {
+    /// Real (or simulated) time between raft ticks.
+    pub tick_ms: u64,
+    /// Raft timing and flow control.
+    pub replica: ReplicaSettings,
+    /// Peer links.
+    pub transport: TransportSettings,
+    /// Time one routed attempt may take before it is abandoned as indeterminate.
+    pub request_timeout_ms: u64,
+    /// Attempts to find a partition's leader before a request fails as unavailable.
+    pub route_attempts_max: u32,
+    /// First wait between attempts; doubled each time up to `route_backoff_max_ms`.
+    pub route_backoff_ms: u64,
+    /// Longest wait between attempts.
+    pub route_backoff_max_ms: u64,
+    /// Events queued for one group before senders wait.
+    pub group_inbox_max: usize,
+    /// Events a group handles before it persists and sends (its batching window).
+    pub group_batch_events_max: usize,
+    /// A fixed partition count for new tables instead of DynamoDB's rule.
+    pub partitions_per_table: Option<u64>,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            tick_ms: 100,
+            replica: ReplicaSettings::default(),
+            transport: TransportSettings::default(),
+            request_timeout_ms: 5_000,
+            route_attempts_max: 12,
+            route_backoff_ms: 20,
+            route_backoff_max_ms: 500,
+            group_inbox_max: 4096,
+            group_batch_events_max: 256,
+            partitions_per_table: None,
+        }
+    }
+}
+
+/// Key of a table's partition count (written when CreateTable is applied).
+fn partition_count_key(table_id: u64) -> Vec<u8> {
+    let mut key = vec![0x00, b'm'];
+    key.extend_from_slice(&table_id.to_be_bytes());
+    key
+}
+
+/// Key of the node's start counter, which makes proposal ids unique across restarts.
+const INCARNATION_KEY: &[u8] = &[0x00, b'i'];
+
+/// What a log entry asks the state machine to do.
+#[derive(Debug, Clone, PartialEq)]
+struct Command {
+    /// A strongly consistent read: only its proposer runs it.
+    read_only: bool,
+    /// The proposer's clock, so every replica records the same times.
+    now_ms: u64,
+    operation: String,
+    body: Vec<u8>,
+}
+
+impl Command {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + self.operation.len() + 17);
+        out.push(u8::from(self.read_only));
+        out.extend_from_slice(&self.now_ms.to_le_bytes());
+        out.extend_from_slice(&(self.operation.len() as u32).to_le_bytes());
+        out.extend_from_slice(self.operation.as_bytes());
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    fn decode(data: &[u8]) -> Option<Command> {
+        let read_only = *data.first()? == 1;
+        let now_ms = u64::from_le_bytes(data.get(1..9)?.try_into().ok()?);
+        let op_len = u32::from_le_bytes(data.get(9..13)?.try_into().ok()?) as usize;
+        let operation = std::str::from_utf8(data.get(13..13 + op_len)?).ok()?.to_string();
+        let body = data.get(13 + op_len..)?.to_vec();
+        Some(Command { read_only, now_ms, operation, body })
+    }
+}
+
+/// Who proposed an entry: node, incarnation and proposal number.
+fn proposal_context(node: u64, incarnation: u64, id: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24);
+    out.extend_from_slice(&node.to_le_bytes());
+    out.extend_from_slice(&incarnation.to_le_bytes());
+    out.extend_from_slice(&id.to_le_bytes());
+    out
+}
+
+fn parse_context(context: &[u8]) -> Option<(u64, u64, u64)> {
+    if context.len() != 24 {
+        return None;
+    }
+    let word = |i: usize| u64::from_le_bytes(context[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    Some((word(0), word(1), word(2)))
+}
+
+/// An event for a group's task.
+enum GroupEvent {
+    Raft(RaftMessage),
+    Propose { context: Vec<u8>, data: Vec<u8>, reply: oneshot::Sender<Result<(), u64>> },
+}
+
+/// A running replica of a group on this node.
+struct GroupHandle {
+    inbox: mpsc::Sender<GroupEvent>,
+    range: Option<HashRange>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+type ApiResult = Result<Value, ApiError>;
+
+/// A node of a cluster.
+pub struct ClusterNode {
+    me: u64,
+    spec: ClusterSpec,
+    settings: ClusterSettings,
+    seed: u64,
+    incarnation: u64,
+    db: Arc<Database>,
+    service: Service,
+    transport: Arc<Transport>,
+    groups: Mutex<BTreeMap<u64, GroupHandle>>,
+    /// Partition maps by table id.
+    maps: RwLock<BTreeMap<u64, Arc<PartitionMap>>>,
+    /// The last leader seen per group.
+    leader_hints: Mutex<BTreeMap<u64, u64>>,
+    /// Results awaited by requests this node proposed.
+    proposals: Mutex<BTreeMap<u64, oneshot::Sender<ApiResult>>>,
+    next_proposal: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Errors starting a clustered node.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The node is not in the cluster description.
+    #[error("node {0} is not in the cluster description")]
+    NotInCluster(u64),
+    /// The description is unusable.
+    #[error(transparent)]
+    Spec(#[from] super::SpecError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    /// A replica could not start.
+    #[error(transparent)]
+    Replication(#[from] crate::replication::ReplicationError),
+}
+
+impl ClusterNode {
+    /// Starts node `me` of `spec` over `db`: its metadata replica and the replicas of every
+    /// partition placed on it. The caller serves the peer transport and the API.
+    pub fn start(
+        me: u64,
+        spec: ClusterSpec,
+        db: Arc<Database>,
+        settings: ClusterSettings,
+        seed: u64,
+    ) -> Result<Arc<ClusterNode>, ClusterError> {
+        spec.validate()?;
+        if spec.node(me).is_none() {
+            return Err(ClusterError::NotInCluster(me));
+        }
+        let store = db.store().clone();
+        let incarnation = match store.get(INCARNATION_KEY)? {
+            Some(bytes) if bytes.len() == 8 => u64::from_be_bytes(bytes[..8].try_into().unwrap_or_default()) + 1,
+            _ => 1,
+        };
+        let mut batch = crate::storage::WriteBatch::new();
+        batch.put(INCARNATION_KEY.to_vec(), incarnation.to_be_bytes().to_vec());
+        store.write(batch, Durability::Sync)?;
+        let transport = Transport::new(me, spec.peer_addresses()?, settings.transport.clone());
+        let node = Arc::new(ClusterNode {
+            me,
+            service: Service::new(db.clone()),
+            db,
+            spec,
+            settings,
+            seed,
+            incarnation,
+            transport,
+            groups: Mutex::new(BTreeMap::new()),
+            maps: RwLock::new(BTreeMap::new()),
+            leader_hints: Mutex::new(BTreeMap::new()),
+            proposals: Mutex::new(BTreeMap::new()),
+            next_proposal: AtomicU64::new(1),
+        });
+        let voters = node.spec.ids();
+        node.start_group(META_GROUP, &voters, None)?;
+        for name in node.db.table_names() {
+            if let Ok(table) = node.db.table(&name) {
+                node.load_table(table.meta.id)?;
+            }
+        }
+        Ok(node)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> u64 {
+        self.me
+    }
+
+    /// The database this node's replicas apply to.
+    pub fn database(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    /// What the peer transport delivers inbound messages to.
+    pub fn inbound(self: &Arc<Self>) -> Arc<dyn Inbound> {
+        Arc::new(ClusterInbound(self.clone()))
+    }
+
+    /// Groups hosted here and whether this node leads each.
+    pub fn hosted_groups(&self) -> Vec<u64> {
+        lock(&self.groups).keys().copied().collect()
+    }
+
+    /// Stops every group task (the node is shutting down).
+    pub fn stop(&self) {
+        for (_, handle) in std::mem::take(&mut *lock(&self.groups)) {
+            handle.task.abort();
+        }
+    }
+
+    fn start_group(self: &Arc<Self>, group: u64, voters: &[u64], range: Option<HashRange>) -> Result<(), ClusterError> {
+        let mut groups = lock(&self.groups);
+        if groups.contains_key(&group) {
+            return Ok(());
+        }
+        let replica = Replica::open(
+            self.db.store().clone(),
+            group,
+            self.me,
+            voters,
+            self.settings.replica.clone(),
+            self.seed ^ self.me.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        )?;
+        let mut replica = replica;
+        // A new group's first voter campaigns at once rather than after an election timeout.
+        if replica.is_new() && voters.first() == Some(&self.me) {
+            replica.campaign()?;
+        }
+        let (tx, rx) = mpsc::channel(self.settings.group_inbox_max);
+        let node = Arc::downgrade(self);
+        let task = tokio::spawn(run_group(node, replica, rx, self.settings.clone()));
+        groups.insert(group, GroupHandle { inbox: tx, range, task });
+        Ok(())
+    }
+
+    /// Loads the partition map of table `table_id` (its partition count is stored) and starts
+    /// the replicas placed on this node.
+    fn load_table(self: &Arc<Self>, table_id: u64) -> Result<(), ClusterError> {
+        let count = match self.db.store().get(&partition_count_key(table_id))? {
+            Some(bytes) => u64::from_be_bytes(bytes.as_slice().try_into().unwrap_or([0, 0, 0, 0, 0, 0, 0, 1])),
+            // A crash between applying CreateTable and recording its partition count: the count
+            // follows from the table's settings, the same on every node.
+            None => {
+                let Some(table) =
+                    self.db.table_names().iter().find_map(|n| self.db.table(n).ok().filter(|t| t.meta.id == table_id))
+                else {
+                    return Ok(());
+                };
+                let count = routing::initial_partition_count(&table.meta, self.settings.partitions_per_table);
+                self.db.put_record(partition_count_key(table_id), count.to_be_bytes().to_vec())?;
+                count
+            }
+        };
+        let map = match routing::initial_map(table_id, count, &self.spec.node_infos()) {
+            Ok(map) => map,
+            Err(e) => {
+                tracing::error!(table_id, error = %e, "cannot place the table's partitions");
+                return Ok(());
+            }
+        };
+        for partition in map.partitions() {
+            if partition.has_replica_on(NodeId(self.me)) {
+                let voters: Vec<u64> = partition.replicas.iter().map(|r| r.node.0).collect();
+                self.start_group(partition.id.0, &voters, Some(partition.range))?;
+            }
+        }
+        self.maps.write().unwrap_or_else(|p| p.into_inner()).insert(table_id, Arc::new(map));
+        Ok(())
+    }
+
+    fn drop_table(&self, table_id: u64) {
+        self.maps.write().unwrap_or_else(|p| p.into_inner()).remove(&table_id);
+        let mut groups = lock(&self.groups);
+        let doomed: Vec<u64> =
+            groups.keys().copied().filter(|g| *g != META_GROUP && table_of_group(*g) == table_id).collect();
+        for group in doomed {
+            if let Some(handle) = groups.remove(&group) {
+                handle.task.abort();
+            }
+        }
+    }
+
+    fn map_of(&self, table_id: u64) -> Option<Arc<PartitionMap>> {
+        self.maps.read().unwrap_or_else(|p| p.into_inner()).get(&table_id).cloned()
+    }
+
+    fn now_ms() -> u64 {
+        crate::api::ops::create_table::now_ms()
+    }
+
+    /// Applies one committed entry of `group` (see the module docs).
+    fn apply_entry(self: &Arc<Self>, group: u64, entry: &Entry, applied: (Vec<u8>, Vec<u8>)) {
+        let Some(command) = Command::decode(&entry.data) else {
+            tracing::error!(group, index = entry.index, "undecodable log entry skipped");
+            return;
+        };
+        let proposer = parse_context(&entry.context);
+        let mine = proposer
+            .and_then(|(node, incarnation, id)| (node == self.me && incarnation == self.incarnation).then_some(id));
+        if command.read_only && mine.is_none() {
+            return;
+        }
+        let range = lock(&self.groups).get(&group).and_then(|g| g.range);
+        let scope = CallScope {
+            batch_extra: vec![applied],
+            durability: Some(Durability::Buffered),
+            now_ms: Some(command.now_ms),
+            hash_range: range,
+            read_only: command.read_only,
+        };
+        let result = with_scope(scope, || self.service.call(&command.operation, &command.body));
+        if group == META_GROUP {
+            self.after_meta_apply(&command, &result);
+        }
+        if let Some(id) = mine {
+            if let Some(waiter) = lock(&self.proposals).remove(&id) {
+                let _ = waiter.send(result);
+            }
+        }
+    }
+
+    /// Follows a catalog change with the partition layout it implies.
+    fn after_meta_apply(self: &Arc<Self>, command: &Command, result: &ApiResult) {
+        let Ok(response) = result else { return };
+        let table_name = response.pointer("/TableDescription/TableName").and_then(Value::as_str).map(str::to_string);
+        let Some(table_name) = table_name else { return };
+        match command.operation.as_str() {
+            "CreateTable" => {
+                let Ok(table) = self.db.table(&table_name) else { return };
+                let count = routing::initial_partition_count(&table.meta, self.settings.partitions_per_table);
+                let scope = CallScope {
+                    durability: Some(Durability::Buffered),
+                    now_ms: Some(command.now_ms),
+                    ..CallScope::default()
+                };
+                let key = partition_count_key(table.meta.id);
+                let written = with_scope(scope, || self.db.put_record(key, count.to_be_bytes().to_vec()));
+                if let Err(e) = written.map_err(ClusterError::from).and_then(|_| self.load_table(table.meta.id)) {
+                    tracing::error!(table = table_name, error = %e, "cannot start the table's partitions");
+                }
+            }
+            "DeleteTable" => {
+                let ids: Vec<u64> = self.maps.read().unwrap_or_else(|p| p.into_inner()).keys().copied().collect();
+                let live: Vec<u64> =
+                    self.db.table_names().iter().filter_map(|n| self.db.table(n).ok().map(|t| t.meta.id)).collect();
+                for id in ids.into_iter().filter(|id| !live.contains(id)) {
+                    self.drop_table(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Proposes `command` to the local replica of `group` and waits for its application.
+    async fn propose_local(self: &Arc<Self>, group: u64, command: Command) -> Outcome {
+        let inbox = match lock(&self.groups).get(&group) {
+            Some(handle) => handle.inbox.clone(),
+            None => return Outcome::NoReplica,
+        };
+        let id = self.next_proposal.fetch_add(1, Ordering::Relaxed);
+        let (result_tx, result_rx) = oneshot::channel();
+        lock(&self.proposals).insert(id, result_tx);
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let event = GroupEvent::Propose {
+            context: proposal_context(self.me, self.incarnation, id),
+            data: command.encode(),
+            reply: reply_tx,
+        };
+        let accepted = inbox.send(event).await.is_ok();
+        let proposed = match reply_rx.await {
+            Ok(result) if accepted => result,
+            _ => Err(0),
+        };
+        if let Err(leader) = proposed {
+            lock(&self.proposals).remove(&id);
+            return Outcome::NotLeader { leader };
+        }
+        let timeout = Duration::from_millis(self.settings.request_timeout_ms);
+        let result = tokio::time::timeout(timeout, result_rx).await;
+        lock(&self.proposals).remove(&id);
+        match result {
+            Ok(Ok(Ok(value))) => Outcome::Ok(serde_json::to_vec(&value).unwrap_or_default()),
+            Ok(Ok(Err(error))) => Outcome::Err(serde_json::to_vec(&error.to_json()).unwrap_or_default()),
+            // Not applied in time (a lost leadership, a partition): indeterminate.
+            _ => Outcome::Err(
+                serde_json::to_vec(&ApiError::Internal("the write was not confirmed in time".into()).to_json())
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// Runs a request on this node's replica of `group` as it stands.
+    fn run_local(&self, group: u64, range: Option<HashRange>, operation: &str, body: &[u8]) -> Outcome {
+        if group != META_GROUP && !lock(&self.groups).contains_key(&group) {
+            return Outcome::NoReplica;
+        }
+        let scope = CallScope { hash_range: range, read_only: true, ..CallScope::default() };
+        match with_scope(scope, || self.service.call(operation, body)) {
+            Ok(value) => Outcome::Ok(serde_json::to_vec(&value).unwrap_or_default()),
+            Err(error) => Outcome::Err(serde_json::to_vec(&error.to_json()).unwrap_or_default()),
+        }
+    }
+
+    fn handle_request(
+        self: &Arc<Self>,
+        group: u64,
+        mode: Mode,
+        range: Option<HashRange>,
+        operation: String,
+        body: Vec<u8>,
+    ) -> OutcomeFuture {
+        let node = self.clone();
+        Box::pin(async move {
+            match mode {
+                Mode::Local => node.run_local(group, range, &operation, &body),
+                Mode::Replicated => {
+                    let read_only = is_read(&operation);
+                    let command = Command { read_only, now_ms: Self::now_ms(), operation, body };
+                    node.propose_local(group, command).await
+                }
+            }
+        })
+    }
+
+    /// Sends a request for `group` (replicas `replicas`) to its leader, following hints and
+    /// retrying refusals with backoff. Indeterminate failures are not retried.
+    pub async fn route(
+        self: &Arc<Self>,
+        group: u64,
+        replicas: &[u64],
+        range: Option<HashRange>,
+        mode: Mode,
+        operation: &str,
+        body: &[u8],
+    ) -> ApiResult {
+        let mut backoff = self.settings.route_backoff_ms;
+        let mut next_candidate = 0usize;
+        let wire_range = range.map(|r| (r.start(), r.end()));
+        for attempt in 0..self.settings.route_attempts_max {
+            let hint = lock(&self.leader_hints).get(&group).copied().filter(|h| replicas.contains(h));
+            let target = match (mode, hint) {
+                // Eventually consistent reads prefer this node's own replica.
+                (Mode::Local, _) if replicas.contains(&self.me) && attempt == 0 => self.me,
+                (_, Some(leader)) => leader,
+                _ => {
+                    let candidate = replicas[next_candidate % replicas.len()];
+                    next_candidate += 1;
+                    candidate
+                }
+            };
+            let outcome = if target == self.me {
+                Ok(self.handle_request(group, mode, range, operation.to_string(), body.to_vec()).await)
+            } else {
+                let timeout = Duration::from_millis(self.settings.request_timeout_ms + 500);
+                self.transport.request(target, group, mode, wire_range, operation, body, timeout).await
+            };
+            match outcome {
+                Ok(Outcome::Ok(bytes)) => {
+                    if mode == Mode::Replicated {
+                        lock(&self.leader_hints).insert(group, target);
+                    }
+                    return serde_json::from_slice(&bytes)
+                        .map_err(|e| ApiError::Internal(format!("undecodable response from node {target}: {e}")));
+                }
+                Ok(Outcome::Err(bytes)) => {
+                    if mode == Mode::Replicated {
+                        lock(&self.leader_hints).insert(group, target);
+                    }
+                    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    return Err(ApiError::from_json(&body));
+                }
+                Ok(Outcome::NotLeader { leader }) => {
+                    let mut hints = lock(&self.leader_hints);
+                    if leader != 0 && leader != target {
+                        hints.insert(group, leader);
+                        continue;
+                    }
+                    hints.remove(&group);
+                }
+                Ok(Outcome::NoReplica) | Err(TransportError::Overloaded(_)) | Err(TransportError::UnknownPeer(_)) => {
+                    lock(&self.leader_hints).remove(&group);
+                }
+                Err(TransportError::Lost(peer)) => {
+                    lock(&self.leader_hints).remove(&group);
+                    if mode == Mode::Replicated && !is_read(operation) {
+                        return Err(ApiError::Internal(format!(
+                            "node {peer} did not answer in time; the write may or may not have been applied"
+                        )));
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(backoff)).await;
+            backoff = (backoff * 2).min(self.settings.route_backoff_max_ms);
+        }
+        Err(ApiError::ServiceUnavailable(format!("no leader for partition group {group}; try again")))
+    }
+
+    /// Routes a request to the metadata group.
+    pub async fn route_meta(self: &Arc<Self>, operation: &str, body: &[u8]) -> ApiResult {
+        let voters = self.spec.ids();
+        self.route(META_GROUP, &voters, None, Mode::Replicated, operation, body).await
+    }
+
+    /// Runs a request on this node's copy of the catalog, without replication.
+    pub fn call_local(&self, operation: &str, body: &[u8]) -> ApiResult {
+        let scope = CallScope { read_only: true, ..CallScope::default() };
+        with_scope(scope, || self.service.call(operation, body))
+    }
+
+    /// The partition map of a table, by name.
+    pub fn table_map(&self, table_name: &str) -> Result<(Arc<crate::db::Table>, Arc<PartitionMap>), ApiError> {
+        let table = self.db.table(table_name)?;
+        let map = self
+            .map_of(table.meta.id)
+            .ok_or_else(|| ApiError::ServiceUnavailable("the table's partitions are not yet placed".into()))?;
+        Ok((table, map))
+    }
+}
+
+/// Operations that only read.
+pub fn is_read(operation: &str) -> bool {
+    matches!(
+        operation,
+        "GetItem"
+            | "Query"
+            | "Scan"
+            | "BatchGetItem"
+            | "TransactGetItems"
+            | "DescribeTable"
+            | "ListTables"
+            | "ListTagsOfResource"
+    )
+}
+
+/// The inbound side of a node, holding the `Arc` the request futures need.
+pub struct ClusterInbound(pub Arc<ClusterNode>);
+
+impl Inbound for ClusterInbound {
+    fn raft(&self, group: u64, message: RaftMessage) {
+        if let Some(handle) = lock(&self.0.groups).get(&group) {
+            // A full inbox drops the message; raft retries.
+            let _ = handle.inbox.try_send(GroupEvent::Raft(message));
+        }
+    }
+
+    fn request(
+        &self,
+        group: u64,
+        mode: Mode,
+        range: Option<(u64, Option<u64>)>,
+        operation: String,
+        body: Vec<u8>,
+    ) -> OutcomeFuture {
+        let range = range.and_then(|(start, end)| HashRange::new(start, end));
+        self.0.handle_request(group, mode, range, operation, body)
+    }
+}
+
+/// The state machine of every group on a node.
+struct NodeMachine<'a>(&'a Arc<ClusterNode>);
+
+impl StateMachine for NodeMachine<'_> {
+    fn apply(&mut self, group: u64, entry: &Entry, applied: (Vec<u8>, Vec<u8>)) {
+        self.0.apply_entry(group, entry, applied);
+    }
+}
+
+/// The task driving one replica: ticks, inbound messages and proposals, then persistence,
+/// application and sending, in batches.
+async fn run_group(
+    node: std::sync::Weak<ClusterNode>,
+    mut replica: Replica,
+    mut inbox: mpsc::Receiver<GroupEvent>,
+    settings: ClusterSettings,
+) {
+    let group = replica.group();
+    let mut ticker = tokio::time::interval(Duration::from_millis(settings.tick_ms));
+    loop {
+        let mut events = Vec::new();
+        tokio::select! {
+            _ = ticker.tick() => replica.tick(),
+            event = inbox.recv() => match event {
+                Some(event) => events.push(event),
+                None => return,
+            },
+        }
+        while events.len() < settings.group_batch_events_max {
+            match inbox.try_recv() {
+                Ok(event) => events.push(event),
+                Err(_) => break,
+            }
+        }
+        for event in events {
+            match event {
+                GroupEvent::Raft(message) => replica.step(message),
+                GroupEvent::Propose { context, data, reply } => {
+                    let result = if replica.is_leader() {
+                        replica.propose(context, data).map_err(|_| replica.leader_id())
+                    } else {
+                        Err(replica.leader_id())
+                    };
+                    let _ = reply.send(result);
+                }
+            }
+        }
+        let Some(node) = node.upgrade() else { return };
+        let outcome = match replica.process_ready(&mut NodeMachine(&node)) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // A storage failure: the replica stops rather than acknowledge what it could
+                // not persist; the other replicas carry on.
+                tracing::error!(group, error = %e, "replica stopped after a storage failure");
+                return;
+            }
+        };
+        if outcome.leadership_changed && replica.leader_id() != 0 {
+            lock(&node.leader_hints).insert(group, replica.leader_id());
+        }
+        for message in outcome.messages {
+            node.transport.send_raft(group, message);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_round_trip() {
+        let command = Command {
+            read_only: true,
+            now_ms: 123,
+            operation: "GetItem".into(),
+            body: b"{\"TableName\":\"t\"}".to_vec(),
+        };
+        assert_eq!(Command::decode(&command.encode()), Some(command));
+        assert_eq!(Command::decode(&[1, 2]), None);
+    }
+
+    #[test]
+    fn contexts_round_trip() {
+        assert_eq!(parse_context(&proposal_context(3, 4, 5)), Some((3, 4, 5)));
+        assert_eq!(parse_context(b"short"), None);
+    }
+}

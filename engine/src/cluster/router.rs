@@ -1,0 +1,675 @@
+//! The request router every clustered node runs behind its HTTP endpoint: it sends each API
+//! request to the group that owns it, splits batches by partition, walks a Scan across the
+//! partitions in hash order, gathers a global-index Query from every partition, and merges the
+//! answers into one DynamoDB response.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::node::ClusterNode;
+use super::routing;
+use super::wire::Mode;
+use crate::api::ApiError;
+use crate::catalog::{IndexKind, IndexMeta, TableMeta};
+use crate::model::{encode_key_value, AttributeValue};
+use crate::partition::{HashRange, PartitionDescriptor, PartitionMap};
+
+type ApiResult = Result<Value, ApiError>;
+
+/// Operations the metadata group replicates.
+const META_OPERATIONS: &[&str] = &["CreateTable", "DeleteTable", "UpdateTable", "TagResource", "UntagResource"];
+
+/// Steps and step length of the wait for this node's catalog to show a table change the
+/// metadata group committed: 2 s at most.
+const CATALOG_WAIT_STEPS: u32 = 100;
+const CATALOG_WAIT_STEP_MS: u64 = 20;
+
+/// The router of one node.
+#[derive(Clone)]
+pub struct Router {
+    node: Arc<ClusterNode>,
+}
+
+fn replicas_of(partition: &PartitionDescriptor) -> Vec<u64> {
+    partition.replicas.iter().map(|r| r.node.0).collect()
+}
+
+fn consistent(request: &Value) -> bool {
+    request.get("ConsistentRead").and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn read_mode(request: &Value) -> Mode {
+    if consistent(request) {
+        Mode::Replicated
+    } else {
+        Mode::Local
+    }
+}
+
+fn to_body(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+impl Router {
+    /// The router of `node`.
+    pub fn new(node: Arc<ClusterNode>) -> Router {
+        Router { node }
+    }
+
+    /// Runs one API request wherever it belongs.
+    pub async fn call(&self, operation: &str, body: &[u8]) -> ApiResult {
+        let Ok(request) = serde_json::from_slice::<Value>(body) else {
+            // Not JSON: the local service words the error.
+            return self.node.call_local(operation, body);
+        };
+        if META_OPERATIONS.contains(&operation) {
+            let result = self.node.route_meta(operation, body).await;
+            // The metadata leader answered after applying the change; this node's copy of the
+            // catalog may lag by a moment. Wait for it, so that a client's next request to this
+            // node sees its own table change.
+            if result.is_ok() {
+                if let Ok(name) = routing::table_name(&request) {
+                    match operation {
+                        "CreateTable" => self.wait_for_catalog(name, true).await,
+                        "DeleteTable" => self.wait_for_catalog(name, false).await,
+                        _ => {}
+                    }
+                }
+            }
+            return result;
+        }
+        match operation {
+            "PutItem" | "UpdateItem" | "DeleteItem" => self.item(operation, &request, body, Mode::Replicated).await,
+            "GetItem" => self.item(operation, &request, body, read_mode(&request)).await,
+            "Query" => self.query(&request, body).await,
+            "Scan" => self.scan(&request).await,
+            "BatchWriteItem" => self.batch_write(&request, body).await,
+            "BatchGetItem" => self.batch_get(&request, body).await,
+            "TransactWriteItems" | "TransactGetItems" => self.transaction(operation, &request, body).await,
+            // DescribeTable, ListTables, ListTagsOfResource and unknown operations: the local
+            // catalog answers.
+            _ => self.node.call_local(operation, body),
+        }
+    }
+
+    /// Waits (boundedly) until this node's catalog has, or no longer has, table `name` and
+    /// its partitions.
+    async fn wait_for_catalog(&self, name: &str, exists: bool) {
+        for _ in 0..CATALOG_WAIT_STEPS {
+            if self.node.table_map(name).is_ok() == exists {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(CATALOG_WAIT_STEP_MS)).await;
+        }
+    }
+
+    /// The partition an item request addresses, if it can be told.
+    fn partition_of(&self, operation: &str, request: &Value) -> Option<PartitionDescriptor> {
+        let table_name = routing::table_name(request).ok()?;
+        let (table, map) = self.node.table_map(table_name).ok()?;
+        let hash = routing::item_request_hash(&table.meta, operation, request)?;
+        Some(routing::partition_for(&map, hash).clone())
+    }
+
+    async fn item(&self, operation: &str, request: &Value, body: &[u8], mode: Mode) -> ApiResult {
+        match self.partition_of(operation, request) {
+            Some(p) => self.node.route(p.id.0, &replicas_of(&p), Some(p.range), mode, operation, body).await,
+            // No table or no key: the local service gives the validation error.
+            None => self.node.call_local(operation, body),
+        }
+    }
+
+    async fn query(&self, request: &Value, body: &[u8]) -> ApiResult {
+        let value = crate::api::ops::query::routing_value(self.node.database(), body)?;
+        let table_name = routing::table_name(request)?;
+        let (table, map) = self.node.table_map(table_name)?;
+        let mode = read_mode(request);
+        match value {
+            Some(value) => {
+                let p = routing::partition_for(&map, routing::hash_of(&value)).clone();
+                self.node.route(p.id.0, &replicas_of(&p), Some(p.range), mode, "Query", body).await
+            }
+            None => self.gather_index_read("Query", request, &table.meta, &map, mode).await,
+        }
+    }
+
+    /// A read of a global index: every partition answers for its own items, and the pages are
+    /// merged in index order.
+    async fn gather_index_read(
+        &self,
+        operation: &str,
+        request: &Value,
+        table: &TableMeta,
+        map: &PartitionMap,
+        mode: Mode,
+    ) -> ApiResult {
+        let index_name = request.get("IndexName").and_then(Value::as_str).unwrap_or_default();
+        let Some(index) = table.indexes.iter().find(|i| i.name == index_name) else {
+            return self.node.call_local(operation, &to_body(request));
+        };
+        let body = to_body(request);
+        let mut pages = Vec::new();
+        for p in map.partitions() {
+            pages.push(self.node.route(p.id.0, &replicas_of(p), Some(p.range), mode, operation, &body).await?);
+        }
+        Ok(merge_pages(pages, request, table, index))
+    }
+
+    /// Scan walks the partitions overlapping its segment in hash order, starting at the one
+    /// holding the ExclusiveStartKey, and returns the first page that ends early.
+    async fn scan(&self, request: &Value) -> ApiResult {
+        let table_name = routing::table_name(request)?;
+        let (table, map) = self.node.table_map(table_name)?;
+        let segment = segment_range(request);
+        let global_index = request
+            .get("IndexName")
+            .and_then(Value::as_str)
+            .and_then(|name| table.meta.indexes.iter().find(|i| i.name == name))
+            .is_some_and(|i| i.kind == IndexKind::Global);
+        let mode = read_mode(request);
+        if global_index {
+            // Index entries are ordered by the index key's hash, not the table's: gather.
+            return self.gather_index_read("Scan", request, &table.meta, &map, mode).await;
+        }
+        let start_hash = request
+            .get("ExclusiveStartKey")
+            .and_then(|k| k.get(&table.meta.key_schema.partition.name))
+            .and_then(|v| crate::model::AttributeValue::from_json(v).ok())
+            .map(|v| routing::hash_of(&v));
+        let partitions: Vec<PartitionDescriptor> = map
+            .partitions()
+            .iter()
+            .filter(|p| segment.is_none_or(|s| p.range.overlaps(s.start(), s.end())))
+            .filter(|p| start_hash.is_none_or(|h| p.range.end().is_none_or(|end| h < end)))
+            .cloned()
+            .collect();
+        let limit = request.get("Limit").and_then(Value::as_u64);
+        let mut merged: Option<Value> = None;
+        let mut request = request.clone();
+        for p in partitions {
+            let scanned_so_far =
+                merged.as_ref().and_then(|m| m.get("ScannedCount")).and_then(Value::as_u64).unwrap_or(0);
+            if let Some(limit) = limit {
+                if let Some(map) = request.as_object_mut() {
+                    map.insert("Limit".into(), json!(limit.saturating_sub(scanned_so_far).max(1)));
+                }
+            }
+            let page =
+                self.node.route(p.id.0, &replicas_of(&p), Some(p.range), mode, "Scan", &to_body(&request)).await?;
+            let ended_early = page.get("LastEvaluatedKey").is_some();
+            merged = Some(match merged {
+                None => page,
+                Some(acc) => append_page(acc, page),
+            });
+            if ended_early {
+                break;
+            }
+            // The next partition starts at its beginning.
+            if let Some(map) = request.as_object_mut() {
+                map.remove("ExclusiveStartKey");
+            }
+        }
+        match merged {
+            Some(page) => Ok(page),
+            // No partition overlaps: an empty page, worded by the local service for validation.
+            None => self.node.call_local("Scan", &to_body(&request)),
+        }
+    }
+
+    async fn batch_write(&self, request: &Value, body: &[u8]) -> ApiResult {
+        let Some(tables) = request.get("RequestItems").and_then(Value::as_object) else {
+            return self.node.call_local("BatchWriteItem", body);
+        };
+        let total: usize = tables.values().filter_map(Value::as_array).map(Vec::len).sum();
+        if total == 0 || total > crate::api::BATCH_WRITE_REQUESTS_MAX {
+            return self.node.call_local("BatchWriteItem", body);
+        }
+        // Group the writes by partition, keeping request order within each.
+        let mut groups: BTreeMap<u64, (PartitionDescriptor, Map<String, Value>)> = BTreeMap::new();
+        for (table_name, writes) in tables {
+            let Ok((table, map)) = self.node.table_map(table_name) else {
+                return self.node.call_local("BatchWriteItem", body);
+            };
+            for write in writes.as_array().into_iter().flatten() {
+                let (field, op) = if let Some(put) = write.get("PutRequest") {
+                    (put.get("Item"), "PutItem")
+                } else {
+                    (write.get("DeleteRequest").and_then(|d| d.get("Key")), "DeleteItem")
+                };
+                let field_name = if op == "PutItem" { "Item" } else { "Key" };
+                let probe = json!({ field_name: field.cloned().unwrap_or(Value::Null) });
+                let Some(hash) = routing::item_request_hash(&table.meta, op, &probe) else {
+                    return self.node.call_local("BatchWriteItem", body);
+                };
+                let p = routing::partition_for(&map, hash).clone();
+                let entry = groups.entry(p.id.0).or_insert_with(|| (p, Map::new()));
+                entry
+                    .1
+                    .entry(table_name.clone())
+                    .or_insert_with(|| json!([]))
+                    .as_array_mut()
+                    .into_iter()
+                    .for_each(|a| a.push(write.clone()));
+            }
+        }
+        let mut responses = Vec::new();
+        for (_, (p, items)) in groups {
+            let mut sub = request.clone();
+            sub["RequestItems"] = Value::Object(items);
+            let response = self
+                .node
+                .route(p.id.0, &replicas_of(&p), Some(p.range), Mode::Replicated, "BatchWriteItem", &to_body(&sub))
+                .await;
+            match response {
+                Ok(response) => responses.push(response),
+                // A partition without a leader: its writes come back unprocessed, as DynamoDB
+                // does under throttling, so the client retries just them.
+                Err(ApiError::ServiceUnavailable(_)) => {
+                    responses.push(json!({"UnprocessedItems": sub["RequestItems"].clone()}))
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(merge_batch(responses, "UnprocessedItems"))
+    }
+
+    async fn batch_get(&self, request: &Value, body: &[u8]) -> ApiResult {
+        let Some(tables) = request.get("RequestItems").and_then(Value::as_object) else {
+            return self.node.call_local("BatchGetItem", body);
+        };
+        let total: usize = tables.values().filter_map(|t| t.get("Keys").and_then(Value::as_array)).map(Vec::len).sum();
+        if total == 0 || total > crate::api::BATCH_GET_KEYS_MAX {
+            return self.node.call_local("BatchGetItem", body);
+        }
+        let mut groups: BTreeMap<u64, (PartitionDescriptor, Map<String, Value>, bool)> = BTreeMap::new();
+        for (table_name, spec) in tables {
+            let Ok((table, map)) = self.node.table_map(table_name) else {
+                return self.node.call_local("BatchGetItem", body);
+            };
+            let strong = consistent(spec);
+            for key in spec.get("Keys").and_then(Value::as_array).into_iter().flatten() {
+                let Some(hash) = routing::item_request_hash(&table.meta, "GetItem", &json!({ "Key": key })) else {
+                    return self.node.call_local("BatchGetItem", body);
+                };
+                let p = routing::partition_for(&map, hash).clone();
+                let entry = groups.entry(p.id.0).or_insert_with(|| (p, Map::new(), false));
+                entry.2 |= strong;
+                let table_spec = entry.1.entry(table_name.clone()).or_insert_with(|| {
+                    let mut s = spec.clone();
+                    s["Keys"] = json!([]);
+                    s
+                });
+                if let Some(keys) = table_spec.get_mut("Keys").and_then(Value::as_array_mut) {
+                    keys.push(key.clone());
+                }
+            }
+        }
+        let mut responses = Vec::new();
+        for (_, (p, items, strong)) in groups {
+            let mut sub = request.clone();
+            sub["RequestItems"] = Value::Object(items);
+            let mode = if strong { Mode::Replicated } else { Mode::Local };
+            let response =
+                self.node.route(p.id.0, &replicas_of(&p), Some(p.range), mode, "BatchGetItem", &to_body(&sub)).await;
+            match response {
+                Ok(response) => responses.push(response),
+                Err(ApiError::ServiceUnavailable(_)) => {
+                    responses.push(json!({"UnprocessedKeys": sub["RequestItems"].clone()}))
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(merge_batch(responses, "UnprocessedKeys"))
+    }
+
+    /// A transaction runs where all its items live; one spanning partitions is refused until
+    /// cross-partition commit exists.
+    async fn transaction(&self, operation: &str, request: &Value, body: &[u8]) -> ApiResult {
+        let Some(items) = request.get("TransactItems").and_then(Value::as_array) else {
+            return self.node.call_local(operation, body);
+        };
+        let mut target: Option<PartitionDescriptor> = None;
+        for action in items {
+            let Some((kind, spec)) = action.as_object().and_then(|o| o.iter().next()) else {
+                return self.node.call_local(operation, body);
+            };
+            let op = if kind == "Put" { "PutItem" } else { "GetItem" };
+            let Some(p) = self.partition_of(op, spec) else {
+                return self.node.call_local(operation, body);
+            };
+            match &target {
+                None => target = Some(p),
+                Some(t) if t.id == p.id => {}
+                Some(_) => {
+                    return Err(ApiError::validation(
+                        "Transactions whose items are in different partitions are not supported by this cluster yet",
+                    ))
+                }
+            }
+        }
+        let Some(p) = target else {
+            return self.node.call_local(operation, body);
+        };
+        self.node.route(p.id.0, &replicas_of(&p), Some(p.range), Mode::Replicated, operation, body).await
+    }
+}
+
+/// The hash range of a parallel scan's segment, when the request names one.
+fn segment_range(request: &Value) -> Option<HashRange> {
+    let segment = request.get("Segment")?.as_u64()?;
+    let total = request.get("TotalSegments")?.as_u64()?;
+    if total == 0 || segment >= total {
+        return None;
+    }
+    let start = crate::db::keys::segment_start_hash(segment, total);
+    let end = (segment + 1 < total).then(|| crate::db::keys::segment_start_hash(segment + 1, total));
+    HashRange::new(start, end)
+}
+
+/// Adds one partition's page to the pages before it.
+fn append_page(mut acc: Value, page: Value) -> Value {
+    for field in ["Count", "ScannedCount"] {
+        let sum =
+            acc.get(field).and_then(Value::as_u64).unwrap_or(0) + page.get(field).and_then(Value::as_u64).unwrap_or(0);
+        acc[field] = json!(sum);
+    }
+    if let Some(items) = page.get("Items").and_then(Value::as_array) {
+        if let Some(acc_items) = acc.get_mut("Items").and_then(Value::as_array_mut) {
+            acc_items.extend(items.iter().cloned());
+        }
+    }
+    match page.get("LastEvaluatedKey") {
+        Some(key) => acc["LastEvaluatedKey"] = key.clone(),
+        None => {
+            if let Some(map) = acc.as_object_mut() {
+                map.remove("LastEvaluatedKey");
+            }
+        }
+    }
+    merge_capacity(&mut acc, &page);
+    acc
+}
+
+/// Sums `ConsumedCapacity` (a single object for Query and Scan, a list for batches).
+fn merge_capacity(acc: &mut Value, page: &Value) {
+    let (Some(a), Some(b)) = (acc.get("ConsumedCapacity").cloned(), page.get("ConsumedCapacity")) else {
+        if acc.get("ConsumedCapacity").is_none() {
+            if let Some(b) = page.get("ConsumedCapacity") {
+                acc["ConsumedCapacity"] = b.clone();
+            }
+        }
+        return;
+    };
+    acc["ConsumedCapacity"] = match (a, b) {
+        (Value::Array(mut list), Value::Array(more)) => {
+            for entry in more {
+                let table = entry.get("TableName").cloned();
+                match list.iter_mut().find(|e| e.get("TableName") == table.as_ref()) {
+                    Some(existing) => sum_units(existing, entry),
+                    None => list.push(entry.clone()),
+                }
+            }
+            Value::Array(list)
+        }
+        (mut one, other) => {
+            sum_units(&mut one, other);
+            one
+        }
+    };
+}
+
+fn sum_units(into: &mut Value, from: &Value) {
+    for field in ["CapacityUnits", "ReadCapacityUnits", "WriteCapacityUnits"] {
+        if let Some(b) = from.get(field).and_then(Value::as_f64) {
+            let a = into.get(field).and_then(Value::as_f64).unwrap_or(0.0);
+            into[field] = json!(a + b);
+        }
+    }
+}
+
+/// Merges the answers of a batch's per-partition parts.
+fn merge_batch(responses: Vec<Value>, unprocessed_field: &str) -> Value {
+    let mut merged = json!({ unprocessed_field: {} });
+    for response in responses {
+        for field in [unprocessed_field, "Responses", "ItemCollectionMetrics"] {
+            let Some(tables) = response.get(field).and_then(Value::as_object) else { continue };
+            let target = merged
+                .as_object_mut()
+                .map(|m| m.entry(field.to_string()).or_insert_with(|| json!({})))
+                .and_then(Value::as_object_mut);
+            let Some(target) = target else { continue };
+            for (table, value) in tables {
+                match (target.get_mut(table), value) {
+                    (Some(Value::Array(existing)), Value::Array(more)) => existing.extend(more.iter().cloned()),
+                    (Some(Value::Object(existing)), Value::Object(more)) => {
+                        // UnprocessedKeys: {"Keys": [...], ...}
+                        if let (Some(Value::Array(keys)), Some(Value::Array(more_keys))) =
+                            (existing.get_mut("Keys"), more.get("Keys"))
+                        {
+                            keys.extend(more_keys.iter().cloned());
+                        }
+                    }
+                    _ => {
+                        target.insert(table.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        merge_capacity(&mut merged, &response);
+    }
+    merged
+}
+
+/// The position of an item (or a LastEvaluatedKey) in a global index: the index key's hash
+/// and value, the index sort key, then the table key — the order of the stored index entries.
+/// `None` when the item lacks a key attribute (a projection that leaves keys out).
+fn index_position(table: &TableMeta, index: &IndexMeta, item: &Value) -> Option<Vec<u8>> {
+    let value = |name: &str| item.get(name).and_then(|v| AttributeValue::from_json(v).ok());
+    let mut out = Vec::new();
+    let index_pk = value(&index.key_schema.partition.name)?;
+    out.extend_from_slice(&routing::hash_of(&index_pk).to_be_bytes());
+    encode_key_value(&mut out, &index_pk);
+    if let Some(sort) = &index.key_schema.sort {
+        encode_key_value(&mut out, &value(&sort.name)?);
+    }
+    for attribute in table.key_schema.attributes() {
+        encode_key_value(&mut out, &value(&attribute.name)?);
+    }
+    Some(out)
+}
+
+/// The key DynamoDB returns as LastEvaluatedKey for an item of a global index: the index key
+/// and the table key.
+fn index_last_key(table: &TableMeta, index: &IndexMeta, item: &Value) -> Value {
+    let mut key = Map::new();
+    for attribute in index.key_schema.attributes().chain(table.key_schema.attributes()) {
+        if let Some(v) = item.get(&attribute.name) {
+            key.insert(attribute.name.clone(), v.clone());
+        }
+    }
+    Value::Object(key)
+}
+
+/// Merges global-index pages from every partition into one page in index order. Where a
+/// partition's page stopped early, nothing past its last key can be returned (that partition
+/// may hold more before it), so the merged page ends there; it also ends at the request's Limit.
+fn merge_pages(pages: Vec<Value>, request: &Value, table: &TableMeta, index: &IndexMeta) -> Value {
+    let forward = request.get("ScanIndexForward").and_then(Value::as_bool).unwrap_or(true);
+    let limit = request.get("Limit").and_then(Value::as_u64).map(|l| l as usize);
+    let count_only = request.get("Select").and_then(Value::as_str) == Some("COUNT");
+    let mut merged = json!({"Count": 0, "ScannedCount": 0});
+    let mut items: Vec<Value> = Vec::new();
+    let mut scanned = 0u64;
+    for page in &pages {
+        items.extend(page.get("Items").and_then(Value::as_array).cloned().unwrap_or_default());
+        scanned += page.get("ScannedCount").and_then(Value::as_u64).unwrap_or(0);
+        merge_capacity(&mut merged, page);
+    }
+    let ordered = !count_only && items.iter().all(|i| index_position(table, index, i).is_some());
+    let mut last_key = None;
+    if ordered {
+        let position = |i: &Value| index_position(table, index, i).unwrap_or_default();
+        items.sort_by_key(|i| position(i));
+        if !forward {
+            items.reverse();
+        }
+        // The earliest (in reading order) end of a page that stopped early.
+        let cut = pages
+            .iter()
+            .filter_map(|p| p.get("LastEvaluatedKey"))
+            .filter_map(|k| index_position(table, index, k).map(|pos| (pos, k.clone())))
+            .min_by(|a, b| if forward { a.0.cmp(&b.0) } else { b.0.cmp(&a.0) });
+        if let Some((cut_position, cut_key)) = cut {
+            items.retain(|i| {
+                let p = position(i);
+                if forward {
+                    p <= cut_position
+                } else {
+                    p >= cut_position
+                }
+            });
+            last_key = Some(cut_key);
+        }
+        if let Some(limit) = limit {
+            if items.len() > limit {
+                items.truncate(limit);
+                last_key = items.last().map(|i| index_last_key(table, index, i));
+            }
+        }
+    } else if let Some(first) = pages.iter().find_map(|p| p.get("LastEvaluatedKey")) {
+        // Without key attributes the pages cannot be ordered; resume from the first early end.
+        last_key = Some(first.clone());
+    }
+    let count: u64 = if count_only {
+        pages.iter().map(|p| p.get("Count").and_then(Value::as_u64).unwrap_or(0)).sum()
+    } else {
+        items.len() as u64
+    };
+    merged["Count"] = json!(count);
+    merged["ScannedCount"] = json!(scanned.max(count));
+    if !count_only {
+        merged["Items"] = Value::Array(items);
+    }
+    if let Some(key) = last_key {
+        merged["LastEvaluatedKey"] = key;
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{KeyAttribute, KeySchema, Projection};
+    use crate::model::ScalarType;
+
+    fn schema(pk: &str, sk: Option<&str>) -> KeySchema {
+        KeySchema {
+            partition: KeyAttribute { name: pk.into(), kind: ScalarType::S },
+            sort: sk.map(|s| KeyAttribute { name: s.into(), kind: ScalarType::N }),
+        }
+    }
+
+    fn metas() -> (TableMeta, IndexMeta) {
+        let index = IndexMeta {
+            name: "by_status".into(),
+            id: 1,
+            kind: IndexKind::Global,
+            key_schema: schema("status", Some("at")),
+            projection: Projection::All,
+            throughput: None,
+        };
+        let table = TableMeta {
+            name: "t".into(),
+            id: 1,
+            key_schema: schema("pk", None),
+            attribute_definitions: vec![],
+            billing_mode: crate::catalog::BillingMode::PayPerRequest,
+            throughput: crate::catalog::Throughput { read_units: 0, write_units: 0 },
+            indexes: vec![index.clone()],
+            created_at_ms: 0,
+            next_index_id: 2,
+            deletion_protection: false,
+            tags: Default::default(),
+        };
+        (table, index)
+    }
+
+    fn item(pk: &str, at: u64) -> Value {
+        json!({"pk": {"S": pk}, "status": {"S": "open"}, "at": {"N": at.to_string()}})
+    }
+
+    fn ats(page: &Value) -> Vec<u64> {
+        page["Items"].as_array().unwrap().iter().map(|i| i["at"]["N"].as_str().unwrap().parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn index_pages_merge_in_index_order() {
+        let (table, index) = metas();
+        let pages = vec![
+            json!({"Items": [item("a", 1), item("c", 5)], "Count": 2, "ScannedCount": 2}),
+            json!({"Items": [item("b", 2), item("d", 9)], "Count": 2, "ScannedCount": 2}),
+        ];
+        let merged = merge_pages(pages.clone(), &json!({}), &table, &index);
+        assert_eq!(ats(&merged), vec![1, 2, 5, 9]);
+        assert_eq!(merged["Count"], 4);
+        assert!(merged.get("LastEvaluatedKey").is_none());
+        let backwards = merge_pages(pages, &json!({"ScanIndexForward": false}), &table, &index);
+        assert_eq!(ats(&backwards), vec![9, 5, 2, 1]);
+    }
+
+    #[test]
+    fn a_truncated_page_cuts_the_merge_and_limit_sets_the_last_key() {
+        let (table, index) = metas();
+        // The first partition stopped after at=3: items of others beyond it must wait.
+        let pages = vec![
+            json!({"Items": [item("a", 1), item("c", 3)], "Count": 2, "ScannedCount": 2,
+                   "LastEvaluatedKey": {"pk": {"S": "c"}, "status": {"S": "open"}, "at": {"N": "3"}}}),
+            json!({"Items": [item("b", 2), item("d", 9)], "Count": 2, "ScannedCount": 2}),
+        ];
+        let merged = merge_pages(pages.clone(), &json!({}), &table, &index);
+        assert_eq!(ats(&merged), vec![1, 2, 3]);
+        assert_eq!(merged["LastEvaluatedKey"]["at"]["N"], "3");
+        let limited = merge_pages(pages, &json!({"Limit": 2}), &table, &index);
+        assert_eq!(ats(&limited), vec![1, 2]);
+        assert_eq!(limited["LastEvaluatedKey"], json!({"status": {"S": "open"}, "at": {"N": "2"}, "pk": {"S": "b"}}));
+    }
+
+    #[test]
+    fn batch_answers_merge_per_table() {
+        let merged = merge_batch(
+            vec![
+                json!({"Responses": {"t": [{"k": 1}]}, "UnprocessedKeys": {},
+                       "ConsumedCapacity": [{"TableName": "t", "CapacityUnits": 0.5}]}),
+                json!({"Responses": {"t": [{"k": 2}], "u": [{"k": 3}]},
+                       "UnprocessedKeys": {"u": {"Keys": [{"k": 4}]}},
+                       "ConsumedCapacity": [{"TableName": "t", "CapacityUnits": 1.0}]}),
+            ],
+            "UnprocessedKeys",
+        );
+        assert_eq!(merged["Responses"]["t"].as_array().unwrap().len(), 2);
+        assert_eq!(merged["Responses"]["u"].as_array().unwrap().len(), 1);
+        assert_eq!(merged["UnprocessedKeys"]["u"]["Keys"].as_array().unwrap().len(), 1);
+        assert_eq!(merged["ConsumedCapacity"][0]["CapacityUnits"], 1.5);
+    }
+
+    #[test]
+    fn scan_pages_append_and_keep_the_last_key_of_the_last_page() {
+        let a = json!({"Items": [{"k": 1}], "Count": 1, "ScannedCount": 3});
+        let b = json!({"Items": [{"k": 2}], "Count": 1, "ScannedCount": 1, "LastEvaluatedKey": {"k": 2}});
+        let merged = append_page(a, b);
+        assert_eq!(merged["Count"], 2);
+        assert_eq!(merged["ScannedCount"], 4);
+        assert_eq!(merged["LastEvaluatedKey"], json!({"k": 2}));
+    }
+
+    #[test]
+    fn segments_map_to_hash_ranges() {
+        let whole = segment_range(&json!({"Segment": 0, "TotalSegments": 1})).unwrap();
+        assert_eq!((whole.start(), whole.end()), (0, None));
+        let second = segment_range(&json!({"Segment": 1, "TotalSegments": 2})).unwrap();
+        assert_eq!(second.end(), None);
+        assert!(segment_range(&json!({"Segment": 2, "TotalSegments": 2})).is_none());
+    }
+}

@@ -1,0 +1,347 @@
+//! Node-to-node transport over TCP: one outbound link per peer (a bounded queue, a writer that
+//! batches frames, reconnection with backoff) and an accept loop for inbound connections.
+//!
+//! Raft messages are fire-and-forget: a full queue or a broken link drops them, which raft
+//! tolerates by retrying. Routed requests wait for their response with a timeout; a request whose
+//! link breaks is answered `Lost`, which is indeterminate (it may or may not have run), so the
+//! router never retries it elsewhere.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use raft::prelude::Message as RaftMessage;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+use super::wire::{self, Mode, Outcome, PeerMessage, FRAME_BYTES_MAX};
+
+/// Limits and timings of the transport.
+#[derive(Clone, Debug)]
+pub struct TransportSettings {
+    /// Frames queued for one peer before new raft messages are dropped.
+    pub queue_frames_max: usize,
+    /// Frames written to a socket before one flush.
+    pub write_batch_frames_max: usize,
+    /// Time allowed to establish a connection.
+    pub connect_timeout_ms: u64,
+    /// Wait before reconnecting after a failure.
+    pub reconnect_backoff_ms: u64,
+}
+
+impl Default for TransportSettings {
+    fn default() -> Self {
+        TransportSettings {
+            queue_frames_max: 4096,
+            write_batch_frames_max: 64,
+            connect_timeout_ms: 1_000,
+            reconnect_backoff_ms: 100,
+        }
+    }
+}
+
+/// Why a routed request got no outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The peer is not in the cluster.
+    #[error("unknown peer {0}")]
+    UnknownPeer(u64),
+    /// The request could not be queued: the peer's queue is full. It was not sent.
+    #[error("queue to peer {0} is full")]
+    Overloaded(u64),
+    /// The link broke or the response did not come in time: the request may have run.
+    #[error("request to peer {0} lost or timed out")]
+    Lost(u64),
+}
+
+/// A boxed future of a request's outcome.
+pub type OutcomeFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// What a node does with what its peers send it.
+pub trait Inbound: Send + Sync + 'static {
+    /// Delivers a raft message to the replica of `group`.
+    fn raft(&self, group: u64, message: RaftMessage);
+    /// Runs a routed request.
+    fn request(
+        &self,
+        group: u64,
+        mode: Mode,
+        range: Option<(u64, Option<u64>)>,
+        operation: String,
+        body: Vec<u8>,
+    ) -> OutcomeFuture;
+}
+
+type Pending = BTreeMap<u64, (u64, oneshot::Sender<Outcome>)>;
+
+/// The transport of one node.
+pub struct Transport {
+    me: u64,
+    addresses: BTreeMap<u64, SocketAddr>,
+    settings: TransportSettings,
+    links: Mutex<BTreeMap<u64, mpsc::Sender<Vec<u8>>>>,
+    pending: Arc<Mutex<Pending>>,
+    next_request_id: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Transport {
+    /// A transport for node `me` reaching `addresses` (peer id to peer address).
+    pub fn new(me: u64, addresses: BTreeMap<u64, SocketAddr>, settings: TransportSettings) -> Arc<Transport> {
+        Arc::new(Transport {
+            me,
+            addresses,
+            settings,
+            links: Mutex::new(BTreeMap::new()),
+            pending: Arc::new(Mutex::new(BTreeMap::new())),
+            next_request_id: AtomicU64::new(1),
+        })
+    }
+
+    /// This node's id.
+    pub fn me(&self) -> u64 {
+        self.me
+    }
+
+    fn link(self: &Arc<Self>, peer: u64) -> Result<mpsc::Sender<Vec<u8>>, TransportError> {
+        let mut links = lock(&self.links);
+        if let Some(link) = links.get(&peer) {
+            if !link.is_closed() {
+                return Ok(link.clone());
+            }
+        }
+        let addr = *self.addresses.get(&peer).ok_or(TransportError::UnknownPeer(peer))?;
+        let (tx, rx) = mpsc::channel(self.settings.queue_frames_max);
+        links.insert(peer, tx.clone());
+        let transport = self.clone();
+        tokio::spawn(async move { transport.run_link(peer, addr, rx).await });
+        Ok(tx)
+    }
+
+    /// Queues a raft message; dropped if the peer's queue is full.
+    pub fn send_raft(self: &Arc<Self>, group: u64, message: RaftMessage) {
+        let to = message.to;
+        let frame = wire::encode(&PeerMessage::Raft { group, message: Box::new(message) });
+        if let Ok(link) = self.link(to) {
+            if link.try_send(frame).is_err() {
+                tracing::trace!(to, group, "raft message dropped: queue full");
+            }
+        }
+    }
+
+    /// Sends a routed request to `peer` and waits up to `timeout` for its outcome.
+    pub async fn request(
+        self: &Arc<Self>,
+        peer: u64,
+        group: u64,
+        mode: Mode,
+        range: Option<(u64, Option<u64>)>,
+        operation: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Outcome, TransportError> {
+        let id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
+        let frame = wire::encode(&PeerMessage::Request {
+            id,
+            group,
+            mode,
+            range,
+            operation: operation.to_string(),
+            body: body.to_vec(),
+        });
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id, (peer, tx));
+        let link = match self.link(peer) {
+            Ok(link) => link,
+            Err(e) => {
+                lock(&self.pending).remove(&id);
+                return Err(e);
+            }
+        };
+        if link.try_send(frame).is_err() {
+            lock(&self.pending).remove(&id);
+            return Err(TransportError::Overloaded(peer));
+        }
+        let result = tokio::time::timeout(timeout, rx).await;
+        lock(&self.pending).remove(&id);
+        match result {
+            Ok(Ok(outcome)) => Ok(outcome),
+            _ => Err(TransportError::Lost(peer)),
+        }
+    }
+
+    async fn run_link(self: Arc<Self>, peer: u64, addr: SocketAddr, mut rx: mpsc::Receiver<Vec<u8>>) {
+        let backoff = Duration::from_millis(self.settings.reconnect_backoff_ms);
+        loop {
+            let connect =
+                tokio::time::timeout(Duration::from_millis(self.settings.connect_timeout_ms), TcpStream::connect(addr))
+                    .await;
+            let stream = match connect {
+                Ok(Ok(stream)) => stream,
+                _ => {
+                    self.drop_queued(peer, &mut rx);
+                    if rx.is_closed() {
+                        return;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let (reader, mut writer) = tokio::io::split(stream);
+            let pending = self.pending.clone();
+            let reader_task = tokio::spawn(async move { read_responses(reader, pending).await });
+            let hello = wire::encode(&PeerMessage::Hello { from: self.me });
+            let mut healthy = writer.write_all(&hello).await.is_ok() && writer.flush().await.is_ok();
+            while healthy {
+                tokio::select! {
+                    frame = rx.recv() => {
+                        let Some(frame) = frame else {
+                            reader_task.abort();
+                            return;
+                        };
+                        healthy = write_batch(&mut writer, frame, &mut rx, self.settings.write_batch_frames_max).await;
+                    }
+                    _ = wait_finished(&reader_task) => healthy = false,
+                }
+            }
+            reader_task.abort();
+            tracing::debug!(peer, "link to peer broken; reconnecting");
+            self.fail_pending(peer);
+            self.drop_queued(peer, &mut rx);
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// Drops what is queued for an unreachable peer: queued raft messages are stale by the time
+    /// a link comes back, and queued requests are answered `Lost`.
+    fn drop_queued(&self, peer: u64, rx: &mut mpsc::Receiver<Vec<u8>>) {
+        while rx.try_recv().is_ok() {}
+        self.fail_pending(peer);
+    }
+
+    fn fail_pending(&self, peer: u64) {
+        let mut pending = lock(&self.pending);
+        let ids: Vec<u64> = pending.iter().filter(|(_, (p, _))| *p == peer).map(|(id, _)| *id).collect();
+        for id in ids {
+            // Dropping the sender wakes the waiter with an error: `Lost`.
+            pending.remove(&id);
+        }
+    }
+
+    /// Accepts inbound connections until the listener fails.
+    pub async fn serve(listener: TcpListener, inbound: Arc<dyn Inbound>) {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let inbound = inbound.clone();
+            tokio::spawn(async move { serve_connection(stream, inbound).await });
+        }
+    }
+}
+
+async fn wait_finished(task: &tokio::task::JoinHandle<()>) {
+    while !task.is_finished() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Writes `first` and whatever else is queued (up to `max` frames), then flushes once: the
+/// simulator's TCP delivers bytes only on flush, and batching keeps the syscalls down.
+async fn write_batch<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    first: Vec<u8>,
+    rx: &mut mpsc::Receiver<Vec<u8>>,
+    max: usize,
+) -> bool {
+    if writer.write_all(&first).await.is_err() {
+        return false;
+    }
+    for _ in 1..max {
+        match rx.try_recv() {
+            Ok(frame) => {
+                if writer.write_all(&frame).await.is_err() {
+                    return false;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    writer.flush().await.is_ok()
+}
+
+async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Option<PeerMessage> {
+    let mut len = [0u8; 4];
+    reader.read_exact(&mut len).await.ok()?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > FRAME_BYTES_MAX {
+        tracing::warn!(len, "peer frame too large; closing the connection");
+        return None;
+    }
+    let mut payload = vec![0u8; len];
+    reader.read_exact(&mut payload).await.ok()?;
+    match wire::decode(&payload) {
+        Ok(message) => Some(message),
+        Err(e) => {
+            tracing::warn!(error = %e, "undecodable peer frame; closing the connection");
+            None
+        }
+    }
+}
+
+async fn read_responses<R: AsyncRead + Unpin>(mut reader: R, pending: Arc<Mutex<Pending>>) {
+    while let Some(message) = read_frame(&mut reader).await {
+        if let PeerMessage::Response { id, outcome } = message {
+            if let Some((_, tx)) = lock(&pending).remove(&id) {
+                let _ = tx.send(outcome);
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>) {
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let Some(PeerMessage::Hello { from }) = read_frame(&mut reader).await else {
+        return;
+    };
+    let settings = TransportSettings::default();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(settings.queue_frames_max);
+    let writer_task = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if !write_batch(&mut writer, frame, &mut rx, settings.write_batch_frames_max).await {
+                return;
+            }
+        }
+    });
+    while let Some(message) = read_frame(&mut reader).await {
+        match message {
+            PeerMessage::Raft { group, message } => inbound.raft(group, *message),
+            PeerMessage::Request { id, group, mode, range, operation, body } => {
+                let future = inbound.request(group, mode, range, operation, body);
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let outcome = future.await;
+                    let frame = wire::encode(&PeerMessage::Response { id, outcome });
+                    // A full or closed queue means the caller's link is gone; it sees `Lost`.
+                    let _ = tx.send(frame).await;
+                });
+            }
+            PeerMessage::Hello { .. } | PeerMessage::Response { .. } => {
+                tracing::warn!(from, "unexpected frame on an inbound connection");
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer_task.await;
+}

@@ -1,0 +1,328 @@
+//! One replica of one raft group, without I/O of its own: the caller feeds it ticks, messages and
+//! proposals, and calls [`Replica::process_ready`], which persists what raft asks for in the
+//! node's store, applies committed entries through a [`StateMachine`], and returns the messages to
+//! send. The async driver around it lives in the cluster layer; tests drive it by hand.
+//!
+//! # Durability
+//!
+//! New log entries, the hard state and the conf state of one `Ready` are written in one
+//! `Durability::Sync` batch before any message that depends on them leaves (a vote, an append
+//! acknowledgement) and before anything is applied. Applied data is written `Buffered` by the
+//! state machine together with the group's applied index; after a crash the entries after the
+//! last durable applied index are applied again, so the log is the only record that must be
+//! synced. Because the store writes in order, a later synced write also makes every earlier
+//! buffered write durable.
+
+use std::sync::Arc;
+
+use raft::prelude::{ConfState, Entry, EntryType, Message};
+use raft::{Config, RawNode, StateRole};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+use super::log_store::{tag_key, RaftLogStore};
+use crate::storage::{Durability, KvStore, WriteBatch};
+
+/// The key tag of a group's applied index (`03 <group> 'a'`).
+pub const APPLIED_TAG: u8 = b'a';
+
+/// Timing and flow-control settings of a replica.
+#[derive(Clone, Debug)]
+pub struct ReplicaSettings {
+    /// Ticks without a leader's heartbeat before a follower starts an election (the minimum; the
+    /// seeded jitter adds up to as many again).
+    pub election_ticks: usize,
+    /// Ticks between a leader's heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Largest total size of entries in one append message.
+    pub append_bytes_max: u64,
+    /// Append messages in flight to one follower before the leader waits.
+    pub inflight_appends_max: usize,
+}
+
+impl Default for ReplicaSettings {
+    fn default() -> Self {
+        ReplicaSettings { election_ticks: 10, heartbeat_ticks: 2, append_bytes_max: 1 << 20, inflight_appends_max: 64 }
+    }
+}
+
+/// Errors of the replication layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicationError {
+    /// raft refused an operation or its storage failed.
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    /// The node's store failed; the replica must stop.
+    #[error("storage: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+/// What a group replicates: every replica applies the same committed entries in the same order.
+pub trait StateMachine {
+    /// Applies one committed normal entry with data. `applied` is the `(key, value)` recording
+    /// this entry's index as applied: the state machine must write it in the same batch as the
+    /// entry's data, if it writes anything.
+    fn apply(&mut self, group: u64, entry: &Entry, applied: (Vec<u8>, Vec<u8>));
+}
+
+/// What one call to [`Replica::process_ready`] produced.
+#[derive(Debug, Default)]
+pub struct ReadyOutcome {
+    /// Messages to send to other replicas, in order.
+    pub messages: Vec<Message>,
+    /// Whether this replica's role or the leader changed.
+    pub leadership_changed: bool,
+}
+
+/// One replica of one raft group.
+pub struct Replica {
+    raw: RawNode<RaftLogStore>,
+    store: Arc<dyn KvStore>,
+    group: u64,
+    settings: ReplicaSettings,
+    rng: ChaCha8Rng,
+    /// (term, role, leader) when the election timeout was last drawn.
+    timing_epoch: Option<(u64, StateRole, u64)>,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("group", &self.group)
+            .field("id", &self.raw.raft.id)
+            .field("term", &self.raw.raft.term)
+            .field("role", &self.raw.raft.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The applied index of `group` as stored, 0 if none.
+pub fn stored_applied_index(store: &dyn KvStore, group: u64) -> Result<u64, ReplicationError> {
+    Ok(match store.get(&tag_key(group, APPLIED_TAG))? {
+        Some(bytes) if bytes.len() == 8 => u64::from_be_bytes(bytes[..8].try_into().unwrap_or_default()),
+        Some(_) => {
+            return Err(ReplicationError::Storage(crate::storage::StorageError::Corruption(format!(
+                "applied index of group {group} is not 8 bytes"
+            ))))
+        }
+        None => 0,
+    })
+}
+
+impl Replica {
+    /// Opens the replica `id` of `group`. A group with no stored membership starts with `voters`
+    /// (every replica of a new group must be given the same list); an existing group keeps the
+    /// membership its log records. `seed` drives the election timing jitter.
+    pub fn open(
+        store: Arc<dyn KvStore>,
+        group: u64,
+        id: u64,
+        voters: &[u64],
+        settings: ReplicaSettings,
+        seed: u64,
+    ) -> Result<Replica, ReplicationError> {
+        let mut log = RaftLogStore::open(store.clone(), group)?;
+        if log.conf_state().voters.is_empty() {
+            assert!(voters.contains(&id), "replica {id} of group {group} is not among its voters {voters:?}");
+            let mut batch = WriteBatch::new();
+            log.set_conf_state(&ConfState::from((voters.to_vec(), vec![])), &mut batch)?;
+            store.write(batch, Durability::Sync)?;
+        }
+        let applied = stored_applied_index(&*store, group)?.min(log.hard_state().commit);
+        // raft-rs draws its randomized election timeout from an unseeded thread RNG whenever it
+        // changes role or term; `settle_timing` replaces every such draw with one from the
+        // seeded RNG before the next tick can use it.
+        let config = Config {
+            id,
+            election_tick: settings.election_ticks,
+            heartbeat_tick: settings.heartbeat_ticks,
+            min_election_tick: settings.election_ticks,
+            max_election_tick: 2 * settings.election_ticks,
+            applied,
+            max_size_per_msg: settings.append_bytes_max,
+            max_inflight_msgs: settings.inflight_appends_max,
+            check_quorum: true,
+            pre_vote: true,
+            ..Config::default()
+        };
+        config.validate()?;
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let raw = RawNode::new(&config, log, &logger)?;
+        // One stream per (group, replica): replicas of a group must not draw the same timeouts.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        rng.set_stream(group);
+        let mut replica = Replica { raw, store, group, settings, rng, timing_epoch: None };
+        replica.settle_timing();
+        Ok(replica)
+    }
+
+    /// The group id.
+    pub fn group(&self) -> u64 {
+        self.group
+    }
+
+    /// This replica's id (its node id).
+    pub fn id(&self) -> u64 {
+        self.raw.raft.id
+    }
+
+    /// Whether this replica is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.raw.raft.state == StateRole::Leader
+    }
+
+    /// The leader this replica knows of (0 if none).
+    pub fn leader_id(&self) -> u64 {
+        self.raw.raft.leader_id
+    }
+
+    /// The current term.
+    pub fn term(&self) -> u64 {
+        self.raw.raft.term
+    }
+
+    /// The voters of the group.
+    pub fn voters(&self) -> Vec<u64> {
+        let mut voters: Vec<u64> = self.raw.raft.prs().conf().voters().ids().iter().collect();
+        voters.sort_unstable();
+        voters
+    }
+
+    /// The index of the last applied entry.
+    pub fn applied_index(&self) -> u64 {
+        self.raw.raft.raft_log.applied
+    }
+
+    /// The commit index.
+    pub fn commit_index(&self) -> u64 {
+        self.raw.raft.raft_log.committed
+    }
+
+    /// Advances the logical clock by one tick.
+    pub fn tick(&mut self) {
+        self.raw.tick();
+        self.settle_timing();
+    }
+
+    /// Steps a message from another replica. Messages for another group or from a stale
+    /// configuration are refused by raft and dropped here.
+    pub fn step(&mut self, message: Message) {
+        if let Err(e) = self.raw.step(message) {
+            tracing::debug!(group = self.group, error = %e, "raft message dropped");
+        }
+        self.settle_timing();
+    }
+
+    /// Proposes `data` with `context` (which comes back with the entry when it is applied).
+    /// Fails with `ProposalDropped` when this replica is not the leader.
+    pub fn propose(&mut self, context: Vec<u8>, data: Vec<u8>) -> Result<(), ReplicationError> {
+        // raft-rs would forward a follower's proposal to the leader; here the replica a request
+        // was given to answers for it, and the router finds leaders.
+        if !self.is_leader() {
+            return Err(ReplicationError::Raft(raft::Error::ProposalDropped));
+        }
+        self.raw.propose(context, data)?;
+        self.settle_timing();
+        Ok(())
+    }
+
+    /// Starts an election now instead of waiting for the election timeout: a new group's first
+    /// replica does this so the group serves at once.
+    pub fn campaign(&mut self) -> Result<(), ReplicationError> {
+        self.raw.campaign()?;
+        self.settle_timing();
+        Ok(())
+    }
+
+    /// Whether the group's log is empty here (a replica that has never taken part).
+    pub fn is_new(&self) -> bool {
+        self.raw.raft.raft_log.last_index() == 0
+    }
+
+    /// Tells raft a peer could not be reached, so the leader probes it instead of streaming.
+    pub fn report_unreachable(&mut self, peer: u64) {
+        self.raw.report_unreachable(peer);
+    }
+
+    /// Persists, applies and collects messages until raft has nothing ready.
+    pub fn process_ready(&mut self, machine: &mut dyn StateMachine) -> Result<ReadyOutcome, ReplicationError> {
+        let mut outcome = ReadyOutcome::default();
+        while self.raw.has_ready() {
+            let mut ready = self.raw.ready();
+            if ready.ss().is_some() {
+                outcome.leadership_changed = true;
+            }
+            // A leader may send appends before its own log is durable (raft counts its own
+            // acknowledgement only after persistence); every other message waits below.
+            outcome.messages.extend(ready.take_messages());
+
+            let mut batch = WriteBatch::new();
+            let log = self.raw.mut_store();
+            if !ready.snapshot().is_empty() {
+                log.apply_snapshot(ready.snapshot(), &mut batch)?;
+            }
+            log.append(ready.entries(), &mut batch)?;
+            if let Some(hard_state) = ready.hs() {
+                log.set_hard_state(hard_state, &mut batch)?;
+            }
+            if !batch.is_empty() {
+                self.store.write(batch, Durability::Sync)?;
+            }
+            outcome.messages.extend(ready.take_persisted_messages());
+            let committed = ready.take_committed_entries();
+            self.apply(machine, committed);
+
+            let mut light = self.raw.advance(ready);
+            if let Some(commit) = light.commit_index() {
+                let mut hard_state = self.raw.store().hard_state().clone();
+                hard_state.commit = commit;
+                let mut batch = WriteBatch::new();
+                self.raw.mut_store().set_hard_state(&hard_state, &mut batch)?;
+                self.store.write(batch, Durability::Sync)?;
+            }
+            outcome.messages.extend(light.take_messages());
+            let committed = light.take_committed_entries();
+            self.apply(machine, committed);
+            self.raw.advance_apply();
+        }
+        self.settle_timing();
+        Ok(outcome)
+    }
+
+    fn apply(&mut self, machine: &mut dyn StateMachine, entries: Vec<Entry>) {
+        for entry in entries {
+            assert!(
+                entry.index <= self.raw.raft.raft_log.committed,
+                "group {} applies entry {} beyond the commit index",
+                self.group,
+                entry.index
+            );
+            match entry.get_entry_type() {
+                EntryType::EntryNormal if !entry.data.is_empty() => {
+                    let applied = (tag_key(self.group, APPLIED_TAG), entry.index.to_be_bytes().to_vec());
+                    machine.apply(self.group, &entry, applied);
+                }
+                // Empty entries (a new leader's first entry) and membership changes, which this
+                // version does not propose, change no data.
+                _ => {}
+            }
+        }
+    }
+
+    /// Draws raft's randomized election timeout from the seeded RNG (between one and two times
+    /// the minimum) whenever term, role or leader changed since the last draw: raft resets its
+    /// own unseeded draw exactly on such changes, and no tick can use that draw before this runs.
+    fn settle_timing(&mut self) {
+        let epoch = (self.raw.raft.term, self.raw.raft.state, self.raw.raft.leader_id);
+        if self.timing_epoch == Some(epoch) {
+            return;
+        }
+        self.timing_epoch = Some(epoch);
+        let min = self.settings.election_ticks;
+        let timeout = min + (self.rng.next_u64() % min as u64) as usize;
+        self.raw.raft.set_randomized_election_timeout(timeout);
+    }
+}
+
+#[cfg(test)]
+mod tests;

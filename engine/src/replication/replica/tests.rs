@@ -1,0 +1,130 @@
+use std::collections::{BTreeMap, VecDeque};
+
+use super::*;
+use crate::storage::MemStore;
+
+/// Records applied entries and writes each one's applied index, as a real state machine must.
+struct Recorder {
+    store: Arc<MemStore>,
+    applied: Vec<Vec<u8>>,
+}
+
+impl StateMachine for Recorder {
+    fn apply(&mut self, _group: u64, entry: &Entry, applied: (Vec<u8>, Vec<u8>)) {
+        self.applied.push(entry.data.to_vec());
+        let mut batch = WriteBatch::new();
+        batch.put(applied.0, applied.1);
+        self.store.write(batch, Durability::Buffered).unwrap();
+    }
+}
+
+struct Node {
+    replica: Replica,
+    machine: Recorder,
+}
+
+const GROUP: u64 = 7;
+
+fn node(id: u64, store: Arc<MemStore>, seed: u64) -> Node {
+    let replica = Replica::open(store.clone(), GROUP, id, &[1, 2, 3], ReplicaSettings::default(), seed).unwrap();
+    Node { replica, machine: Recorder { store, applied: Vec::new() } }
+}
+
+/// Ticks every node `ticks` times, delivering messages after each tick except to `down` nodes,
+/// until `done` holds. Returns whether it held.
+fn run(
+    nodes: &mut BTreeMap<u64, Node>,
+    down: &[u64],
+    ticks: usize,
+    done: impl Fn(&BTreeMap<u64, Node>) -> bool,
+) -> bool {
+    for _ in 0..ticks {
+        for (id, n) in nodes.iter_mut() {
+            if !down.contains(id) {
+                n.replica.tick();
+            }
+        }
+        loop {
+            let mut outbox = VecDeque::new();
+            for (id, n) in nodes.iter_mut() {
+                if !down.contains(id) {
+                    outbox.extend(n.replica.process_ready(&mut n.machine).unwrap().messages);
+                }
+            }
+            if outbox.is_empty() {
+                break;
+            }
+            for m in outbox {
+                if !down.contains(&m.to) && !down.contains(&m.from) {
+                    nodes.get_mut(&m.to).unwrap().replica.step(m);
+                }
+            }
+        }
+        if done(nodes) {
+            return true;
+        }
+    }
+    false
+}
+
+fn leader(nodes: &BTreeMap<u64, Node>, down: &[u64]) -> Option<u64> {
+    nodes.iter().find(|(id, n)| !down.contains(id) && n.replica.is_leader()).map(|(id, _)| *id)
+}
+
+#[test]
+fn group_survives_the_loss_of_its_leader_and_a_restart_reapplies_nothing_twice() {
+    let stores: BTreeMap<u64, Arc<MemStore>> = (1..=3).map(|id| (id, Arc::new(MemStore::new()))).collect();
+    let mut nodes: BTreeMap<u64, Node> = stores.iter().map(|(&id, s)| (id, node(id, s.clone(), 42))).collect();
+    assert!(run(&mut nodes, &[], 200, |n| leader(n, &[]).is_some()), "no leader elected");
+    let first = leader(&nodes, &[]).unwrap();
+    nodes.get_mut(&first).unwrap().replica.propose(vec![], b"one".to_vec()).unwrap();
+    assert!(run(&mut nodes, &[], 20, |n| n.values().all(|n| n.machine.applied == [b"one".to_vec()])));
+
+    // The leader goes away; the other two elect a new leader and commit without it.
+    let down = [first];
+    assert!(run(&mut nodes, &down, 200, |n| leader(n, &down).is_some()), "no new leader");
+    let second = leader(&nodes, &down).unwrap();
+    assert_ne!(first, second);
+    nodes.get_mut(&second).unwrap().replica.propose(vec![], b"two".to_vec()).unwrap();
+    assert!(run(&mut nodes, &down, 20, |n| n.iter().filter(|(id, _)| !down.contains(id)).all(|(_, n)| n
+        .machine
+        .applied
+        .last()
+        .map(Vec::as_slice)
+        == Some(b"two".as_slice()))));
+
+    // The old leader restarts from its store: it applies only what it had not applied.
+    let restarted = node(first, stores[&first].clone(), 42);
+    assert_eq!(restarted.replica.applied_index(), stored_applied_index(&*stores[&first], GROUP).unwrap());
+    nodes.insert(first, restarted);
+    assert!(
+        run(&mut nodes, &[], 100, |n| n[&first].machine.applied == [b"two".to_vec()]),
+        "restarted replica did not catch up"
+    );
+}
+
+#[test]
+fn proposals_to_a_follower_are_refused() {
+    let mut nodes: BTreeMap<u64, Node> = (1..=3).map(|id| (id, node(id, Arc::new(MemStore::new()), 1))).collect();
+    assert!(run(&mut nodes, &[], 200, |n| leader(n, &[]).is_some()));
+    let follower = nodes.iter().find(|(_, n)| !n.replica.is_leader()).map(|(id, _)| *id).unwrap();
+    let result = nodes.get_mut(&follower).unwrap().replica.propose(vec![], b"x".to_vec());
+    assert!(matches!(result, Err(ReplicationError::Raft(raft::Error::ProposalDropped))), "{result:?}");
+}
+
+#[test]
+fn election_timing_is_the_same_for_the_same_seed() {
+    let elect = |seed: u64| {
+        let mut nodes: BTreeMap<u64, Node> =
+            (1..=3).map(|id| (id, node(id, Arc::new(MemStore::new()), seed + id))).collect();
+        let mut ticks = 0;
+        run(&mut nodes, &[], 200, |n| leader(n, &[]).is_some());
+        for n in nodes.values() {
+            ticks += n.replica.raw.raft.randomized_election_timeout();
+        }
+        (leader(&nodes, &[]), ticks)
+    };
+    for seed in [1, 2, 3, 10, 99] {
+        assert_eq!(elect(seed), elect(seed), "seed {seed}");
+    }
+}

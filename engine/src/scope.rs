@@ -1,0 +1,89 @@
+//! The ambient context of one synchronous call into the API: set by the cluster layer around
+//! the application of a replicated entry or a routed read, and read by the database and the
+//! operations that need it.
+//!
+//! It is ambient (a thread-local) rather than a parameter of every operation because only three
+//! places read it — the database's batch commit, CreateTable's clock and the range walks of Scan
+//! and Query — while every operation would otherwise carry it. A call runs synchronously on one
+//! thread without yielding, so the context cannot leak into another call.
+
+use std::cell::RefCell;
+
+use crate::partition::HashRange;
+use crate::storage::Durability;
+
+/// What a replicated or routed call adds to a plain single-node call.
+#[derive(Clone, Debug, Default)]
+pub struct CallScope {
+    /// Records to add to every write batch of the call (a group's applied index), so that the
+    /// data and the record that it was applied become durable together.
+    pub batch_extra: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Durability of the call's writes (`Buffered` when a synced raft log already holds them).
+    pub durability: Option<Durability>,
+    /// The time the call is deemed to run at, in milliseconds since the Unix epoch; the same on
+    /// every replica.
+    pub now_ms: Option<u64>,
+    /// Partition-key hashes the call may see: a partition's range. Scans stop at its ends, and
+    /// reads of global indexes skip entries of items outside it.
+    pub hash_range: Option<HashRange>,
+    /// The call must not write: it runs outside replication on a clustered node (a read, or a
+    /// request that failed to route and runs only to produce its validation error).
+    pub read_only: bool,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<CallScope>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `scope` as the current scope, restoring the previous one afterwards.
+pub fn with_scope<R>(scope: CallScope, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<CallScope>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|c| *c.borrow_mut() = self.0.take());
+        }
+    }
+    let previous = CURRENT.with(|c| c.borrow_mut().replace(scope));
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Reads the current scope (`None` outside `with_scope`).
+pub fn current<R>(f: impl FnOnce(Option<&CallScope>) -> R) -> R {
+    CURRENT.with(|c| f(c.borrow().as_ref()))
+}
+
+/// The current scope's hash range.
+pub fn hash_range() -> Option<HashRange> {
+    current(|s| s.and_then(|s| s.hash_range))
+}
+
+/// The current scope's clock, if it sets one.
+pub fn now_ms() -> Option<u64> {
+    current(|s| s.and_then(|s| s.now_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_nest_and_restore() {
+        assert!(now_ms().is_none());
+        with_scope(CallScope { now_ms: Some(1), ..CallScope::default() }, || {
+            assert_eq!(now_ms(), Some(1));
+            with_scope(CallScope { now_ms: Some(2), ..CallScope::default() }, || assert_eq!(now_ms(), Some(2)));
+            assert_eq!(now_ms(), Some(1));
+        });
+        assert!(now_ms().is_none());
+    }
+
+    #[test]
+    fn a_panic_inside_restores_the_scope() {
+        let result = std::panic::catch_unwind(|| {
+            with_scope(CallScope { now_ms: Some(5), ..CallScope::default() }, || panic!("inside"));
+        });
+        assert!(result.is_err());
+        assert!(now_ms().is_none());
+    }
+}
