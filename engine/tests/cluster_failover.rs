@@ -103,6 +103,9 @@ fn call_until_ok(addr: SocketAddr, operation: &str, body: &Value, wait: Duration
     loop {
         match call(addr, operation, body) {
             Ok((200, response)) => return response,
+            Ok((status, response)) if (400..500).contains(&status) && !response.to_string().contains("Throttl") => {
+                panic!("{operation} refused: {status} {response}")
+            }
             other => {
                 assert!(Instant::now() < deadline, "{operation} never succeeded: {other:?}");
                 std::thread::sleep(Duration::from_millis(200));
@@ -116,7 +119,7 @@ fn version_of(response: &Value) -> Option<u64> {
 }
 
 fn get(addr: SocketAddr, key: &str, consistent: bool) -> std::io::Result<(u16, Value)> {
-    call(addr, "GetItem", &json!({"TableName": "kv", "Key": {"pk": {"S": key}}, "ConsistentRead": consistent}))
+    call(addr, "GetItem", &json!({"TableName": "kvtable", "Key": {"pk": {"S": key}}, "ConsistentRead": consistent}))
 }
 
 #[derive(Default)]
@@ -125,8 +128,8 @@ struct Observed {
     acknowledged: BTreeMap<String, u64>,
     /// Highest version attempted per key (acknowledged or not).
     attempted: BTreeMap<String, u64>,
-    /// Times of acknowledged writes.
-    write_times: Vec<Instant>,
+    /// Writer and time of each acknowledged write.
+    write_times: Vec<(usize, Instant)>,
     /// Stale strong reads: (key, read version, acknowledged before the read).
     stale_reads: Vec<(String, Option<u64>, u64)>,
     strong_reads_ok: usize,
@@ -149,7 +152,7 @@ fn a_zone_outage_loses_nothing_and_the_zone_catches_up() {
     call_until_ok(
         api_addr(2),
         "CreateTable",
-        &json!({"TableName": "kv", "BillingMode": "PAY_PER_REQUEST",
+        &json!({"TableName": "kvtable", "BillingMode": "PAY_PER_REQUEST",
                 "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
                 "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}),
         READY_WAIT,
@@ -174,13 +177,14 @@ fn a_zone_outage_loses_nothing_and_the_zone_catches_up() {
                     let write_node = via % NODES + 1;
                     let read_node = (via + 1) % NODES + 1;
                     observed.lock().unwrap().attempted.insert(key.clone(), version);
-                    let put = json!({"TableName": "kv", "Item": {"pk": {"S": key}, "v": {"N": version.to_string()}}});
+                    let put =
+                        json!({"TableName": "kvtable", "Item": {"pk": {"S": key}, "v": {"N": version.to_string()}}});
                     match call(api_addr(write_node), "PutItem", &put) {
                         Ok((200, _)) => {
                             own.insert(key.clone(), version);
                             let mut o = observed.lock().unwrap();
                             o.acknowledged.insert(key.clone(), version);
-                            o.write_times.push(Instant::now());
+                            o.write_times.push((writer, Instant::now()));
                         }
                         // A refused connection (a killed node) or an error: try another node.
                         _ => {
@@ -224,15 +228,26 @@ fn a_zone_outage_loses_nothing_and_the_zone_catches_up() {
     let observed = observed.lock().unwrap();
     assert!(observed.stale_reads.is_empty(), "stale strong reads: {:?}", observed.stale_reads);
     assert!(observed.strong_reads_ok > 0, "no strong read succeeded");
-    let before = observed.write_times.iter().filter(|t| **t < kill_time).count();
-    let after: Vec<&Instant> = observed.write_times.iter().filter(|t| **t >= kill_time).collect();
+    let before = observed.write_times.iter().filter(|(_, t)| *t < kill_time).count();
+    let after = observed.write_times.iter().filter(|(_, t)| *t >= kill_time).count();
     assert!(before > 0, "no write succeeded before the kill");
-    assert!(!after.is_empty(), "no write succeeded after the zone was killed");
-    let first_after = after.iter().map(|t| t.duration_since(kill_time)).min().unwrap();
-    assert!(first_after < FAILOVER_MAX, "writes resumed only after {first_after:?}");
-    // Writes kept flowing to the end, not just once.
-    let last_after = after.iter().map(|t| t.duration_since(kill_time)).max().unwrap();
-    assert!(last_after > LOAD_AFTER_KILL - Duration::from_secs(2), "writes stopped {last_after:?} after the kill");
+    assert!(after > 0, "no write succeeded after the zone was killed");
+    // Failover time: the longest pause of any writer between two acknowledged writes around
+    // and after the kill (a writer stalls while its partition has no leader).
+    let mut longest_pause = Duration::ZERO;
+    for writer in 0..WRITERS {
+        let mut times: Vec<Instant> =
+            observed.write_times.iter().filter(|(w, _)| *w == writer).map(|(_, t)| *t).collect();
+        times.push(kill_time + LOAD_AFTER_KILL);
+        for pair in times.windows(2).filter(|p| p[1] >= kill_time) {
+            longest_pause = longest_pause.max(pair[1].duration_since(pair[0]));
+        }
+    }
+    eprintln!(
+        "writes before the kill {before}, after {after}; strong reads {}; longest writer pause {longest_pause:?}",
+        observed.strong_reads_ok
+    );
+    assert!(longest_pause < FAILOVER_MAX, "a writer made no progress for {longest_pause:?}");
 
     // Every acknowledged write is there, read strongly through a surviving node.
     let survivor = api_addr(2);
@@ -240,7 +255,7 @@ fn a_zone_outage_loses_nothing_and_the_zone_catches_up() {
         let response = call_until_ok(
             survivor,
             "GetItem",
-            &json!({"TableName": "kv", "Key": {"pk": {"S": key}}, "ConsistentRead": true}),
+            &json!({"TableName": "kvtable", "Key": {"pk": {"S": key}}, "ConsistentRead": true}),
             Duration::from_secs(10),
         );
         let seen = version_of(&response).unwrap_or(0);
