@@ -29,6 +29,10 @@ pub struct CallScope {
     /// The call must not write: it runs outside replication on a clustered node (a read, or a
     /// request that failed to route and runs only to produce its validation error).
     pub read_only: bool,
+    /// Evaluate and validate, but write nothing: a transaction's prepare phase.
+    pub dry_run: bool,
+    /// The cross-partition transaction the call belongs to: its own item locks do not block it.
+    pub txid: Option<u64>,
 }
 
 thread_local! {
@@ -56,6 +60,16 @@ pub fn current<R>(f: impl FnOnce(Option<&CallScope>) -> R) -> R {
 /// The current scope's hash range.
 pub fn hash_range() -> Option<HashRange> {
     current(|s| s.and_then(|s| s.hash_range))
+}
+
+/// Whether the current call is a dry run.
+pub fn dry_run() -> bool {
+    current(|s| s.is_some_and(|s| s.dry_run))
+}
+
+/// The transaction the current call belongs to.
+pub fn txid() -> Option<u64> {
+    current(|s| s.and_then(|s| s.txid))
 }
 
 /// The current scope's clock, if it sets one.

@@ -34,6 +34,9 @@ pub enum ApiError {
     /// (`{"Code": "None"}` for actions that were fine).
     #[error("{message}")]
     TransactionCanceled { message: String, reasons: Vec<serde_json::Value> },
+    /// The item is part of a transaction in progress.
+    #[error("{0}")]
+    TransactionConflict(String),
     /// An item collection of a table with local secondary indexes would exceed 10 GB.
     #[error("{0}")]
     ItemCollectionSizeLimitExceeded(String),
@@ -71,6 +74,7 @@ impl ApiError {
                 "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"
             }
             ApiError::TransactionCanceled { .. } => "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            ApiError::TransactionConflict(_) => "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
             ApiError::ItemCollectionSizeLimitExceeded(_) => {
                 "com.amazonaws.dynamodb.v20120810#ItemCollectionSizeLimitExceededException"
             }
@@ -134,6 +138,7 @@ impl ApiError {
                 let reasons = body.get("CancellationReasons").and_then(|r| r.as_array()).cloned().unwrap_or_default();
                 ApiError::TransactionCanceled { message, reasons }
             }
+            "TransactionConflictException" => ApiError::TransactionConflict(message),
             "ItemCollectionSizeLimitExceededException" => ApiError::ItemCollectionSizeLimitExceeded(message),
             "ProvisionedThroughputExceededException" => ApiError::ProvisionedThroughputExceeded(message),
             "ThrottlingException" => ApiError::Throttling(message),
@@ -153,6 +158,11 @@ impl ApiError {
     /// The error for a missing table, worded as DynamoDB words it.
     pub fn table_not_found(_table: &str) -> ApiError {
         ApiError::ResourceNotFound("Requested resource not found".into())
+    }
+
+    /// A write to an item that a transaction in progress holds.
+    pub fn transaction_conflict() -> ApiError {
+        ApiError::TransactionConflict("Transaction is ongoing for the item".into())
     }
 
     /// A failed conditional request.
@@ -200,6 +210,7 @@ mod wire_tests {
             ApiError::condition_failed(Some(item)),
             ApiError::condition_failed(None),
             ApiError::TransactionCanceled { message: "t".into(), reasons: vec![serde_json::json!({"Code": "None"})] },
+            ApiError::TransactionConflict("c".into()),
             ApiError::ItemCollectionSizeLimitExceeded("i".into()),
             ApiError::ProvisionedThroughputExceeded("p".into()),
             ApiError::Throttling("t".into()),

@@ -11,6 +11,7 @@ pub mod node;
 pub mod router;
 pub mod routing;
 pub mod transport;
+pub mod txn;
 pub mod wire;
 
 use std::collections::BTreeMap;

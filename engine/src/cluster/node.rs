@@ -21,11 +21,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use raft::prelude::{Entry, Message as RaftMessage};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::routing::{self, table_of_group};
 use super::transport::{Inbound, OutcomeFuture, Transport, TransportError, TransportSettings};
+use super::txn;
 use super::wire::{Mode, Outcome};
 use super::{ClusterSpec, META_GROUP};
 use crate::api::{ApiError, Service};
@@ -58,6 +59,8 @@ pub struct ClusterSettings {
     pub group_batch_events_max: usize,
     /// A fixed partition count for new tables instead of DynamoDB's rule.
     pub partitions_per_table: Option<u64>,
+    /// How often group leaders look for abandoned cross-partition transactions.
+    pub txn_resolve_interval_ms: u64,
 }
 
 impl Default for ClusterSettings {
@@ -73,6 +76,7 @@ impl Default for ClusterSettings {
             group_inbox_max: 4096,
             group_batch_events_max: 256,
             partitions_per_table: None,
+            txn_resolve_interval_ms: 1_000,
         }
     }
 }
@@ -232,6 +236,7 @@ impl ClusterNode {
         });
         let voters = node.spec.ids();
         node.start_group(META_GROUP, &voters, None)?;
+        tokio::spawn(Self::resolve_transactions(Arc::downgrade(&node), node.settings.txn_resolve_interval_ms));
         for name in node.db.table_names() {
             if let Ok(table) = node.db.table(&name) {
                 node.load_table(table.meta.id)?;
@@ -366,8 +371,15 @@ impl ClusterNode {
             now_ms: Some(command.now_ms),
             hash_range: range,
             read_only: command.read_only,
+            ..CallScope::default()
         };
-        let result = with_scope(scope, || self.service.call(&command.operation, &command.body));
+        let result = with_scope(scope, || {
+            if txn::is_internal(&command.operation) {
+                txn::apply(&self.service, group, &command.operation, &command.body, command.now_ms)
+            } else {
+                self.service.call(&command.operation, &command.body)
+            }
+        });
         if group == META_GROUP {
             self.after_meta_apply(&command, &result);
         }
@@ -558,6 +570,66 @@ impl ClusterNode {
     pub async fn route_meta(self: &Arc<Self>, operation: &str, body: &[u8]) -> ApiResult {
         let voters = self.spec.ids();
         self.route(META_GROUP, &voters, None, Mode::Replicated, operation, body).await
+    }
+
+    /// A transaction id unique in the cluster: node, incarnation and a counter.
+    pub fn new_txid(&self) -> u64 {
+        let counter = self.next_proposal.fetch_add(1, Ordering::Relaxed) & ((1 << 40) - 1);
+        (self.me << 52) | ((self.incarnation & 0xfff) << 40) | counter
+    }
+
+    /// The replicas and range of partition group `group`.
+    pub fn partition(&self, group: u64) -> Option<crate::partition::PartitionDescriptor> {
+        let map = self.map_of(table_of_group(group))?;
+        map.partitions().iter().find(|p| p.id.0 == group).cloned()
+    }
+
+    /// Routes an internal transaction operation to partition group `group`.
+    pub async fn route_txn(self: &Arc<Self>, group: u64, operation: &str, body: &Value) -> ApiResult {
+        let Some(p) = self.partition(group) else {
+            return Err(ApiError::ResourceNotFound("Requested resource not found".into()));
+        };
+        let replicas: Vec<u64> = p.replicas.iter().map(|r| r.node.0).collect();
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        self.route(group, &replicas, Some(p.range), Mode::Replicated, operation, &bytes).await
+    }
+
+    /// Finishes transactions whose coordinator went away: every `txn_resolve_interval_ms`, the
+    /// leader of each group resolves its records older than `txn::TXN_TIMEOUT_MS` (see
+    /// [`txn`]).
+    async fn resolve_transactions(node: std::sync::Weak<ClusterNode>, interval_ms: u64) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+            let Some(node) = node.upgrade() else { return };
+            let led: Vec<u64> = {
+                let hints = lock(&node.leader_hints);
+                node.hosted_groups()
+                    .into_iter()
+                    .filter(|g| *g != META_GROUP && hints.get(g) == Some(&node.me))
+                    .collect()
+            };
+            let now = Self::now_ms();
+            for group in led {
+                for record in txn::records(&node.db, group) {
+                    if record.prepared_at_ms + txn::TXN_TIMEOUT_MS > now {
+                        continue;
+                    }
+                    let id = json!({"TxId": record.txid});
+                    tracing::info!(group, txid = record.txid, "resolving an abandoned transaction");
+                    if record.primary == group {
+                        let _ = node.route_txn(group, txn::RESOLVE, &id).await;
+                        continue;
+                    }
+                    let state = node.route_txn(record.primary, txn::RESOLVE, &id).await;
+                    let committed =
+                        matches!(&state, Ok(v) if v.get("State").and_then(Value::as_str) == Some("committed"));
+                    if state.is_ok() {
+                        let operation = if committed { txn::COMMIT } else { txn::ABORT };
+                        let _ = node.route_txn(group, operation, &id).await;
+                    }
+                }
+            }
+        }
     }
 
     /// Runs a request on this node's copy of the catalog, without replication.

@@ -324,14 +324,18 @@ impl Router {
         Ok(merge_batch(responses, "UnprocessedKeys"))
     }
 
-    /// A transaction runs where all its items live; one spanning partitions is refused until
-    /// cross-partition commit exists.
+    /// A transaction whose items live in one partition runs there as one log entry; one
+    /// spanning partitions runs as a two-phase commit coordinated here (see [`super::txn`]).
     async fn transaction(&self, operation: &str, request: &Value, body: &[u8]) -> ApiResult {
         let Some(items) = request.get("TransactItems").and_then(Value::as_array) else {
             return self.node.call_local(operation, body);
         };
-        let mut target: Option<PartitionDescriptor> = None;
-        for action in items {
+        if items.is_empty() || items.len() > crate::api::TRANSACT_ITEMS_MAX {
+            return self.node.call_local(operation, body);
+        }
+        // Actions by partition, with their positions in the request.
+        let mut parts: BTreeMap<u64, (PartitionDescriptor, Vec<usize>)> = BTreeMap::new();
+        for (position, action) in items.iter().enumerate() {
             let Some((kind, spec)) = action.as_object().and_then(|o| o.iter().next()) else {
                 return self.node.call_local(operation, body);
             };
@@ -339,20 +343,92 @@ impl Router {
             let Some(p) = self.partition_of(op, spec) else {
                 return self.node.call_local(operation, body);
             };
-            match &target {
-                None => target = Some(p),
-                Some(t) if t.id == p.id => {}
-                Some(_) => {
-                    return Err(ApiError::validation(
-                        "Transactions whose items are in different partitions are not supported by this cluster yet",
-                    ))
+            parts.entry(p.id.0).or_insert_with(|| (p, Vec::new())).1.push(position);
+        }
+        if parts.len() == 1 {
+            let (_, (p, _)) = parts.into_iter().next().unwrap_or_else(|| unreachable!("one part"));
+            return self.node.route(p.id.0, &replicas_of(&p), Some(p.range), Mode::Replicated, operation, body).await;
+        }
+        let sub_request = |positions: &[usize]| {
+            let mut sub = request.clone();
+            sub["TransactItems"] = Value::Array(positions.iter().map(|i| items[*i].clone()).collect());
+            sub
+        };
+        if operation == "TransactGetItems" {
+            // Each partition's reads are one consistent snapshot; across partitions they are
+            // read one partition after another.
+            let mut responses = vec![Value::Null; items.len()];
+            let mut merged = json!({});
+            for (p, positions) in parts.values() {
+                let sub = to_body(&sub_request(positions));
+                let answer =
+                    self.node.route(p.id.0, &replicas_of(p), Some(p.range), Mode::Replicated, operation, &sub).await?;
+                let got = answer.get("Responses").and_then(Value::as_array).cloned().unwrap_or_default();
+                for (position, response) in positions.iter().zip(got) {
+                    responses[*position] = response;
                 }
+                merge_capacity(&mut merged, &answer);
+            }
+            merged["Responses"] = Value::Array(responses);
+            return Ok(merged);
+        }
+        self.two_phase_commit(request, &parts, items.len(), sub_request).await
+    }
+
+    async fn two_phase_commit(
+        &self,
+        request: &Value,
+        parts: &BTreeMap<u64, (PartitionDescriptor, Vec<usize>)>,
+        total: usize,
+        sub_request: impl Fn(&[usize]) -> Value,
+    ) -> ApiResult {
+        let txid = self.node.new_txid();
+        let groups: Vec<u64> = parts.keys().copied().collect();
+        let primary = groups[0];
+        let id = json!({"TxId": txid});
+        let abort_all = || async {
+            for group in &groups {
+                let _ = self.node.route_txn(*group, super::txn::ABORT, &id).await;
+            }
+        };
+        for (group, (_, positions)) in parts {
+            let mut sub = sub_request(positions);
+            if let Some(map) = sub.as_object_mut() {
+                map.remove("ClientRequestToken");
+            }
+            let prepare = json!({"TxId": txid, "Primary": primary, "Request": sub});
+            if let Err(error) = self.node.route_txn(*group, super::txn::PREPARE, &prepare).await {
+                abort_all().await;
+                return Err(super::txn::full_reasons(total, positions, &error).unwrap_or(error));
             }
         }
-        let Some(p) = target else {
-            return self.node.call_local(operation, body);
-        };
-        self.node.route(p.id.0, &replicas_of(&p), Some(p.range), Mode::Replicated, operation, body).await
+        // The primary's commit decides the transaction.
+        let mut merged = json!({});
+        match self.node.route_txn(primary, super::txn::COMMIT, &id).await {
+            Ok(answer) => merge_capacity(&mut merged, &answer),
+            Err(ApiError::TransactionConflict(_)) => {
+                abort_all().await;
+                let reasons = vec![
+                    json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"});
+                    total
+                ];
+                return Err(crate::api::ops::transact_write_items::cancelled_with(reasons));
+            }
+            Err(error) => return Err(error),
+        }
+        for group in &groups[1..] {
+            // A failure here is finished by the participant's resolver, which follows the
+            // primary's committed outcome.
+            if let Ok(answer) = self.node.route_txn(*group, super::txn::COMMIT, &id).await {
+                merge_capacity(&mut merged, &answer);
+            }
+        }
+        if request.get("ReturnConsumedCapacity").and_then(Value::as_str).is_none_or(|v| v == "NONE") {
+            if let Some(map) = merged.as_object_mut() {
+                map.remove("ConsumedCapacity");
+            }
+        }
+        Ok(merged)
     }
 }
 

@@ -138,6 +138,7 @@ impl Transport {
     }
 
     /// Sends a routed request to `peer` and waits up to `timeout` for its outcome.
+    #[allow(clippy::too_many_arguments)]
     pub async fn request(
         self: &Arc<Self>,
         peer: u64,

@@ -260,10 +260,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn raft_message(from: u64, to: u64, term: u64) -> RaftMessage {
-        let mut m = RaftMessage::default();
-        m.from = from;
-        m.to = to;
-        m.term = term;
+        let mut m = RaftMessage { from, to, term, ..Default::default() };
         m.set_msg_type(raft::prelude::MessageType::MsgHeartbeat);
         m
     }

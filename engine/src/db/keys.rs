@@ -140,6 +140,18 @@ pub fn segment_start_hash(segment: u64, total: u64) -> u64 {
     ((u128::from(segment) << 64) / u128::from(total)) as u64
 }
 
+/// First byte of transaction lock records: `04 <item storage key>` holds the id of the
+/// cross-partition transaction that has prepared a change of that item.
+pub const LOCK_PREFIX: u8 = 0x04;
+
+/// The lock record key of the item stored at `storage_key`.
+pub fn lock_key(storage_key: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(storage_key.len() + 1);
+    key.push(LOCK_PREFIX);
+    key.extend_from_slice(storage_key);
+    key
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,6 +201,27 @@ impl Database {
         self.commit(batch, Durability::Sync)
     }
 
+    /// The transaction holding the item stored at `storage_key`, if one does.
+    pub fn lock_holder(&self, storage_key: &[u8]) -> Result<Option<u64>, StorageError> {
+        Ok(self
+            .store
+            .get(&keys::lock_key(storage_key))?
+            .and_then(|v| v.as_slice().try_into().ok().map(u64::from_be_bytes)))
+    }
+
+    /// Writes records outside the item and catalog layouts (transaction locks and records)
+    /// through the same path as every other write, so they are atomic with a replicated apply.
+    pub fn write_records(&self, puts: Vec<(Vec<u8>, Vec<u8>)>, deletes: Vec<Vec<u8>>) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::new();
+        for (key, value) in puts {
+            batch.put(key, value);
+        }
+        for key in deletes {
+            batch.delete(key);
+        }
+        self.commit(batch, Durability::Sync)
+    }
+
     /// Writes a batch with `durability`, or as the current [`scope`](crate::scope) says: inside
     /// a replicated apply the scope adds the group's applied index to the batch and lowers the
     /// durability to `Buffered`, since the synced raft log already holds the change.
@@ -463,7 +484,17 @@ impl Database {
         // Item-collection deltas are summed per counter first: two changes under one partition
         // key must not each read the old counter and overwrite the other's update.
         let mut collection_deltas: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+        let txid = crate::scope::txid();
         for change in changes {
+            if let Some(item) = change.old.or(change.new) {
+                let meta = &change.table.meta;
+                if let Some(key) = meta.key_of(item) {
+                    let storage_key = keys::entry_key(meta.id, keys::TABLE_INDEX_ID, &meta.key_schema, None, &key);
+                    if self.lock_holder(&storage_key)?.is_some_and(|holder| Some(holder) != txid) {
+                        return Err(ApiError::transaction_conflict());
+                    }
+                }
+            }
             let PreparedChange { units, stats, collection } = prepare_item_change(change, &mut batch);
             all_units.push(units);
             stat_changes.extend(stats.into_iter().map(|(id, old, new)| (change.table, id, old, new)));
@@ -482,6 +513,9 @@ impl Database {
             } else {
                 batch.put(counter_key, updated.to_be_bytes().to_vec());
             }
+        }
+        if crate::scope::dry_run() {
+            return Ok(all_units);
         }
         self.commit(batch, Durability::Sync)?;
         for (table, index_id, old_bytes, new_bytes) in stat_changes {

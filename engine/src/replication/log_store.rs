@@ -283,9 +283,7 @@ impl RaftLogStore {
             return Err(RaftStorageError::Unavailable.into());
         }
         let term = self.term(to_index - 1)?;
-        let mut point = SnapshotMetadata::default();
-        point.index = to_index - 1;
-        point.term = term;
+        let mut point = SnapshotMetadata { index: to_index - 1, term, ..Default::default() };
         point.set_conf_state(self.conf_state.clone());
         batch.delete_range(entry_key(self.group, first), entry_key(self.group, to_index));
         batch.put(tag_key(self.group, SNAPSHOT_TAG), encode(&point)?);
@@ -305,9 +303,7 @@ impl RaftLogStore {
         hard_state.term = hard_state.term.max(meta.term);
         hard_state.commit = meta.index;
         let conf_state = meta.get_conf_state().clone();
-        let mut point = SnapshotMetadata::default();
-        point.index = meta.index;
-        point.term = meta.term;
+        let mut point = SnapshotMetadata { index: meta.index, term: meta.term, ..Default::default() };
         point.set_conf_state(conf_state.clone());
         let encoded = (encode(&point)?, encode(&hard_state)?, encode(&conf_state)?);
         batch.delete_range(entry_key(self.group, 0), entries_end(self.group));

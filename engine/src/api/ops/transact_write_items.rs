@@ -71,6 +71,24 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
     let partitions: Vec<_> =
         planned.iter().map(|p| (&*p.table, &p.key[&p.table.meta.key_schema.partition.name])).collect();
     let _guards = db.lock_partitions(&partitions);
+    // An item held by another cross-partition transaction cancels this one.
+    let txid = crate::scope::txid();
+    let mut conflicts = Vec::with_capacity(planned.len());
+    for plan in &planned {
+        let storage_key =
+            keys::entry_key(plan.table.meta.id, keys::TABLE_INDEX_ID, &plan.table.meta.key_schema, None, &plan.key);
+        conflicts.push(db.lock_holder(&storage_key)?.is_some_and(|holder| Some(holder) != txid));
+    }
+    if conflicts.iter().any(|c| *c) {
+        let reasons: Vec<Value> = conflicts
+            .iter()
+            .map(|c| match c {
+                true => json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}),
+                false => json!({"Code": "None"}),
+            })
+            .collect();
+        return Err(cancelled_with(reasons));
+    }
     let mut olds = Vec::with_capacity(planned.len());
     for plan in &planned {
         olds.push(db.get_item(&plan.table, &plan.key)?);
@@ -121,14 +139,7 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         }
     }
     if cancelled {
-        let codes: Vec<&str> = reasons.iter().map(|r| r["Code"].as_str().unwrap_or("None")).collect();
-        return Err(ApiError::TransactionCanceled {
-            message: format!(
-                "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-                codes.join(", ")
-            ),
-            reasons,
-        });
+        return Err(cancelled_with(reasons));
     }
 
     let mut changes = Vec::new();
@@ -166,6 +177,33 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
             Value::Array(consumed.iter().filter_map(|(name, c)| c.to_json(name, capacity, true)).collect());
     }
     Ok(response)
+}
+
+/// A cancellation with one reason per action, worded as DynamoDB words it.
+pub fn cancelled_with(reasons: Vec<Value>) -> ApiError {
+    let codes: Vec<&str> = reasons.iter().map(|r| r["Code"].as_str().unwrap_or("None")).collect();
+    ApiError::TransactionCanceled {
+        message: format!(
+            "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+            codes.join(", ")
+        ),
+        reasons,
+    }
+}
+
+/// The storage keys of the items a TransactWriteItems request touches, in action order (the
+/// items a cross-partition transaction locks while it is prepared).
+pub fn action_keys(db: &Database, body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
+    let request = crate::api::common::parse_body(body)?;
+    let actions = request.array("TransactItems")?.ok_or_else(|| missing("TransactItems"))?;
+    actions
+        .iter()
+        .map(|action| {
+            let plan = plan_action(db, action)?;
+            let meta = &plan.table.meta;
+            Ok(keys::entry_key(meta.id, keys::TABLE_INDEX_ID, &meta.key_schema, None, &plan.key))
+        })
+        .collect()
 }
 
 fn plan_action(db: &Database, action: &Value) -> Result<Planned, ApiError> {

@@ -9,10 +9,7 @@ use crate::storage::{Durability, MemStore};
 const GROUP: u64 = 7;
 
 fn entry(index: u64, term: u64) -> Entry {
-    let mut e = Entry::default();
-    e.index = index;
-    e.term = term;
-    e
+    Entry { index, term, ..Default::default() }
 }
 
 fn entries(range: std::ops::Range<u64>, term: u64) -> Vec<Entry> {
@@ -220,10 +217,7 @@ fn snapshot_apply_resets_the_log() {
 fn reopen_gives_the_same_state() {
     let store = Arc::new(MemStore::new());
     let mut log = log_3_to_5(&store);
-    let mut hs = HardState::default();
-    hs.term = 5;
-    hs.vote = 2;
-    hs.commit = 4;
+    let hs = HardState { term: 5, vote: 2, commit: 4, ..Default::default() };
     let cs = ConfState::from((vec![1, 2, 3], vec![4]));
     apply(&store, &mut log, Durability::Sync, |l, b| {
         l.set_hard_state(&hs, b)?;
@@ -248,8 +242,7 @@ fn power_failure_loses_buffered_writes_and_keeps_synced_ones() {
     let mut log = open(&store);
     apply(&store, &mut log, Durability::Sync, |l, b| l.append(&entries(1..4, 1), b));
     apply(&store, &mut log, Durability::Buffered, |l, b| l.append(&entries(4..6, 1), b));
-    let mut hs = HardState::default();
-    hs.term = 2;
+    let hs = HardState { term: 2, ..Default::default() };
     apply(&store, &mut log, Durability::Buffered, |l, b| l.set_hard_state(&hs, b));
     store.power_fail();
     let mut log = open(&store);
