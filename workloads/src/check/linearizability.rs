@@ -55,8 +55,10 @@ use super::history::{
 };
 
 /// Steps (candidate linearizations tried) per key before the search gives up with
-/// [`KeyVerdict::Unknown`]. At a few tens of nanoseconds a step this is about a second per key.
-pub const DEFAULT_MAX_STEPS_PER_KEY: u64 = 20_000_000;
+/// [`KeyVerdict::Unknown`]. It bounds memory too: each step adds at most one memo entry of about
+/// `64 + n / 8` bytes for a key of `n` operations, so a key of 1,000 operations stays under
+/// 400 MB, and time at roughly a second per million steps.
+pub const DEFAULT_MAX_STEPS_PER_KEY: u64 = 2_000_000;
 
 /// Operations of the furthest partial linearization that a violation's explanation lists (its
 /// tail); the full sequence is in [`Violation::linearized`].
@@ -351,25 +353,27 @@ fn violation(history: &History, key: &Key, global: &[OpIndex], ops: &[&Operation
     let _ = writeln!(text, "key {key}: no linearization explains #{failing_op} ({failing})");
     let _ = write!(
         text,
-        "the furthest partial linearization ({} operations) leaves the register at {} when #{failing_op} completes",
+        "the furthest partial linearization has {} operation{} and leaves the register at {} when #{failing_op} \
+         completes",
         linearized.len(),
+        if linearized.len() == 1 { "" } else { "s" },
         ShowState(&furthest.state)
     );
-    if linearized.is_empty() {
-        text.push('\n');
-    } else {
-        let skipped = linearized.len().saturating_sub(EXPLANATION_PREFIX_OPS_MAX);
-        text.push_str(if skipped > 0 { ", ending:\n" } else { ":\n" });
-        for &i in &linearized[skipped..] {
-            let _ = writeln!(text, "  #{i} {}", history.ops[i]);
-        }
+    let skipped = linearized.len().saturating_sub(EXPLANATION_PREFIX_OPS_MAX);
+    text.push_str(match (linearized.is_empty(), skipped) {
+        (true, _) => "\n",
+        (false, 0) => ":\n",
+        (false, _) => "; its last ones:\n",
+    });
+    for &i in &linearized[skipped..] {
+        let _ = writeln!(text, "  #{i} {}", history.ops[i]);
     }
     if let Some(value) = claimed_value(failing) {
         if !written_on(history, key, &value) {
             let _ = writeln!(text, "no operation on key {key} ever writes {value}");
         }
     }
-    let _ = writeln!(text, "operations overlapping #{failing_op}:");
+    let _ = writeln!(text, "operations around #{failing_op} (overlapping it, or linearized last):");
     for (i, op) in &slice {
         let _ = writeln!(text, "  #{i} {op}");
     }

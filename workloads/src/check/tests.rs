@@ -187,7 +187,16 @@ fn a_stale_read_after_an_acknowledged_write_fails() {
     assert_eq!(violation.failing_op, 2);
     assert_eq!(violation.state, Some(Value::Int(2)));
     assert_eq!(violation.linearized, vec![0, 1]);
-    assert!(violation.explanation.contains("#2 (client 2 read → 1 [40 ns, 50 ns])"), "{}", violation.explanation);
+    assert_eq!(
+        violation.explanation,
+        "key \"k\": no linearization explains #2 (client 2 read → 1 [40 ns, 50 ns])\n\
+         the furthest partial linearization has 2 operations and leaves the register at 2 when #2 completes:\n\
+         \x20 #0 client 1 write 1 → ok [0 ns, 10 ns]\n\
+         \x20 #1 client 1 write 2 → ok [20 ns, 30 ns]\n\
+         operations around #2 (overlapping it, or linearized last):\n\
+         \x20 #1 client 1 write 2 → ok [20 ns, 30 ns]\n\
+         \x20 #2 client 2 read → 1 [40 ns, 50 ns]\n"
+    );
 }
 
 #[test]
