@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::history::{Completion, Failure, History, Input, Key, Operation, Outcome, Output, Value};
 use super::linearizability::{check, check_key, KeyVerdict, Limits, Report, Violation};
+use super::lost_writes::check_lost_writes;
 
 fn op(client: u64, key: &str, input: Input, invoke_ns: u64, end_ns: u64, outcome: Outcome) -> Operation {
     Operation { client, key: key.into(), input, invoke_ns, completion: Some(Completion { at_ns: end_ns, outcome }) }
@@ -359,8 +360,9 @@ const NEVER_WRITTEN: u64 = 1_000_000_000;
 /// Runs `specs` against a real register: each operation takes effect at one instant inside its
 /// interval (an indeterminate one possibly long after its client gave up, or never), effects are
 /// applied in instant order, and each answer is what the register answered then. The last
-/// operation is always an answered read on key 0, so every history has one to mutate.
-fn simulate(specs: &[Spec]) -> History {
+/// operation is always an answered read on key 0, so every history has one to mutate. Also
+/// returns each key's value once every effect has applied: what a final read would see.
+fn simulate(specs: &[Spec]) -> (History, BTreeMap<Key, Option<Value>>) {
     let mut clock_ns = [0u64; 4];
     let mut ops: Vec<Operation> = Vec::new();
     // (instant, operation) of every operation that takes effect.
@@ -440,7 +442,7 @@ fn simulate(specs: &[Spec]) -> History {
             entry.completion.as_mut().expect("generated complete").outcome = Outcome::Ok(output);
         }
     }
-    history(ops)
+    (history(ops), registers)
 }
 
 /// A value the register does not hold.
@@ -456,7 +458,7 @@ proptest! {
 
     #[test]
     fn histories_of_a_linearizable_register_pass(specs in prop::collection::vec(spec(), 0..40)) {
-        let h = simulate(&specs);
+        let (h, _) = simulate(&specs);
         let report = run(&h);
         prop_assert!(report.is_linearizable(), "{report:#?}\n{h:#?}");
     }
@@ -466,7 +468,7 @@ proptest! {
         specs in prop::collection::vec(spec(), 0..40),
         pick in any::<prop::sample::Index>(),
     ) {
-        let mut h = simulate(&specs);
+        let (mut h, _) = simulate(&specs);
         let reads: Vec<usize> = (0..h.ops.len())
             .filter(|&i| matches!(h.ops[i].outcome(), Outcome::Ok(Output::Read(_))))
             .collect();
@@ -483,6 +485,38 @@ proptest! {
             } else {
                 prop_assert!(matches!(verdict, KeyVerdict::Linearizable { .. }), "{k}: {verdict:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_final_state_of_a_real_register_loses_no_write(specs in prop::collection::vec(spec(), 0..40)) {
+        let (h, finals) = simulate(&specs);
+        let report = check_lost_writes(&h, &finals).unwrap();
+        prop_assert!(report.is_clean(), "{report:#?}\n{h:#?}");
+    }
+
+    #[test]
+    fn a_final_value_never_written_loses_every_acknowledged_write_of_its_key(
+        specs in prop::collection::vec(spec(), 0..40),
+    ) {
+        let (h, mut finals) = simulate(&specs);
+        let key = Key::from("k0");
+        finals.insert(key.clone(), Some(Value::Int(NEVER_WRITTEN)));
+        let report = check_lost_writes(&h, &finals).unwrap();
+        let acknowledged: Vec<usize> = (0..h.ops.len())
+            .filter(|&i| h.ops[i].key == key)
+            .filter(|&i| !matches!(h.ops[i].input, Input::Read))
+            .filter(|&i| matches!(h.ops[i].outcome(), Outcome::Ok(_)))
+            .collect();
+        // An indeterminate add could have left any number, so it explains this one.
+        let any_number = h.ops.iter().any(|op| {
+            op.key == key && matches!(op.input, Input::Add(_)) && matches!(op.outcome(), Outcome::Indeterminate)
+        });
+        let lost: Vec<usize> = report.lost.iter().map(|l| l.op).collect();
+        if any_number {
+            prop_assert!(lost.is_empty(), "{report:#?}");
+        } else {
+            prop_assert_eq!(lost, acknowledged);
         }
     }
 }
