@@ -6,8 +6,6 @@
 //!   operation generator.
 //! - [`recorder`]: latency histograms per operation and outcome, per-second time series, `.hgrm`
 //!   and JSON output.
-//! - [`check`]: pure history checkers: per-key linearizability, lost acknowledged writes, the bank
-//!   total.
 //! - [`driver`]: a DynamoDB HTTP client with SigV4 signing and pooled keep-alive connections,
 //!   written over this crate's `tokio` so it also runs over the simulator's TCP.
 
