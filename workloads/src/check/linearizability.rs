@@ -41,7 +41,8 @@
 //! point plus a subset of the ≤ `c` concurrent operations", times the distinct states: about
 //! `n · 2^c · |states|` configurations, each costing O(c) to scan and O(n/64) to hash. Histories
 //! from clients that issue one operation at a time keep `c` at most the number of clients plus
-//! the indeterminate operations, which is why the run bounds its clients per key. Every
+//! the indeterminate operations, which is why a workload checked this way should bound its
+//! concurrent clients per key. Every
 //! candidate tried counts as one step; a key that needs more than [`Limits::max_steps_per_key`]
 //! is reported [`KeyVerdict::Unknown`] — never as a pass.
 
@@ -274,6 +275,7 @@ fn check_key_ops(history: &History, key: &Key, indices: &[OpIndex], limits: &Lim
     let mut entries = Entries::new(&ops);
     let mut definite_left = ops.iter().filter(|op| op.definite_end_ns().is_some()).count();
     let mut linearized = Bits::new(ops.len());
+    // `DefaultHasher` with fixed keys rather than `RandomState`: nothing random under the simulator.
     let mut memo: HashSet<(Bits, Option<Value>), BuildHasherDefault<DefaultHasher>> = HashSet::default();
     // (operation, state before it)
     let mut stack: Vec<(usize, Option<Value>)> = Vec::new();
