@@ -9,6 +9,7 @@
 //! - [`driver`]: a DynamoDB HTTP client with SigV4 signing and pooled keep-alive connections,
 //!   written over this crate's `tokio` so it also runs over the simulator's TCP.
 
+pub mod check;
 pub mod driver;
 pub mod keygen;
 pub mod recorder;
