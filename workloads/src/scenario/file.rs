@@ -466,6 +466,23 @@ mod tests {
         assert_eq!(scenario.tables()[0].indexes.len(), 1);
     }
 
+    /// The example files under workloads/scenarios/ parse and build.
+    #[test]
+    fn example_files_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut parsed = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let file = ScenarioFile::parse(&text, "example").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                file.build(1).unwrap();
+                parsed += 1;
+            }
+        }
+        assert!(parsed >= 6, "{parsed} example files");
+    }
+
     /// Each mistake gets a message that names what is wrong and where.
     #[test]
     fn mistakes_get_clear_errors() {
