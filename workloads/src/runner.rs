@@ -19,7 +19,6 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::api::DynamoApi;
@@ -155,9 +154,11 @@ pub struct RunReport<W> {
     pub abandoned: u64,
 }
 
+/// State the run's tasks share. The workload and recorders are taken out when the run ends;
+/// an operation still running after the drain timeout then finds them gone and is not recorded.
 struct Shared<W> {
-    workload: Mutex<W>,
-    recorders: Mutex<(Recorder, Recorder)>,
+    workload: Mutex<Option<W>>,
+    recorders: Mutex<Option<(Recorder, Recorder)>>,
     progress: Arc<Progress>,
     base: Instant,
 }
@@ -169,6 +170,7 @@ impl<W: Workload> Shared<W> {
 
     fn next_op(&self, load: bool) -> Option<Op> {
         let mut workload = self.workload.lock().expect("workload lock");
+        let workload = workload.as_mut()?;
         if load {
             workload.next_load()
         } else {
@@ -180,11 +182,13 @@ impl<W: Workload> Shared<W> {
         let sent_us = self.now_us();
         let result = execute(api, &op).await;
         let end_us = self.now_us();
-        let outcome = self.workload.lock().expect("workload lock").complete(&op, &result);
-        {
-            let mut recorders = self.recorders.lock().expect("recorder lock");
-            recorders.0.record(op.name, outcome, intended_us, end_us);
-            recorders.1.record(op.name, outcome, sent_us, end_us);
+        let Some(outcome) = self.workload.lock().expect("workload lock").as_mut().map(|w| w.complete(&op, &result))
+        else {
+            return;
+        };
+        if let Some((corrected, uncorrected)) = self.recorders.lock().expect("recorder lock").as_mut() {
+            corrected.record(op.name, outcome, intended_us, end_us);
+            uncorrected.record(op.name, outcome, sent_us, end_us);
         }
         self.progress.completed.fetch_add(1, Ordering::Relaxed);
         if outcome != Outcome::Ok {
@@ -232,16 +236,19 @@ async fn drive<A: DynamoApi, W: Workload>(
     validate(settings)?;
     let warmup_end_us = settings.warmup.as_micros() as u64;
     let shared = Arc::new(Shared {
-        workload: Mutex::new(workload),
-        recorders: Mutex::new((Recorder::new(0, warmup_end_us)?, Recorder::new(0, warmup_end_us)?)),
+        workload: Mutex::new(Some(workload)),
+        recorders: Mutex::new(Some((Recorder::new(0, warmup_end_us)?, Recorder::new(0, warmup_end_us)?))),
         progress: progress.clone(),
         base: Instant::now(),
     });
     let duration_us = settings.duration().as_micros() as u64;
     let operations_max = settings.operations_max.unwrap_or(u64::MAX);
-    let mut tasks = JoinSet::new();
+    let drain_deadline = shared.base + settings.duration() + settings.drain_timeout;
+    let remaining = || drain_deadline.saturating_duration_since(Instant::now());
+    let mut abandoned = 0u64;
     match &settings.mode {
         LoopMode::Open { arrivals, schedule, in_flight_max } => {
+            // Each operation holds a slot while it runs, so holding every slot means none runs.
             let slots = Arc::new(Semaphore::new(*in_flight_max));
             let mut rng = seeded_rng(settings.seed, STREAM_ARRIVALS);
             let mut next_us = 0u64;
@@ -264,19 +271,23 @@ async fn drive<A: DynamoApi, W: Workload>(
                 issued += 1;
                 progress.issued.fetch_add(1, Ordering::Relaxed);
                 let (shared, api, intended_us) = (shared.clone(), api.clone(), next_us);
-                tasks.spawn(async move {
+                tokio::spawn(async move {
                     shared.run_one(&api, op, intended_us).await;
                     drop(permit);
                 });
-                // Reap finished tasks so the set does not grow with the run.
-                while tasks.try_join_next().is_some() {}
+            }
+            // Operations end with their answer or the client's timeout; waiting is bounded again.
+            let all = u32::try_from(*in_flight_max).unwrap_or(u32::MAX);
+            if tokio::time::timeout(remaining(), slots.acquire_many(all)).await.is_err() {
+                abandoned = (*in_flight_max - slots.available_permits()) as u64;
             }
         }
         LoopMode::Closed { clients, think_time, .. } => {
             let budget = Arc::new(AtomicU64::new(0));
+            let mut tasks = Vec::with_capacity(*clients);
             for _ in 0..*clients {
                 let (shared, api, budget, think_time) = (shared.clone(), api.clone(), budget.clone(), *think_time);
-                tasks.spawn(async move {
+                tasks.push(tokio::spawn(async move {
                     loop {
                         if shared.progress.stop.load(Ordering::Relaxed) || shared.now_us() >= duration_us {
                             break;
@@ -294,39 +305,23 @@ async fn drive<A: DynamoApi, W: Workload>(
                             tokio::time::sleep(think_time).await;
                         }
                     }
-                });
+                }));
             }
-        }
-    }
-    // Closed-loop clients stop by themselves at the deadline; open-loop tasks end with their
-    // answer (bounded by the client's timeout). Both are bounded here once more.
-    let drain_deadline = shared.base + settings.duration() + settings.drain_timeout;
-    let mut abandoned = 0u64;
-    loop {
-        match tokio::time::timeout_at(drain_deadline, tasks.join_next()).await {
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(_) => {
-                abandoned = tasks.len() as u64;
-                tasks.abort_all();
-                break;
+            // Clients stop by themselves at the deadline, after their current operation.
+            for task in tasks {
+                let abort = task.abort_handle();
+                if tokio::time::timeout(remaining(), task).await.is_err() {
+                    abort.abort();
+                    abandoned += 1;
+                }
             }
         }
     }
     let end_us = shared.now_us();
     let issued = progress.issued.load(Ordering::Relaxed);
-    drop(tasks);
-    let shared = Arc::try_unwrap(shared).map_err(|_| RunError::Settings("tasks outlived the run".into()))?;
-    let (recorder, uncorrected) = shared.recorders.into_inner().expect("recorder lock");
-    Ok(RunReport {
-        workload: shared.workload.into_inner().expect("workload lock"),
-        recorder,
-        uncorrected,
-        end_us,
-        warmup_end_us,
-        issued,
-        abandoned,
-    })
+    let (recorder, uncorrected) = shared.recorders.lock().expect("recorder lock").take().expect("taken once");
+    let workload = shared.workload.lock().expect("workload lock").take().expect("taken once");
+    Ok(RunReport { workload, recorder, uncorrected, end_us, warmup_end_us, issued, abandoned })
 }
 
 fn validate(settings: &RunSettings) -> Result<(), RunError> {
