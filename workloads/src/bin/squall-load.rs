@@ -315,8 +315,10 @@ async fn run(args: RunArgs) -> Result<()> {
 
     let mut scenario = scenario;
     let mut load_summary = None;
-    if !args.no_load && (file.has_load_phase() || file.phases.is_empty()) {
+    if !args.no_load {
         create_tables(&client, &scenario.tables(), args.recreate).await.context("set up tables")?;
+    }
+    if !args.no_load && (file.has_load_phase() || file.phases.is_empty()) {
         let bar = progress_bar(None, "load");
         let ticker = follow(bar.clone(), progress.clone());
         let loaded = runner::load(client.clone(), scenario, plan.clients, LOAD_DURATION_MAX, progress.clone()).await?;
