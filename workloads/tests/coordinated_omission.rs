@@ -40,6 +40,8 @@ async fn stalling_server() -> (String, Arc<AtomicU64>) {
 }
 
 async fn serve(mut stream: TcpStream, started: Instant, served: Arc<AtomicU64>) {
+    // Each response goes out in one write without waiting for acknowledgements (no Nagle delay).
+    let _ = stream.set_nodelay(true);
     let mut buffer = Vec::new();
     loop {
         // Read one request: the head, then Content-Length bytes of body.
@@ -76,11 +78,13 @@ async fn serve(mut stream: TcpStream, started: Instant, served: Arc<AtomicU64>) 
         }
         served.fetch_add(1, Ordering::Relaxed);
         let body = b"{}";
-        let response = format!(
+        let mut response = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n",
             body.len()
-        );
-        if stream.write_all(response.as_bytes()).await.is_err() || stream.write_all(body).await.is_err() {
+        )
+        .into_bytes();
+        response.extend_from_slice(body);
+        if stream.write_all(&response).await.is_err() {
             return;
         }
     }
@@ -143,6 +147,7 @@ async fn open_loop_latencies_show_a_stall_that_send_time_latencies_hide() {
     let (u99, umax) = (ms(uncorrected.value_at_quantile(0.99)), ms(uncorrected.max()));
     eprintln!("corrected p90 {c90} ms p99 {c99} ms; uncorrected p99 {u99} ms max {umax} ms; {} ops", corrected.len());
     assert!(corrected.len() >= 1_900, "about 2000 operations ran, got {}", corrected.len());
+    assert_eq!(corrected.len(), report.issued, "every operation succeeded and is recorded once");
     assert_eq!(corrected.len(), served.load(Ordering::Relaxed), "every answer is recorded once");
     // A quarter of the operations fell due during the stall, waiting up to its full second.
     assert!(c99 >= 800.0, "corrected p99 {c99} ms must show the 1 s stall");
@@ -176,7 +181,7 @@ async fn closed_loop_stops_at_its_operation_count_and_excludes_the_warmup() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unanswered_requests_are_timeouts_and_refused_connections_errors() {
+async fn unanswered_requests_are_recorded_as_timeouts() {
     // A listener that accepts and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", silent.local_addr().unwrap());

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use serde_json::json;
 use squall_engine::node::{run, NodeConfig, NodeError, StorageConfig};
-use squall_workloads::api::DynamoApi;
 use squall_workloads::driver::{ClientConfig, DynamoClient};
 use squall_workloads::op::create_tables;
 use squall_workloads::runner::{self, Arrivals, LoopMode, Progress, RateSegment, RunSettings};
@@ -209,7 +208,7 @@ async fn ycsb_and_custom_scenarios_keep_acknowledged_items() {
         r#"
         scenario = "custom"
         [[tables]]
-        name = "kv"
+        name = "kv_items"
         partition_key = "id:S"
         sort_key = "n:N"
         items = 300
@@ -222,30 +221,30 @@ async fn ycsb_and_custom_scenarios_keep_acknowledged_items() {
         indexes = [{ name = "by_group", partition_key = "group:S", sort_key = "n:N" }]
         [[operations]]
         kind = "get"
-        table = "kv"
+        table = "kv_items"
         weight = 4
         consistent_read = true
         [[operations]]
         kind = "update"
-        table = "kv"
+        table = "kv_items"
         weight = 3
         [[operations]]
         kind = "put"
-        table = "kv"
+        table = "kv_items"
         weight = 1
         [[operations]]
         kind = "delete"
-        table = "kv"
+        table = "kv_items"
         weight = 1
         [[operations]]
         kind = "query"
-        table = "kv"
+        table = "kv_items"
         index = "by_group"
         weight = 1
         [[operations]]
         name = "scan-page"
         kind = "scan"
-        table = "kv"
+        table = "kv_items"
         weight = 0.5
         limit = 20
         "#,
@@ -254,7 +253,7 @@ async fn ycsb_and_custom_scenarios_keep_acknowledged_items() {
     assert!(check.passed(), "{check}");
 
     client
-        .call("PutItem", json!({"TableName": "kv", "Item": {"id": {"S": "stranger"}, "n": {"N": "1"}}}))
+        .call("PutItem", json!({"TableName": "kv_items", "Item": {"id": {"S": "stranger"}, "n": {"N": "1"}}}))
         .await
         .unwrap();
     let check = custom.check(&client).await.unwrap();

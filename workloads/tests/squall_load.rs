@@ -98,7 +98,7 @@ fn squall_load(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn summary(dir: &Path) -> Value {
+fn read_summary(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
 }
 
@@ -133,7 +133,7 @@ fn ycsb_a_run_writes_every_report_file() {
     assert!(stdout.contains("[ok] every acknowledged insert is in the table"), "{stdout}");
     assert!(stdout.contains(&format!("report written to {}", out_path.display())), "{stdout}");
 
-    let summary = summary(&out_path);
+    let summary = read_summary(&out_path);
     assert_eq!(summary["seed"], 7);
     assert_eq!(summary["scenario"], "ycsb-a");
     assert_eq!(summary["settings"]["rate"], 300.0);
@@ -207,7 +207,7 @@ fn scenario_files_and_ycsb_property_files_run_and_bad_input_is_refused() {
     ]);
     assert!(ok, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("[ok] the total balance never changes"), "{stdout}");
-    let summary = summary(&bank);
+    let summary = read_summary(&bank);
     assert_eq!(summary["scenario"], "bank");
     assert!(summary["results"]["operations"]["transfer"]["count"].as_u64().unwrap() > 100);
     assert_eq!(summary["settings"]["run"]["mode"]["arrivals"], "poisson", "the file's [run] applies");
@@ -237,7 +237,7 @@ fn scenario_files_and_ycsb_property_files_run_and_bad_input_is_refused() {
     recreate.push("--recreate");
     let (ok, stdout, stderr) = squall_load(&recreate);
     assert!(ok, "{stdout}{stderr}");
-    assert_eq!(summary(&again)["settings"]["run"]["mode"]["kind"], "closed");
+    assert_eq!(read_summary(&again)["settings"]["run"]["mode"]["kind"], "closed");
 
     let ycsb = out.path().join("ycsb-file");
     let (ok, stdout, stderr) = squall_load(&[
@@ -256,7 +256,7 @@ fn scenario_files_and_ycsb_property_files_run_and_bad_input_is_refused() {
         "--no-plots",
     ]);
     assert!(ok, "{stdout}{stderr}");
-    assert_eq!(summary(&ycsb)["load"]["operations"]["LOAD"]["count"], 500);
+    assert_eq!(read_summary(&ycsb)["load"]["operations"]["LOAD"]["count"], 500);
 
     let bad = out.path().join("bad.toml");
     std::fs::write(&bad, "scenario = \"orders\"\n[orders]\ncustomer = 1\n").unwrap();

@@ -63,23 +63,14 @@ fn uniform() -> KeyDistribution {
     KeyDistribution::Uniform
 }
 
-/// A non-key attribute.
+/// A non-key attribute: its name and what it holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttributeSpec {
-    /// Attribute name.
-    pub name: String,
-    /// What it holds.
-    #[serde(flatten)]
-    pub kind: AttributeKind,
-}
-
-/// What an attribute holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", tag = "kind")]
-pub enum AttributeKind {
+#[serde(rename_all = "lowercase", tag = "kind", deny_unknown_fields)]
+pub enum AttributeSpec {
     /// Text of `size` bytes (or uniform in size_min..=size).
     String {
+        /// Attribute name.
+        name: String,
         /// Length in bytes (the largest when size_min is set).
         size: usize,
         /// Smallest length, if lengths vary.
@@ -88,14 +79,29 @@ pub enum AttributeKind {
     },
     /// A number uniform in 0..max.
     Number {
+        /// Attribute name.
+        name: String,
         /// Exclusive upper bound.
         max: u64,
     },
     /// One of `choices` strings `c0`..: a low-cardinality attribute for index keys.
     Choice {
+        /// Attribute name.
+        name: String,
         /// Number of values.
         choices: u64,
     },
+}
+
+impl AttributeSpec {
+    /// The attribute's name.
+    pub fn name(&self) -> &str {
+        match self {
+            AttributeSpec::String { name, .. }
+            | AttributeSpec::Number { name, .. }
+            | AttributeSpec::Choice { name, .. } => name,
+        }
+    }
 }
 
 /// A global secondary index of a custom table.
@@ -179,6 +185,11 @@ impl CustomSpec {
         let mut names = BTreeSet::new();
         for table in &self.tables {
             let at = |message: String| format!("table {}: {message}", table.name);
+            let valid_name = (3..=255).contains(&table.name.len())
+                && table.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !valid_name {
+                return Err(at("a table name is 3 to 255 of a-z, A-Z, 0-9, _, - and .".into()));
+            }
             if !names.insert(table.name.as_str()) {
                 return Err(at("defined twice".into()));
             }
@@ -192,17 +203,17 @@ impl CustomSpec {
             }
             table.key_distribution.validate().map_err(at)?;
             for attribute in &table.attributes {
-                match attribute.kind {
-                    AttributeKind::String { size, size_min }
+                match *attribute {
+                    AttributeSpec::String { size, size_min, .. }
                         if size > ATTRIBUTE_BYTES_MAX || size_min.is_some_and(|min| min > size) =>
                     {
                         return Err(at(format!(
                             "attribute {}: size_min ≤ size ≤ {ATTRIBUTE_BYTES_MAX}",
-                            attribute.name
+                            attribute.name()
                         )));
                     }
-                    AttributeKind::Number { max } | AttributeKind::Choice { choices: max } if max == 0 => {
-                        return Err(at(format!("attribute {}: needs at least one value", attribute.name)));
+                    AttributeSpec::Number { max, .. } | AttributeSpec::Choice { choices: max, .. } if max == 0 => {
+                        return Err(at(format!("attribute {}: needs at least one value", attribute.name())));
                     }
                     _ => {}
                 }
@@ -212,9 +223,9 @@ impl CustomSpec {
                     let key = parse_key(key, "index key").map_err(at)?;
                     let is_table_key = key.name == parse_key(&table.partition_key, "")?.name
                         || sort.as_ref().is_some_and(|s| s.name == key.name);
-                    let attribute = table.attributes.iter().find(|a| a.name == key.name);
-                    let kind_matches = match attribute.map(|a| &a.kind) {
-                        Some(AttributeKind::Number { .. }) => key.kind == "N",
+                    let attribute = table.attributes.iter().find(|a| a.name() == key.name);
+                    let kind_matches = match attribute {
+                        Some(AttributeSpec::Number { .. }) => key.kind == "N",
                         Some(_) => key.kind == "S",
                         None => is_table_key,
                     };
@@ -371,22 +382,24 @@ impl Custom {
         let mut values = self.key(table, item);
         let attributes = self.tables[table].spec.attributes.clone();
         for attribute in &attributes {
-            values.insert(attribute.name.clone(), self.value(&attribute.kind, item));
+            values.insert(attribute.name().to_owned(), self.value(attribute, item));
         }
         values
     }
 
-    fn value(&mut self, kind: &AttributeKind, item: u64) -> Value {
-        match *kind {
-            AttributeKind::String { size, size_min } => {
+    fn value(&mut self, attribute: &AttributeSpec, item: u64) -> Value {
+        match *attribute {
+            AttributeSpec::String { size, size_min, .. } => {
                 let length = match size_min {
                     Some(min) => min + uniform_below(&mut self.rng, (size - min) as u64 + 1) as usize,
                     None => size,
                 };
                 json!({"S": payload(&item.to_string(), self.version, length)})
             }
-            AttributeKind::Number { max } => json!({"N": uniform_below(&mut self.rng, max).to_string()}),
-            AttributeKind::Choice { choices } => json!({"S": format!("c{}", uniform_below(&mut self.rng, choices))}),
+            AttributeSpec::Number { max, .. } => json!({"N": uniform_below(&mut self.rng, max).to_string()}),
+            AttributeSpec::Choice { choices, .. } => {
+                json!({"S": format!("c{}", uniform_below(&mut self.rng, choices))})
+            }
         }
     }
 
@@ -433,8 +446,8 @@ impl Custom {
                     let mut values = Map::new();
                     let mut sets = Vec::new();
                     for (i, attribute) in attributes.iter().enumerate() {
-                        names.insert(format!("#a{i}"), json!(attribute.name));
-                        values.insert(format!(":a{i}"), self.value(&attribute.kind, item));
+                        names.insert(format!("#a{i}"), json!(attribute.name()));
+                        values.insert(format!(":a{i}"), self.value(attribute, item));
                         sets.push(format!("#a{i} = :a{i}"));
                     }
                     let body = json!({
@@ -456,15 +469,11 @@ impl Custom {
                             .expect("validated")
                             .clone();
                         let partition = parse_key(&spec.partition_key, "").expect("validated");
-                        let kind = self.tables[table]
-                            .spec
-                            .attributes
-                            .iter()
-                            .find(|a| a.name == partition.name)
-                            .map(|a| a.kind.clone());
+                        let kind =
+                            self.tables[table].spec.attributes.iter().find(|a| a.name() == partition.name).cloned();
                         body["IndexName"] = json!(index);
                         let value = match kind {
-                            Some(kind) => self.value(&kind, item),
+                            Some(attribute) => self.value(&attribute, item),
                             None => key.get(&partition.name).cloned().unwrap_or(Value::Null),
                         };
                         (partition.name, value)

@@ -439,7 +439,7 @@ mod tests {
         let text = r#"
             scenario = "custom"
             [[tables]]
-            name = "kv"
+            name = "kv_items"
             partition_key = "id:S"
             sort_key = "n:N"
             items = 100
@@ -452,11 +452,11 @@ mod tests {
             indexes = [{ name = "by_group", partition_key = "group:S", sort_key = "n:N" }]
             [[operations]]
             kind = "get"
-            table = "kv"
+            table = "kv_items"
             weight = 3
             [[operations]]
             kind = "query"
-            table = "kv"
+            table = "kv_items"
             index = "by_group"
             weight = 1
             limit = 5
@@ -506,8 +506,10 @@ mod tests {
         )
         .contains("load phase must be the first"));
         assert!(error("scenario = \"ycsb-a\"\n[ycsb]\nrecordcount = -1\n").contains("recordcount"));
-        assert!(error("scenario = \"custom\"\n[[tables]]\nname = \"t\"\npartition_key = \"id:X\"\nitems = 1\n[[operations]]\nkind = \"get\"\ntable = \"t\"\nweight = 1\n")
+        assert!(error("scenario = \"custom\"\n[[tables]]\nname = \"ttt\"\npartition_key = \"id:X\"\nitems = 1\n[[operations]]\nkind = \"get\"\ntable = \"ttt\"\nweight = 1\n")
             .contains("name:S or name:N"));
+        assert!(error("scenario = \"custom\"\n[[tables]]\nname = \"t\"\npartition_key = \"id:S\"\nitems = 1\n[[operations]]\nkind = \"get\"\ntable = \"t\"\nweight = 1\n")
+            .contains("table t: a table name is 3 to 255"));
         assert!(error("scenario = \"orders\"\n[run]\nrate = 0\n").contains("rate 0 must be above 0"));
     }
 }

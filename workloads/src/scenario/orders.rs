@@ -609,7 +609,15 @@ mod tests {
 
     #[test]
     fn orders_touch_distinct_products_within_the_limits() {
-        let config = OrdersConfig { products: 3, lines_max: 3, place_order: 1.0, ..OrdersConfig::default() };
+        let config = OrdersConfig {
+            products: 3,
+            lines_max: 3,
+            get_order: 0.0,
+            update_status: 0.0,
+            orders_by_status: 0.0,
+            get_customer: 0.0,
+            ..OrdersConfig::default()
+        };
         let mut orders = Orders::new("orders", config, 5).unwrap();
         while orders.next_load().is_some() {}
         for _ in 0..100 {
