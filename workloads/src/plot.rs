@@ -173,6 +173,7 @@ fn draw_curves<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FAMILY, 26))
         .margin(20)
+        .margin_right(50)
         .x_label_area_size(50)
         .y_label_area_size(80)
         .build_cartesian_2d(0.0..NINES_MAX, 0.0..y_max)?;

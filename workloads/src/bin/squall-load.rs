@@ -263,6 +263,13 @@ fn plan(args: &RunArgs, file: &ScenarioFile) -> Result<Plan> {
         seed: args.seed,
         drain_timeout: args.timeout + Duration::from_secs(1),
     };
+    if settings.warmup >= settings.duration() {
+        bail!(
+            "the warm-up ({}) must be shorter than the run ({})",
+            format_duration(&settings.warmup),
+            format_duration(&settings.duration())
+        );
+    }
     Ok(Plan { settings, clients, rate })
 }
 

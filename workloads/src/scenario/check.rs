@@ -63,7 +63,12 @@ impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "invariants of {}:", self.scenario)?;
         for check in &self.checks {
-            writeln!(f, "  [{}] {} ({})", if check.passed { "ok" } else { "FAILED" }, check.name, check.detail)?;
+            let mark = if check.passed { "ok" } else { "FAILED" };
+            if check.detail.is_empty() {
+                writeln!(f, "  [{mark}] {}", check.name)?;
+            } else {
+                writeln!(f, "  [{mark}] {} ({})", check.name, check.detail)?;
+            }
         }
         let counts: Vec<String> = self.counts.iter().map(|(name, value)| format!("{name} {value}")).collect();
         if !counts.is_empty() {
