@@ -8,9 +8,23 @@
 //!   and JSON output.
 //! - [`driver`]: a DynamoDB HTTP client with SigV4 signing and pooled keep-alive connections,
 //!   written over this crate's `tokio` so it also runs over the simulator's TCP.
+//! - [`api`]: the client abstraction the runner drives ([`api::DynamoApi`]).
+//! - [`op`]: operations as sequences of DynamoDB calls; table definitions and set-up.
+//! - [`scenario`]: YCSB, the OLTP scenarios with their invariants, custom mixes, and the TOML
+//!   scenario file format.
+//! - [`runner`]: open-loop (constant, Poisson, ramps) and closed-loop load with warm-up,
+//!   duration and count bounds.
+//! - [`report`]: the report directory (`.hgrm`, JSON summary, per-second series) and the final
+//!   table; [`plot`]: PNG and SVG charts.
 
+pub mod api;
 pub mod check;
 pub mod driver;
 pub mod keygen;
+pub mod op;
+pub mod plot;
 pub mod recorder;
+pub mod report;
+pub mod runner;
+pub mod scenario;
 pub mod ycsb;

@@ -1,0 +1,314 @@
+//! What a scenario asks the runner to do: an [`Op`] is one logical operation (a read, an order
+//! placement) made of one or more DynamoDB calls issued in sequence; its latency is the whole
+//! sequence's. Also the table definitions scenarios create, and DynamoDB JSON helpers.
+
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::api::DynamoApi;
+use crate::driver::DriverError;
+
+/// Pages read by [`scan_all`] at most: with DynamoDB's 1 MB pages, 100 GB.
+pub const SCAN_PAGES_MAX: usize = 100_000;
+/// How long [`create_tables`] waits for a table to become ACTIVE.
+pub const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(120);
+/// Poll interval while waiting for a table.
+const TABLE_POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// One DynamoDB call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// Operation name, `GetItem`, `TransactWriteItems`, ...
+    pub operation: &'static str,
+    /// Request body.
+    pub body: Value,
+}
+
+/// What a scenario needs to know when an operation finishes, to keep the acknowledgements its
+/// invariant is checked against.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ack {
+    /// Nothing to remember.
+    None,
+    /// A YCSB insert of this key number.
+    YcsbInsert(u64),
+    /// A scenario-specific record: an index into the scenario's own table of issued operations.
+    Issued(u64),
+}
+
+/// One logical operation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Op {
+    /// Name under which its latency is recorded (`READ`, `place_order`, ...).
+    pub name: &'static str,
+    /// The calls, issued in order; the operation stops at the first failure.
+    pub calls: Vec<Call>,
+    /// What to tell the scenario when it finishes.
+    pub ack: Ack,
+}
+
+impl Op {
+    /// An operation of one call.
+    pub fn single(name: &'static str, operation: &'static str, body: Value, ack: Ack) -> Op {
+        Op { name, calls: vec![Call { operation, body }], ack }
+    }
+}
+
+/// Issues an operation's calls in order; returns the last response or the first failure.
+pub async fn execute<A: DynamoApi>(api: &A, op: &Op) -> Result<Value, DriverError> {
+    let mut last = Value::Null;
+    for call in &op.calls {
+        last = api.call(call.operation, call.body.clone()).await?;
+    }
+    Ok(last)
+}
+
+/// A key attribute: name and scalar type (`S`, `N` or `B`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyAttribute {
+    /// Attribute name.
+    pub name: String,
+    /// `S`, `N` or `B`.
+    pub kind: String,
+}
+
+impl KeyAttribute {
+    /// A key attribute.
+    pub fn new(name: &str, kind: &str) -> Self {
+        KeyAttribute { name: name.to_owned(), kind: kind.to_owned() }
+    }
+}
+
+/// A global secondary index (projection ALL).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IndexDef {
+    /// Index name.
+    pub name: String,
+    /// Its partition key.
+    pub partition_key: KeyAttribute,
+    /// Its sort key, if any.
+    pub sort_key: Option<KeyAttribute>,
+}
+
+/// A table a scenario uses (on-demand billing).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TableDef {
+    /// Table name.
+    pub name: String,
+    /// Partition key.
+    pub partition_key: KeyAttribute,
+    /// Sort key, if any.
+    pub sort_key: Option<KeyAttribute>,
+    /// Global secondary indexes.
+    pub indexes: Vec<IndexDef>,
+}
+
+impl TableDef {
+    /// The CreateTable request.
+    pub fn create_request(&self) -> Value {
+        let mut definitions: Vec<&KeyAttribute> = Vec::new();
+        let keys = std::iter::once(&self.partition_key).chain(self.sort_key.as_ref()).chain(
+            self.indexes.iter().flat_map(|index| std::iter::once(&index.partition_key).chain(index.sort_key.as_ref())),
+        );
+        for attribute in keys {
+            if !definitions.iter().any(|d| d.name == attribute.name) {
+                definitions.push(attribute);
+            }
+        }
+        let definitions: Vec<Value> =
+            definitions.iter().map(|a| json!({"AttributeName": a.name, "AttributeType": a.kind})).collect();
+        let mut request = json!({
+            "TableName": self.name,
+            "KeySchema": key_schema(&self.partition_key, self.sort_key.as_ref()),
+            "AttributeDefinitions": definitions,
+            "BillingMode": "PAY_PER_REQUEST",
+        });
+        if !self.indexes.is_empty() {
+            request["GlobalSecondaryIndexes"] = self
+                .indexes
+                .iter()
+                .map(|index| {
+                    json!({
+                        "IndexName": index.name,
+                        "KeySchema": key_schema(&index.partition_key, index.sort_key.as_ref()),
+                        "Projection": {"ProjectionType": "ALL"},
+                    })
+                })
+                .collect();
+        }
+        request
+    }
+}
+
+fn key_schema(partition: &KeyAttribute, sort: Option<&KeyAttribute>) -> Value {
+    let mut schema = vec![json!({"AttributeName": partition.name, "KeyType": "HASH"})];
+    if let Some(sort) = sort {
+        schema.push(json!({"AttributeName": sort.name, "KeyType": "RANGE"}));
+    }
+    Value::Array(schema)
+}
+
+/// Why tables could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The table exists and recreating was not asked for.
+    #[error("table {0} already exists (pass --recreate to delete and create it again)")]
+    Exists(String),
+    /// A call failed.
+    #[error("{operation} {table}: {source}")]
+    Call {
+        /// The operation.
+        operation: &'static str,
+        /// The table.
+        table: String,
+        /// The failure.
+        #[source]
+        source: DriverError,
+    },
+    /// The table did not become ACTIVE in time.
+    #[error("table {0} did not become ACTIVE within {TABLE_ACTIVE_WAIT:?}")]
+    NotActive(String),
+}
+
+/// Creates the tables and waits until each (and its indexes) is ACTIVE. An existing table is an
+/// error unless `recreate`, which deletes it first.
+pub async fn create_tables<A: DynamoApi>(api: &A, tables: &[TableDef], recreate: bool) -> Result<(), SetupError> {
+    for table in tables {
+        let call_error = |operation, source| SetupError::Call { operation, table: table.name.clone(), source };
+        match api.call("CreateTable", table.create_request()).await {
+            Ok(_) => {}
+            Err(error) if error.type_name() == Some("ResourceInUseException") => {
+                if !recreate {
+                    return Err(SetupError::Exists(table.name.clone()));
+                }
+                api.call("DeleteTable", json!({"TableName": table.name}))
+                    .await
+                    .map_err(|e| call_error("DeleteTable", e))?;
+                wait_deleted(api, &table.name).await?;
+                api.call("CreateTable", table.create_request()).await.map_err(|e| call_error("CreateTable", e))?;
+            }
+            Err(error) => return Err(call_error("CreateTable", error)),
+        }
+        wait_active(api, &table.name).await?;
+    }
+    Ok(())
+}
+
+async fn wait_active<A: DynamoApi>(api: &A, table: &str) -> Result<(), SetupError> {
+    let polls = TABLE_ACTIVE_WAIT.as_millis() / TABLE_POLL_INTERVAL.as_millis();
+    for _ in 0..polls {
+        let description = api
+            .call("DescribeTable", json!({"TableName": table}))
+            .await
+            .map_err(|source| SetupError::Call { operation: "DescribeTable", table: table.to_owned(), source })?;
+        let table_description = &description["Table"];
+        // Servers that leave out a status are taken as ready: be liberal in what is accepted.
+        let active = |status: &Value| status.as_str().is_none_or(|s| s == "ACTIVE");
+        let indexes_active = table_description["GlobalSecondaryIndexes"]
+            .as_array()
+            .is_none_or(|indexes| indexes.iter().all(|index| active(&index["IndexStatus"])));
+        if active(&table_description["TableStatus"]) && indexes_active {
+            return Ok(());
+        }
+        tokio::time::sleep(TABLE_POLL_INTERVAL).await;
+    }
+    Err(SetupError::NotActive(table.to_owned()))
+}
+
+async fn wait_deleted<A: DynamoApi>(api: &A, table: &str) -> Result<(), SetupError> {
+    let polls = TABLE_ACTIVE_WAIT.as_millis() / TABLE_POLL_INTERVAL.as_millis();
+    for _ in 0..polls {
+        match api.call("DescribeTable", json!({"TableName": table})).await {
+            Err(error) if error.type_name() == Some("ResourceNotFoundException") => return Ok(()),
+            Err(source) => {
+                return Err(SetupError::Call { operation: "DescribeTable", table: table.to_owned(), source })
+            }
+            Ok(_) => tokio::time::sleep(TABLE_POLL_INTERVAL).await,
+        }
+    }
+    Err(SetupError::NotActive(table.to_owned()))
+}
+
+/// Every item of a table (or of one of its indexes), read with consistent Scans page by page.
+pub async fn scan_all<A: DynamoApi>(api: &A, table: &str, index: Option<&str>) -> Result<Vec<Item>, DriverError> {
+    let mut items = Vec::new();
+    let mut start_key: Option<Value> = None;
+    for _ in 0..SCAN_PAGES_MAX {
+        let mut request = json!({"TableName": table});
+        if let Some(index) = index {
+            request["IndexName"] = json!(index);
+        } else {
+            request["ConsistentRead"] = json!(true);
+        }
+        if let Some(key) = start_key.take() {
+            request["ExclusiveStartKey"] = key;
+        }
+        let page = api.call("Scan", request).await?;
+        if let Some(page_items) = page["Items"].as_array() {
+            items.extend(page_items.iter().filter_map(|item| item.as_object().cloned()));
+        }
+        match page.get("LastEvaluatedKey") {
+            Some(key) if key.as_object().is_some_and(|k| !k.is_empty()) => start_key = Some(key.clone()),
+            _ => return Ok(items),
+        }
+    }
+    Err(DriverError::Protocol(format!("scan of {table} did not end within {SCAN_PAGES_MAX} pages")))
+}
+
+/// An item in DynamoDB JSON: attribute name → typed value.
+pub type Item = Map<String, Value>;
+
+/// `{"S": text}`.
+pub fn s(text: impl Into<String>) -> Value {
+    json!({"S": text.into()})
+}
+
+/// `{"N": "number"}`.
+pub fn n(number: i64) -> Value {
+    json!({"N": number.to_string()})
+}
+
+/// The string of an `S` attribute.
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)?.get("S")?.as_str()
+}
+
+/// The integer of an `N` attribute (DynamoDB numbers are text; integral ones parse).
+pub fn get_n(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)?.get("N")?.as_str()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_request_defines_each_key_attribute_once() {
+        let table = TableDef {
+            name: "orders".into(),
+            partition_key: KeyAttribute::new("pk", "S"),
+            sort_key: Some(KeyAttribute::new("sk", "S")),
+            indexes: vec![IndexDef {
+                name: "by_status".into(),
+                partition_key: KeyAttribute::new("status", "S"),
+                sort_key: Some(KeyAttribute::new("sk", "S")),
+            }],
+        };
+        let request = table.create_request();
+        assert_eq!(request["AttributeDefinitions"].as_array().unwrap().len(), 3);
+        assert_eq!(request["KeySchema"][1]["KeyType"], "RANGE");
+        assert_eq!(request["GlobalSecondaryIndexes"][0]["KeySchema"][0]["AttributeName"], "status");
+        let plain = TableDef { indexes: vec![], sort_key: None, ..table };
+        assert!(plain.create_request().get("GlobalSecondaryIndexes").is_none());
+    }
+
+    #[test]
+    fn attribute_helpers_read_typed_values() {
+        let item: Item = serde_json::from_value(json!({"a": s("x"), "b": n(-7), "c": {"N": "1.5"}})).unwrap();
+        assert_eq!(get_s(&item, "a"), Some("x"));
+        assert_eq!(get_n(&item, "b"), Some(-7));
+        assert_eq!(get_n(&item, "c"), None);
+        assert_eq!(get_s(&item, "b"), None);
+    }
+}
