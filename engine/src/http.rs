@@ -71,6 +71,8 @@ impl hyper::rt::Timer for RuntimeTimer {
     }
 
     fn sleep_until(&self, deadline: std::time::Instant) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+        // Under madsim the two `Instant`s are one type; in a real build they differ.
+        #[allow(clippy::useless_conversion)]
         let deadline = tokio::time::Instant::from(deadline);
         Box::pin(RuntimeSleep(std::sync::Mutex::new(Box::pin(tokio::time::sleep_until(deadline)))))
     }

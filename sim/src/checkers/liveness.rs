@@ -7,6 +7,14 @@ use std::collections::BTreeMap;
 use super::{Checker, Violation};
 use crate::history::{History, Phase};
 
+/// The attempts of one operation, summed up.
+struct Attempts {
+    first_ns: u64,
+    answered_ns: Option<u64>,
+    last: String,
+    key: u32,
+}
+
 /// See the module documentation.
 #[derive(Clone, Copy, Debug)]
 pub struct ProgressAfterHeal {
@@ -20,18 +28,22 @@ impl Checker for ProgressAfterHeal {
     }
 
     fn check(&self, history: &History) -> Vec<Violation> {
-        // (client, seq) -> (first invoke, answer time if answered, last outcome, key)
-        let mut operations: BTreeMap<(u32, u64), (u64, Option<u64>, String, u32)> = BTreeMap::new();
+        let mut operations: BTreeMap<(u32, u64), Attempts> = BTreeMap::new();
         for op in history.ops.iter().filter(|op| op.phase != Phase::Chaos) {
-            let entry = operations.entry((op.client, op.seq)).or_insert((op.invoke_ns, None, String::new(), op.key));
-            entry.0 = entry.0.min(op.invoke_ns);
-            if op.outcome.is_definite_answer() && entry.1.is_none() {
-                entry.1 = Some(op.complete_ns);
+            let entry = operations.entry((op.client, op.seq)).or_insert(Attempts {
+                first_ns: op.invoke_ns,
+                answered_ns: None,
+                last: String::new(),
+                key: op.key,
+            });
+            entry.first_ns = entry.first_ns.min(op.invoke_ns);
+            if op.outcome.is_definite_answer() && entry.answered_ns.is_none() {
+                entry.answered_ns = Some(op.complete_ns);
             }
-            entry.2 = op.outcome.to_string();
+            entry.last = op.outcome.to_string();
         }
         let mut violations = Vec::new();
-        for ((client, seq), (first_ns, answered_ns, last, key)) in operations {
+        for ((client, seq), Attempts { first_ns, answered_ns, last, key }) in operations {
             let message = match answered_ns {
                 None => format!("client {client} op {seq} never succeeded after the heal (last: {last})"),
                 Some(done) if done - first_ns > self.bound_ns => format!(
