@@ -71,6 +71,8 @@ impl hyper::rt::Timer for RuntimeTimer {
     }
 
     fn sleep_until(&self, deadline: std::time::Instant) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
+        // Under madsim the two `Instant`s are one type; in a real build they differ.
+        #[allow(clippy::useless_conversion)]
         let deadline = tokio::time::Instant::from(deadline);
         Box::pin(RuntimeSleep(std::sync::Mutex::new(Box::pin(tokio::time::sleep_until(deadline)))))
     }
@@ -132,7 +134,7 @@ pub async fn serve_with(
                 .keep_alive(true)
                 .timer(RuntimeTimer)
                 .header_read_timeout(Duration::from_millis(header_read_timeout_ms))
-                .serve_connection(TokioIo::new(stream), handler);
+                .serve_connection(TokioIo::new(FlushOnWrite::new(stream)), handler);
             tokio::pin!(connection);
             tokio::select! {
                 result = connection.as_mut() => {
@@ -155,6 +157,88 @@ pub async fn serve_with(
     )
     .await;
     Ok(())
+}
+
+/// A stream whose flushes reach the socket only after something was written.
+///
+/// hyper's HTTP/1 dispatcher flushes its transport on every poll, written or not. On a real
+/// socket an empty flush costs nothing; the simulator's TCP sends one packet per flush, each
+/// with its own link latency, so every wake-up of a connection task would put an empty packet
+/// on the simulated wire ahead of the next response. (The workloads driver wraps its client
+/// streams the same way.)
+struct FlushOnWrite<S> {
+    inner: S,
+    unflushed: bool,
+}
+
+impl<S> FlushOnWrite<S> {
+    fn new(inner: S) -> Self {
+        FlushOnWrite { inner, unflushed: false }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for FlushOnWrite<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FlushOnWrite<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let result = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(result, std::task::Poll::Ready(Ok(written)) if written > 0) {
+            self.unflushed = true;
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let result = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(result, std::task::Poll::Ready(Ok(written)) if written > 0) {
+            self.unflushed = true;
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if !self.unflushed {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        let result = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
+        if matches!(result, std::task::Poll::Ready(Ok(()))) {
+            self.unflushed = false;
+        }
+        result
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.unflushed {
+            std::task::ready!(self.as_mut().poll_flush(cx))?;
+        }
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// Binds `addr` and serves on it; see [`serve`].

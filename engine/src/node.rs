@@ -21,6 +21,9 @@ pub enum StorageConfig {
     Rocks(PathBuf),
     /// In memory (tests and simulation).
     Memory,
+    /// A store opened by the caller. The simulator uses it to keep a node's "disk" across a
+    /// crash and restart of the node, and to put a fault-injecting wrapper under the node.
+    Provided(ProvidedStore),
 }
 
 /// A node's place in a cluster.
@@ -35,6 +38,24 @@ pub struct ClusterConfig {
     /// Seed of the node's random choices (election timing).
     pub seed: u64,
 }
+
+/// A store handed to a node by its caller; equal when it is the same store.
+#[derive(Clone)]
+pub struct ProvidedStore(pub Arc<dyn KvStore>);
+
+impl std::fmt::Debug for ProvidedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProvidedStore")
+    }
+}
+
+impl PartialEq for ProvidedStore {
+    fn eq(&self, other: &ProvidedStore) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ProvidedStore {}
 
 /// A node's configuration.
 #[derive(Clone, Debug)]
@@ -69,6 +90,7 @@ pub fn open_store(storage: &StorageConfig) -> Result<Arc<dyn KvStore>, NodeError
             Arc::new(RocksStore::open(path)?)
         }
         StorageConfig::Memory => Arc::new(MemStore::new()),
+        StorageConfig::Provided(store) => store.0.clone(),
     })
 }
 

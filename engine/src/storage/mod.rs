@@ -4,12 +4,14 @@
 
 use std::ops::Bound;
 
+pub mod faulty;
 pub mod mem;
 pub mod rocks;
 
 #[cfg(test)]
 mod conformance;
 
+pub use faulty::{FaultSettings, FaultyStore, StorageFaults};
 pub use mem::MemStore;
 pub use rocks::{RocksConfig, RocksStore};
 

@@ -1,0 +1,139 @@
+//! The simulated cluster's shape: zones, nodes and their addresses, and the one function that
+//! turns a node's spec into the engine's `NodeConfig`.
+//!
+//! Zones are IP ranges: node `n` of zone `z` is `10.z.0.(n+1)`, so a zone is recognisable in
+//! every address the timeline prints. Client hosts live in `10.200.0.0/24`, outside every zone.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use squall_engine::node::{NodeConfig, StorageConfig};
+
+/// Port every node serves the DynamoDB API on.
+pub const API_PORT: u16 = 8000;
+/// Most zones a cluster may have (the zone number is an address octet below the clients').
+pub const ZONES_MAX: u32 = 100;
+/// Most nodes per zone (the node number is the last address octet).
+pub const NODES_PER_ZONE_MAX: u32 = 200;
+/// Most client hosts.
+pub const CLIENTS_MAX: u32 = 200;
+/// Second address octet of client hosts.
+const CLIENT_OCTET: u8 = 200;
+
+/// One storage node of the simulated cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// Cluster-wide node number, from 0.
+    pub id: u32,
+    /// Zone number, from 0.
+    pub zone: u32,
+    /// The node's simulated address.
+    pub ip: Ipv4Addr,
+}
+
+impl NodeSpec {
+    /// Where the node serves the API.
+    pub fn api_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip.into(), API_PORT)
+    }
+}
+
+/// The nodes of a cluster, zone by zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// Number of zones.
+    pub zones: u32,
+    /// Nodes in each zone.
+    pub nodes_per_zone: u32,
+    /// Every node, ordered by id; ids are `zone * nodes_per_zone + index in zone`.
+    pub nodes: Vec<NodeSpec>,
+}
+
+/// A cluster shape that cannot be simulated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    /// Zones outside `1..=ZONES_MAX`.
+    #[error("zones must be between 1 and {ZONES_MAX}, not {0}")]
+    Zones(u32),
+    /// Nodes per zone outside `1..=NODES_PER_ZONE_MAX`.
+    #[error("nodes per zone must be between 1 and {NODES_PER_ZONE_MAX}, not {0}")]
+    NodesPerZone(u32),
+}
+
+impl ClusterSpec {
+    /// `zones` zones of `nodes_per_zone` nodes each.
+    pub fn new(zones: u32, nodes_per_zone: u32) -> Result<ClusterSpec, ClusterError> {
+        if zones == 0 || zones > ZONES_MAX {
+            return Err(ClusterError::Zones(zones));
+        }
+        if nodes_per_zone == 0 || nodes_per_zone > NODES_PER_ZONE_MAX {
+            return Err(ClusterError::NodesPerZone(nodes_per_zone));
+        }
+        let nodes = (0..zones)
+            .flat_map(|zone| {
+                (0..nodes_per_zone).map(move |n| NodeSpec {
+                    id: zone * nodes_per_zone + n,
+                    zone,
+                    ip: Ipv4Addr::new(10, zone as u8, 0, n as u8 + 1),
+                })
+            })
+            .collect();
+        Ok(ClusterSpec { zones, nodes_per_zone, nodes })
+    }
+
+    /// Ids of the nodes in `zone`.
+    pub fn zone_nodes(&self, zone: u32) -> Vec<u32> {
+        self.nodes.iter().filter(|n| n.zone == zone).map(|n| n.id).collect()
+    }
+
+    /// The node clients send their requests to. While each host runs a single-node engine,
+    /// that is node 0; with routers it becomes any node.
+    pub fn entry_node(&self) -> &NodeSpec {
+        &self.nodes[0]
+    }
+}
+
+/// Address of client host `index` (from 0).
+pub fn client_ip(index: u32) -> Ipv4Addr {
+    assert!(index < CLIENTS_MAX, "client index {index} over {CLIENTS_MAX}");
+    Ipv4Addr::new(10, CLIENT_OCTET, 0, index as u8 + 1)
+}
+
+/// The engine configuration of one simulated node. The only place a spec becomes a
+/// `NodeConfig`: when the engine's configuration gains cluster fields (node id, zone, peers),
+/// they are filled in here from `node` and `cluster`.
+pub fn node_config(node: &NodeSpec, cluster: &ClusterSpec, storage: StorageConfig) -> NodeConfig {
+    debug_assert!(cluster.nodes.contains(node), "node {} is not in the cluster", node.id);
+    NodeConfig { listen: node.api_addr(), storage }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_are_address_ranges_and_ids_are_dense() {
+        let cluster = ClusterSpec::new(3, 2).unwrap();
+        let ips: Vec<String> = cluster.nodes.iter().map(|n| n.ip.to_string()).collect();
+        assert_eq!(ips, ["10.0.0.1", "10.0.0.2", "10.1.0.1", "10.1.0.2", "10.2.0.1", "10.2.0.2"]);
+        assert_eq!(cluster.nodes.iter().map(|n| n.id).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(cluster.zone_nodes(1), [2, 3]);
+        assert_eq!(cluster.entry_node().id, 0);
+        assert_eq!(client_ip(0).to_string(), "10.200.0.1");
+    }
+
+    #[test]
+    fn shapes_out_of_range_are_refused() {
+        assert_eq!(ClusterSpec::new(0, 3), Err(ClusterError::Zones(0)));
+        assert_eq!(ClusterSpec::new(ZONES_MAX + 1, 3), Err(ClusterError::Zones(ZONES_MAX + 1)));
+        assert_eq!(ClusterSpec::new(3, 0), Err(ClusterError::NodesPerZone(0)));
+        assert!(ClusterSpec::new(ZONES_MAX, NODES_PER_ZONE_MAX).is_ok());
+    }
+
+    #[test]
+    fn node_config_listens_on_the_node_address() {
+        let cluster = ClusterSpec::new(2, 2).unwrap();
+        let config = node_config(&cluster.nodes[3], &cluster, StorageConfig::Memory);
+        assert_eq!(config.listen.to_string(), "10.1.0.2:8000");
+        assert_eq!(config.storage, StorageConfig::Memory);
+    }
+}

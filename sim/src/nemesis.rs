@@ -1,0 +1,368 @@
+//! The nemesis: which faults a run injects, when, and for how long — all drawn from the seed
+//! before the run starts, so the plan is printed up front and replays exactly.
+//!
+//! Swarm testing: each seed first draws which of the allowed fault kinds it uses at all, so some
+//! seeds hammer one kind and others mix many. Then it draws a number of faults, each with a kind,
+//! a target, a start inside the chaos phase and a duration that ends before the chaos phase
+//! does. Faults may overlap; the executor (`run`) counts overlapping crashes, pauses and clogs of
+//! the same node or link, so a node restarts only when the last fault holding it down heals.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand_chacha::ChaCha8Rng;
+use squall_workloads::keygen::{seeded_rng, uniform_below};
+
+use crate::cluster::ClusterSpec;
+
+/// Random stream of the fault plan (the workload's clients use other streams).
+const PLAN_STREAM: u64 = 1;
+/// Shortest fault.
+pub const FAULT_MS_MIN: u64 = 500;
+/// Longest fault.
+pub const FAULT_MS_MAX: u64 = 10_000;
+/// One fault on average per this much chaos time.
+pub const CHAOS_MS_PER_FAULT: u64 = 4_000;
+/// Most faults in one run.
+pub const FAULTS_MAX: u64 = 64;
+/// Chance (per million) that a fault aimed at one node picks the entry node (node 0, which
+/// every client talks to while each host runs a single-node engine) rather than any node;
+/// without it most node faults would hit nodes nothing depends on yet.
+const ENTRY_NODE_BIAS_PER_MILLION: u64 = 500_000;
+/// Chance (per million) that swarm testing keeps an allowed fault kind for a seed.
+const SWARM_KEEP_PER_MILLION: u64 = 700_000;
+
+/// A kind of fault, as named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// Crash one node, restart it when the fault heals.
+    Crash,
+    /// Pause one node (it keeps its state and connections), resume it.
+    Pause,
+    /// Crash every node of a zone.
+    ZoneCrash,
+    /// Cut a zone off from everything else, in both directions or one.
+    ZoneCut,
+    /// Cut one node off from everything else.
+    Isolate,
+    /// Split every host into two random halves.
+    Halves,
+    /// Lose a share of packets everywhere (simulated TCP retransmits them later).
+    Loss,
+    /// Raise every link's latency.
+    Latency,
+    /// EIO on a node's writes.
+    DiskWriteError,
+    /// EIO on a node's syncs; the store stays poisoned until the node restarts.
+    DiskSyncError,
+    /// Flip bytes of items a node reads.
+    DiskCorrupt,
+    /// Slow disk operations on a node.
+    DiskSlow,
+    /// A node's disk is full.
+    DiskFull,
+}
+
+impl FaultKind {
+    /// Every kind, in the order `--faults all` lists them.
+    pub const ALL: [FaultKind; 13] = [
+        FaultKind::Crash,
+        FaultKind::Pause,
+        FaultKind::ZoneCrash,
+        FaultKind::ZoneCut,
+        FaultKind::Isolate,
+        FaultKind::Halves,
+        FaultKind::Loss,
+        FaultKind::Latency,
+        FaultKind::DiskWriteError,
+        FaultKind::DiskSyncError,
+        FaultKind::DiskCorrupt,
+        FaultKind::DiskSlow,
+        FaultKind::DiskFull,
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Crash => "crash",
+            FaultKind::Pause => "pause",
+            FaultKind::ZoneCrash => "zone-crash",
+            FaultKind::ZoneCut => "zone-cut",
+            FaultKind::Isolate => "isolate",
+            FaultKind::Halves => "halves",
+            FaultKind::Loss => "loss",
+            FaultKind::Latency => "latency",
+            FaultKind::DiskWriteError => "disk-eio-write",
+            FaultKind::DiskSyncError => "disk-eio-sync",
+            FaultKind::DiskCorrupt => "disk-corrupt",
+            FaultKind::DiskSlow => "disk-slow",
+            FaultKind::DiskFull => "disk-full",
+        }
+    }
+
+    fn is_disk(self) -> bool {
+        matches!(
+            self,
+            FaultKind::DiskWriteError
+                | FaultKind::DiskSyncError
+                | FaultKind::DiskCorrupt
+                | FaultKind::DiskSlow
+                | FaultKind::DiskFull
+        )
+    }
+
+    fn is_network(self) -> bool {
+        matches!(
+            self,
+            FaultKind::ZoneCut | FaultKind::Isolate | FaultKind::Halves | FaultKind::Loss | FaultKind::Latency
+        )
+    }
+}
+
+/// The fault kinds a run may use: `all`, `none`, or a comma-separated list of kinds and the
+/// groups `network`, `disk` and `process` (crash, pause, zone-crash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultSet(pub Vec<FaultKind>);
+
+impl FromStr for FaultSet {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<FaultSet, String> {
+        let mut kinds = Vec::new();
+        for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word {
+                "all" => kinds.extend(FaultKind::ALL),
+                "none" => {}
+                "disk" => kinds.extend(FaultKind::ALL.into_iter().filter(|k| k.is_disk())),
+                "network" => kinds.extend(FaultKind::ALL.into_iter().filter(|k| k.is_network())),
+                "process" => kinds.extend([FaultKind::Crash, FaultKind::Pause, FaultKind::ZoneCrash]),
+                name => match FaultKind::ALL.into_iter().find(|k| k.name() == name) {
+                    Some(kind) => kinds.push(kind),
+                    None => {
+                        let known: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+                        return Err(format!(
+                            "unknown fault {name:?}: use all, none, network, disk, process or {}",
+                            known.join(", ")
+                        ));
+                    }
+                },
+            }
+        }
+        kinds.sort_unstable();
+        kinds.dedup();
+        Ok(FaultSet(kinds))
+    }
+}
+
+/// Which way a zone cut blocks traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutDirection {
+    /// Nothing in or out.
+    Both,
+    /// The zone hears nothing; what it sends still arrives.
+    Inbound,
+    /// What the zone sends is lost; it still hears everything.
+    Outbound,
+}
+
+/// What one fault does to whom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Crash node `node`; restart it at the heal.
+    Crash { node: u32 },
+    /// Pause node `node`; resume it at the heal.
+    Pause { node: u32 },
+    /// Crash every node of `zone`.
+    ZoneCrash { zone: u32 },
+    /// Cut `zone` off from every other host.
+    ZoneCut { zone: u32, direction: CutDirection },
+    /// Cut `node` off from every other host.
+    Isolate { node: u32 },
+    /// Hosts on side `true` cannot talk to hosts on side `false`. Clients are hosts too:
+    /// `clients_side[i]` is client `i`'s side.
+    Halves { nodes_side: Vec<bool>, clients_side: Vec<bool> },
+    /// Lose `per_million` of packets on every link.
+    Loss { per_million: u32 },
+    /// Every link's latency becomes `min_ms..max_ms`.
+    Latency { min_ms: u64, max_ms: u64 },
+    /// A disk fault on one node's store.
+    Disk { node: u32, kind: FaultKind },
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Crash { node } => write!(f, "crash node {node}"),
+            Fault::Pause { node } => write!(f, "pause node {node}"),
+            Fault::ZoneCrash { zone } => write!(f, "crash zone {zone}"),
+            Fault::ZoneCut { zone, direction } => write!(f, "cut zone {zone} off ({direction:?})"),
+            Fault::Isolate { node } => write!(f, "isolate node {node}"),
+            Fault::Halves { nodes_side, clients_side } => {
+                let side = |sides: &[bool], which: bool| {
+                    sides
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| **s == which)
+                        .map(|(i, _)| i.to_string())
+                        .collect::<Vec<_>>()
+                };
+                write!(
+                    f,
+                    "split halves: nodes [{}] clients [{}] | nodes [{}] clients [{}]",
+                    side(nodes_side, true).join(" "),
+                    side(clients_side, true).join(" "),
+                    side(nodes_side, false).join(" "),
+                    side(clients_side, false).join(" ")
+                )
+            }
+            Fault::Loss { per_million } => {
+                write!(f, "lose {}.{}% of packets", per_million / 10_000, per_million / 1_000 % 10)
+            }
+            Fault::Latency { min_ms, max_ms } => write!(f, "link latency {min_ms}..{max_ms} ms"),
+            Fault::Disk { node, kind } => write!(f, "{} on node {node}", kind.name()),
+        }
+    }
+}
+
+/// A fault with its window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledFault {
+    /// Number in the plan, from 0.
+    pub id: u32,
+    /// Simulated start, in milliseconds from the start of the chaos phase.
+    pub start_ms: u64,
+    /// How long it lasts.
+    pub duration_ms: u64,
+    /// What it does.
+    pub fault: Fault,
+}
+
+impl ScheduledFault {
+    /// When it heals.
+    pub fn end_ms(&self) -> u64 {
+        self.start_ms + self.duration_ms
+    }
+}
+
+/// Every fault of a run, ordered by start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FaultPlan {
+    /// Kinds swarm testing kept for this seed.
+    pub kinds: Vec<FaultKind>,
+    /// The faults.
+    pub faults: Vec<ScheduledFault>,
+}
+
+/// Draws the fault plan of a run.
+pub fn plan(seed: u64, cluster: &ClusterSpec, clients: u32, chaos_ms: u64, allowed: &FaultSet) -> FaultPlan {
+    let mut rng = seeded_rng(seed, PLAN_STREAM);
+    let mut kinds: Vec<FaultKind> =
+        allowed.0.iter().copied().filter(|_| uniform_below(&mut rng, 1_000_000) < SWARM_KEEP_PER_MILLION).collect();
+    if kinds.is_empty() && !allowed.0.is_empty() {
+        kinds.push(allowed.0[uniform_below(&mut rng, allowed.0.len() as u64) as usize]);
+    }
+    if kinds.is_empty() || chaos_ms < FAULT_MS_MIN * 2 {
+        return FaultPlan { kinds, faults: Vec::new() };
+    }
+    let mean = (chaos_ms / CHAOS_MS_PER_FAULT).max(1);
+    let count = (1 + uniform_below(&mut rng, 2 * mean)).min(FAULTS_MAX);
+    let mut faults: Vec<ScheduledFault> = (0..count)
+        .map(|_| {
+            let kind = kinds[uniform_below(&mut rng, kinds.len() as u64) as usize];
+            let start_ms = uniform_below(&mut rng, chaos_ms - FAULT_MS_MIN);
+            let longest = (chaos_ms - start_ms).min(FAULT_MS_MAX);
+            let duration_ms = FAULT_MS_MIN + uniform_below(&mut rng, longest - FAULT_MS_MIN + 1);
+            let fault = draw_fault(&mut rng, kind, cluster, clients);
+            ScheduledFault { id: 0, start_ms, duration_ms, fault }
+        })
+        .collect();
+    faults.sort_by_key(|f| (f.start_ms, f.duration_ms));
+    for (id, fault) in faults.iter_mut().enumerate() {
+        fault.id = id as u32;
+    }
+    FaultPlan { kinds, faults }
+}
+
+fn draw_fault(rng: &mut ChaCha8Rng, kind: FaultKind, cluster: &ClusterSpec, clients: u32) -> Fault {
+    let nodes = cluster.nodes.len() as u64;
+    let node = |rng: &mut ChaCha8Rng| {
+        if uniform_below(rng, 1_000_000) < ENTRY_NODE_BIAS_PER_MILLION {
+            cluster.entry_node().id
+        } else {
+            uniform_below(rng, nodes) as u32
+        }
+    };
+    let zone = |rng: &mut ChaCha8Rng| uniform_below(rng, u64::from(cluster.zones)) as u32;
+    match kind {
+        FaultKind::Crash => Fault::Crash { node: node(rng) },
+        FaultKind::Pause => Fault::Pause { node: node(rng) },
+        FaultKind::ZoneCrash => Fault::ZoneCrash { zone: zone(rng) },
+        FaultKind::ZoneCut => {
+            let direction =
+                [CutDirection::Both, CutDirection::Inbound, CutDirection::Outbound][uniform_below(rng, 3) as usize];
+            Fault::ZoneCut { zone: zone(rng), direction }
+        }
+        FaultKind::Isolate => Fault::Isolate { node: node(rng) },
+        FaultKind::Halves => {
+            let nodes_side = (0..nodes).map(|_| uniform_below(rng, 2) == 1).collect();
+            let clients_side = (0..clients).map(|_| uniform_below(rng, 2) == 1).collect();
+            Fault::Halves { nodes_side, clients_side }
+        }
+        FaultKind::Loss => Fault::Loss { per_million: 10_000 + uniform_below(rng, 290_000) as u32 },
+        FaultKind::Latency => {
+            let min_ms = 20 + uniform_below(rng, 200);
+            Fault::Latency { min_ms, max_ms: min_ms + 1 + uniform_below(rng, 300) }
+        }
+        disk => Fault::Disk { node: node(rng), kind: disk },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_sets_parse_names_and_groups() {
+        assert_eq!("all".parse::<FaultSet>().unwrap().0.len(), FaultKind::ALL.len());
+        assert_eq!("none".parse::<FaultSet>().unwrap().0, []);
+        assert_eq!("crash,crash, pause".parse::<FaultSet>().unwrap().0, [FaultKind::Crash, FaultKind::Pause]);
+        assert_eq!("disk".parse::<FaultSet>().unwrap().0.len(), 5);
+        assert_eq!("network".parse::<FaultSet>().unwrap().0.len(), 5);
+        let error = "crash,meteor".parse::<FaultSet>().unwrap_err();
+        assert!(error.contains("unknown fault \"meteor\""), "{error}");
+    }
+
+    #[test]
+    fn plans_repeat_per_seed_differ_between_seeds_and_stay_inside_the_chaos_phase() {
+        let cluster = ClusterSpec::new(3, 3).unwrap();
+        let all: FaultSet = "all".parse().unwrap();
+        let a = plan(42, &cluster, 3, 60_000, &all);
+        assert_eq!(a, plan(42, &cluster, 3, 60_000, &all));
+        assert_ne!(a, plan(43, &cluster, 3, 60_000, &all));
+        let mut kinds_seen = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            let p = plan(seed, &cluster, 3, 60_000, &all);
+            assert!(!p.faults.is_empty());
+            assert!(p.faults.len() as u64 <= FAULTS_MAX);
+            for f in &p.faults {
+                assert!(f.duration_ms >= FAULT_MS_MIN && f.duration_ms <= FAULT_MS_MAX, "{f:?}");
+                assert!(f.end_ms() <= 60_000, "{f:?} ends after the chaos phase");
+                kinds_seen.insert(f.fault.to_string().split(' ').next().unwrap_or_default().to_string());
+            }
+            assert!(p.faults.windows(2).all(|w| w[0].start_ms <= w[1].start_ms));
+        }
+        // crash, pause, cut, isolate, split, lose, link, and the five disk kinds.
+        assert_eq!(kinds_seen.len(), 12, "every shape of fault is drawn by some seed: {kinds_seen:?}");
+    }
+
+    #[test]
+    fn only_allowed_kinds_are_drawn_and_none_means_no_faults() {
+        let cluster = ClusterSpec::new(3, 1).unwrap();
+        let crash: FaultSet = "crash".parse().unwrap();
+        for seed in 0..50 {
+            let p = plan(seed, &cluster, 2, 20_000, &crash);
+            assert!(p.faults.iter().all(|f| matches!(f.fault, Fault::Crash { node } if node < 3)));
+        }
+        assert_eq!(plan(1, &cluster, 2, 20_000, &FaultSet(vec![])).faults, []);
+    }
+}

@@ -1,0 +1,733 @@
+//! One simulated run: a madsim runtime from the seed, one host per node running the engine's
+//! `node::run`, client hosts driving the workload over simulated TCP, the nemesis executing
+//! its plan, then the heal phase and the final reads, and the checkers over the history.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::net::NetSim;
+use madsim::runtime::{Handle, NodeHandle, Runtime};
+use madsim::task::NodeId;
+use squall_engine::node::{self, ProvidedStore, StorageConfig};
+use squall_engine::storage::{FaultSettings, FaultyStore, KvStore, MemStore, RocksStore, StorageError, StorageFaults};
+use squall_workloads::driver::{ClientConfig, DynamoClient};
+use squall_workloads::keygen::seeded_rng;
+
+use crate::checkers::{self, CheckSettings};
+use crate::cluster::{client_ip, node_config, ClusterSpec, NodeSpec};
+use crate::config::{RunConfig, RunReport, Scenario, StorageKind};
+use crate::history::{History, Op, OpKind, Outcome, Phase};
+use crate::nemesis::{self, CutDirection, Fault, FaultKind, FaultPlan, FaultSet, ScheduledFault};
+use crate::trace::{EventKind, Timeline};
+use crate::workload::{self, WorkloadSpec};
+
+/// Link latency outside latency faults: a round trip inside one region.
+pub const LINK_LATENCY_US_MIN: u64 = 200;
+/// See [`LINK_LATENCY_US_MIN`].
+pub const LINK_LATENCY_US_MAX: u64 = 2_000;
+/// Per-attempt timeout of client requests.
+pub const REQUEST_TIMEOUT_MS: u64 = 1_000;
+/// Longest an operation after the heal may take, retries included (simulated TCP backs off up
+/// to 10 s on a link that was clogged, so a first request after a heal can wait that long).
+pub const HEAL_OP_BOUND_MS: u64 = 30_000;
+/// Pause between attempts of one operation after the heal.
+pub const HEAL_RETRY_MS: u64 = 100;
+/// Most operations one client invokes in the chaos phase.
+pub const CHAOS_OPS_PER_CLIENT_MAX: u64 = 100_000;
+/// How often a node's slow-disk debt is collected and slept off.
+const SLOW_DISK_POLL_MS: u64 = 10;
+/// Pause between attempts to start a node whose store could not be opened (a store of the
+/// node's previous life may still be closing).
+const NODE_START_RETRY_MS: u64 = 200;
+/// Attempts to start a node before giving up.
+const NODE_START_ATTEMPTS_MAX: u32 = 50;
+/// Simulated time after which a run is stopped as hung.
+const RUN_SIM_LIMIT_S: u64 = 3 * 3600;
+/// Connections each client keeps.
+const CLIENT_CONNECTIONS_MAX: usize = 2;
+
+/// A node's disk: what survives the node crashing, and its fault switchboard.
+struct Disk {
+    medium: Medium,
+    faults: Arc<StorageFaults>,
+}
+
+enum Medium {
+    Memory(Arc<MemStore>),
+    Rocks(PathBuf),
+}
+
+impl Disk {
+    /// Opens the store a starting node runs on.
+    fn open(&self) -> Result<Arc<dyn KvStore>, StorageError> {
+        let inner: Arc<dyn KvStore> = match &self.medium {
+            Medium::Memory(store) => store.clone(),
+            Medium::Rocks(path) => Arc::new(RocksStore::open(path)?),
+        };
+        Ok(Arc::new(FaultyStore::new(inner, self.faults.clone())))
+    }
+
+    /// The node's process died: what was never synced is gone. (RocksDB keeps unsynced writes
+    /// across a process crash, as a real one does; `MemStore` models the harsher power loss.)
+    fn crash(&self) {
+        if let Medium::Memory(store) = &self.medium {
+            store.power_fail();
+        }
+    }
+}
+
+/// State shared by the supervisor, the nodes and the clients.
+#[derive(Clone)]
+struct Shared {
+    start: tokio::time::Instant,
+    timeline: Timeline,
+    history: Arc<Mutex<Vec<Op>>>,
+    next_ver: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    fn event(&self, text: &str) {
+        self.timeline.record(self.now_ns(), EventKind::Cluster, text);
+    }
+
+    fn record(&self, op: Op) {
+        self.timeline.record(op.complete_ns, EventKind::Op, &op.to_string());
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).push(op);
+    }
+}
+
+/// Runs one simulation and checks its history.
+pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
+    let cluster = ClusterSpec::new(config.zones, config.nodes_per_zone)?;
+    anyhow::ensure!(
+        config.clients >= 1 && config.clients < crate::cluster::CLIENTS_MAX,
+        "clients must be between 1 and {}",
+        crate::cluster::CLIENTS_MAX - 1
+    );
+    let chaos_ms = config.chaos.as_millis() as u64;
+    let allowed = if config.scenario == Scenario::Calm { FaultSet(Vec::new()) } else { config.faults.clone() };
+    let plan = nemesis::plan(config.seed, &cluster, config.clients, chaos_ms, &allowed);
+    let faults_injected = plan.faults.len();
+
+    // RocksDB directories live outside the simulation; they are never part of the trace.
+    let rocks_dir = match config.storage {
+        StorageKind::Rocksdb => Some(tempfile::Builder::new().prefix("squall-sim-").tempdir()?),
+        StorageKind::Memory => None,
+    };
+    let disks: Vec<Arc<Disk>> = cluster
+        .nodes
+        .iter()
+        .map(|spec| {
+            let medium = match &rocks_dir {
+                Some(dir) => Medium::Rocks(dir.path().join(format!("node-{}", spec.id))),
+                None => Medium::Memory(Arc::new(MemStore::new())),
+            };
+            let fault_seed = config.seed ^ (u64::from(spec.id) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            Arc::new(Disk { medium, faults: Arc::new(StorageFaults::new(fault_seed)) })
+        })
+        .collect();
+
+    let mut madsim_config = madsim::Config::default();
+    madsim_config.net.send_latency =
+        Duration::from_micros(LINK_LATENCY_US_MIN)..Duration::from_micros(LINK_LATENCY_US_MAX);
+    let mut runtime = Runtime::with_seed_and_config(config.seed, madsim_config);
+    runtime.set_time_limit(Duration::from_secs(RUN_SIM_LIMIT_S));
+    let timeline = Timeline::new(config.echo);
+    let supervisor = Supervisor { config: config.clone(), cluster, plan, disks, timeline: timeline.clone() };
+    let (history, requests, simulated) = runtime.block_on(supervisor.run());
+    drop(runtime);
+    drop(rocks_dir);
+
+    let checkers = checkers::all(CheckSettings { heal_op_bound_ns: HEAL_OP_BOUND_MS * 1_000_000 });
+    let violations = checkers::check_all(&checkers, &history);
+    for violation in &violations {
+        timeline.record(simulated.as_nanos() as u64, EventKind::Cluster, &format!("VIOLATION {violation}"));
+    }
+    timeline.flush();
+    Ok(RunReport { trace_hash: timeline.hash(), violations, faults_injected, requests, simulated })
+}
+
+struct Supervisor {
+    config: RunConfig,
+    cluster: ClusterSpec,
+    plan: FaultPlan,
+    disks: Vec<Arc<Disk>>,
+    timeline: Timeline,
+}
+
+impl Supervisor {
+    async fn run(&self) -> (History, u64, Duration) {
+        let handle = Handle::current();
+        let shared = Shared {
+            start: tokio::time::Instant::now(),
+            timeline: self.timeline.clone(),
+            history: Arc::default(),
+            next_ver: Arc::new(AtomicU64::new(1)),
+            requests: Arc::default(),
+        };
+        shared.event(&format!(
+            "cluster: {} zones x {} nodes, {:?} storage, {} clients, scenario {:?}, chaos {} ms",
+            self.config.zones,
+            self.config.nodes_per_zone,
+            self.config.storage,
+            self.config.clients,
+            self.config.scenario,
+            self.config.chaos.as_millis()
+        ));
+        let kinds: Vec<&str> = self.plan.kinds.iter().map(|k| k.name()).collect();
+        shared.event(&format!("nemesis: swarm kinds [{}], {} faults planned", kinds.join(" "), self.plan.faults.len()));
+        for fault in &self.plan.faults {
+            shared.event(&format!(
+                "nemesis: plan #{} at +{} ms for {} ms: {}",
+                fault.id, fault.start_ms, fault.duration_ms, fault.fault
+            ));
+        }
+
+        let nodes: Vec<NodeHandle> = self
+            .cluster
+            .nodes
+            .iter()
+            .map(|spec| {
+                start_node(
+                    &handle,
+                    spec.clone(),
+                    self.cluster.clone(),
+                    self.disks[spec.id as usize].clone(),
+                    shared.clone(),
+                )
+            })
+            .collect();
+        let node_ids: Vec<NodeId> = nodes.iter().map(|n| n.id()).collect();
+
+        let spec = match self.config.scenario {
+            Scenario::HotKey => WorkloadSpec { keys: 1, ..WorkloadSpec::default() },
+            Scenario::Kv | Scenario::Calm => WorkloadSpec::default(),
+        };
+        let endpoint = format!("http://{}", self.cluster.entry_node().api_addr());
+        let chaos_end = shared.start + self.config.chaos;
+        let (table_tx, table_rx) = tokio::sync::watch::channel(false);
+        let table_tx = Arc::new(table_tx);
+        let mut client_hosts = Vec::new();
+        let mut client_tasks = Vec::new();
+        for index in 0..self.config.clients {
+            let host = handle.create_node().name(format!("client-{index}")).ip(IpAddr::V4(client_ip(index))).build();
+            let client = Client {
+                index,
+                endpoint: endpoint.clone(),
+                seed: self.config.seed,
+                spec,
+                chaos_end,
+                heal_ops: self.config.heal_ops,
+                shared: shared.clone(),
+            };
+            let table_tx = table_tx.clone();
+            let table_rx = table_rx.clone();
+            client_hosts.push(host.id());
+            client_tasks.push(host.spawn(async move { client.run(table_tx, table_rx).await }));
+        }
+
+        let nemesis = Nemesis {
+            handle: handle.clone(),
+            cluster: self.cluster.clone(),
+            node_ids,
+            client_ids: client_hosts,
+            disks: self.disks.clone(),
+            shared: shared.clone(),
+            state: Arc::default(),
+        };
+        nemesis.execute(&self.plan).await;
+        tokio::time::sleep_until(chaos_end).await;
+        nemesis.heal_everything();
+        shared.event("phase: heal — every fault healed; operations must succeed within the bound");
+
+        for task in client_tasks {
+            let _ = task.await;
+        }
+        shared.event("phase: final — reading every key");
+        let checker_host = handle.create_node().name("checker").ip(IpAddr::V4(client_ip(self.config.clients))).build();
+        let final_client = Client {
+            index: self.config.clients,
+            endpoint,
+            seed: self.config.seed,
+            spec,
+            chaos_end,
+            heal_ops: 0,
+            shared: shared.clone(),
+        };
+        let _ = checker_host.spawn(async move { final_client.final_reads().await }).await;
+        let simulated = shared.start.elapsed();
+        shared.event(&format!("done: {} requests", shared.requests.load(Ordering::Relaxed)));
+        let ops = std::mem::take(&mut *shared.history.lock().unwrap_or_else(|p| p.into_inner()));
+        (History { ops }, shared.requests.load(Ordering::Relaxed), simulated)
+    }
+}
+
+/// Creates node `spec`'s host; its init task (run again on every restart) opens the disk and
+/// runs the engine's `node::run`.
+fn start_node(handle: &Handle, spec: NodeSpec, cluster: ClusterSpec, disk: Arc<Disk>, shared: Shared) -> NodeHandle {
+    handle
+        .create_node()
+        .name(format!("node-{}", spec.id))
+        .ip(IpAddr::V4(spec.ip))
+        .init(move || {
+            let (spec, cluster, disk, shared) = (spec.clone(), cluster.clone(), disk.clone(), shared.clone());
+            async move {
+                for attempt in 0..NODE_START_ATTEMPTS_MAX {
+                    let store = match disk.open() {
+                        Ok(store) => store,
+                        Err(error) => {
+                            shared.event(&format!("node {}: open store (attempt {attempt}): {error}", spec.id));
+                            tokio::time::sleep(Duration::from_millis(NODE_START_RETRY_MS)).await;
+                            continue;
+                        }
+                    };
+                    let config = node_config(&spec, &cluster, StorageConfig::Provided(ProvidedStore(store)));
+                    let ready_shared = shared.clone();
+                    let id = spec.id;
+                    let result = node::run(
+                        config,
+                        move |addr| ready_shared.event(&format!("node {id}: serving on {addr}")),
+                        std::future::pending::<()>(),
+                    )
+                    .await;
+                    if let Err(error) = result {
+                        shared.event(&format!("node {}: stopped: {error}", spec.id));
+                        tokio::time::sleep(Duration::from_millis(NODE_START_RETRY_MS)).await;
+                    }
+                }
+                shared.event(&format!("node {}: gave up starting", spec.id));
+            }
+        })
+        .build()
+}
+
+/// One simulated client host.
+struct Client {
+    index: u32,
+    endpoint: String,
+    seed: u64,
+    spec: WorkloadSpec,
+    chaos_end: tokio::time::Instant,
+    heal_ops: u32,
+    shared: Shared,
+}
+
+/// First random stream of the clients (stream `CLIENT_STREAM_BASE + index`).
+const CLIENT_STREAM_BASE: u64 = 100;
+
+impl Client {
+    fn driver(&self) -> DynamoClient {
+        let config = ClientConfig::new(self.endpoint.clone())
+            .with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
+            .with_connections_max(CLIENT_CONNECTIONS_MAX);
+        DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
+    }
+
+    async fn run(
+        &self,
+        table_tx: Arc<tokio::sync::watch::Sender<bool>>,
+        mut table_rx: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let driver = self.driver();
+        let mut rng = seeded_rng(self.seed, CLIENT_STREAM_BASE + u64::from(self.index));
+        if self.index == 0 {
+            self.create_table(&driver).await;
+            let _ = table_tx.send(true);
+        } else {
+            let _ = table_rx.wait_for(|ready| *ready).await;
+        }
+        let mut seq = 0;
+        while tokio::time::Instant::now() < self.chaos_end && seq < CHAOS_OPS_PER_CLIENT_MAX {
+            tokio::time::sleep(Duration::from_micros(self.spec.think_us(&mut rng))).await;
+            if tokio::time::Instant::now() >= self.chaos_end {
+                break;
+            }
+            let (kind, key) = self.spec.choose(&mut rng);
+            let ver = if kind.is_write() { self.shared.next_ver.fetch_add(1, Ordering::Relaxed) } else { 0 };
+            self.attempt(&driver, Phase::Chaos, seq, 0, kind, key, ver).await;
+            seq += 1;
+        }
+        tokio::time::sleep_until(self.chaos_end).await;
+        for _ in 0..self.heal_ops {
+            tokio::time::sleep(Duration::from_micros(self.spec.think_us(&mut rng))).await;
+            let (kind, key) = self.spec.choose(&mut rng);
+            let ver = if kind.is_write() { self.shared.next_ver.fetch_add(1, Ordering::Relaxed) } else { 0 };
+            self.until_answered(&driver, Phase::Heal, seq, kind, key, ver).await;
+            seq += 1;
+        }
+    }
+
+    /// Creates the table, retrying until the entry node answers (it may be down at first).
+    async fn create_table(&self, driver: &DynamoClient) {
+        for attempt in 0u32.. {
+            match driver.call("CreateTable", workload::create_table()).await {
+                Ok(_) => {
+                    self.shared.event(&format!("client {}: table {} created", self.index, workload::TABLE));
+                    return;
+                }
+                Err(error) if error.type_name() == Some("ResourceInUseException") => return,
+                Err(error) => {
+                    if attempt % 10 == 0 {
+                        self.shared.event(&format!("client {}: create table: {error}", self.index));
+                    }
+                    tokio::time::sleep(Duration::from_millis(HEAL_RETRY_MS)).await;
+                }
+            }
+        }
+    }
+
+    /// Reads every key once after the heal phase, retrying each read until it is answered.
+    async fn final_reads(&self) {
+        let driver = self.driver();
+        for key in 0..self.spec.keys {
+            self.until_answered(&driver, Phase::Final, u64::from(key), OpKind::Get, key, 0).await;
+        }
+    }
+
+    /// Attempts an operation until it gets an answer or the heal bound passes.
+    async fn until_answered(&self, driver: &DynamoClient, phase: Phase, seq: u64, kind: OpKind, key: u32, ver: u64) {
+        let first = tokio::time::Instant::now();
+        for attempt in 0u32.. {
+            let outcome = self.attempt(driver, phase, seq, attempt, kind, key, ver).await;
+            let out_of_time = first.elapsed() >= Duration::from_millis(HEAL_OP_BOUND_MS);
+            if outcome.is_definite_answer() || matches!(outcome, Outcome::Refused(_)) || out_of_time {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(HEAL_RETRY_MS)).await;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        driver: &DynamoClient,
+        phase: Phase,
+        seq: u64,
+        attempt: u32,
+        kind: OpKind,
+        key: u32,
+        ver: u64,
+    ) -> Outcome {
+        let (operation, body) = workload::request(kind, key, ver, self.index);
+        let invoke_ns = self.shared.now_ns();
+        self.shared.requests.fetch_add(1, Ordering::Relaxed);
+        let outcome = workload::outcome(kind, driver.call(operation, body).await);
+        let complete_ns = self.shared.now_ns();
+        let op = Op { client: self.index, seq, attempt, phase, kind, key, ver, invoke_ns, complete_ns, outcome };
+        let outcome = op.outcome.clone();
+        self.shared.record(op);
+        outcome
+    }
+}
+
+/// Counts of overlapping faults holding each node or link down.
+#[derive(Default)]
+struct HeldDown {
+    crashed: BTreeMap<u32, u32>,
+    paused: BTreeMap<u32, u32>,
+    links: BTreeMap<(NodeId, NodeId), u32>,
+    loss: BTreeMap<u32, u32>,
+    latency: BTreeMap<u32, (u64, u64)>,
+}
+
+/// Executes a fault plan against the running cluster.
+#[derive(Clone)]
+struct Nemesis {
+    handle: Handle,
+    cluster: ClusterSpec,
+    node_ids: Vec<NodeId>,
+    client_ids: Vec<NodeId>,
+    disks: Vec<Arc<Disk>>,
+    shared: Shared,
+    state: Arc<Mutex<HeldDown>>,
+}
+
+impl Nemesis {
+    /// Starts and heals every fault at its planned time; returns when the last has healed.
+    async fn execute(&self, plan: &FaultPlan) {
+        // (time, heal before start at the same instant, fault id)
+        let mut events: Vec<(u64, bool, usize)> = Vec::new();
+        for (index, fault) in plan.faults.iter().enumerate() {
+            events.push((fault.start_ms, true, index));
+            events.push((fault.end_ms(), false, index));
+        }
+        events.sort_by_key(|(time, starts, index)| (*time, *starts, *index));
+        for (time_ms, starts, index) in events {
+            tokio::time::sleep_until(self.shared.start + Duration::from_millis(time_ms)).await;
+            let fault = &plan.faults[index];
+            if starts {
+                self.shared.event(&format!("nemesis: start #{} ({} ms): {}", fault.id, fault.duration_ms, fault.fault));
+                self.start(fault);
+            } else {
+                self.shared.event(&format!("nemesis: heal #{}: {}", fault.id, fault.fault));
+                self.heal(fault);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HeldDown> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn start(&self, scheduled: &ScheduledFault) {
+        match &scheduled.fault {
+            Fault::Crash { node } => self.hold_crash(*node),
+            Fault::Pause { node } => self.hold_pause(*node),
+            Fault::ZoneCrash { zone } => self.cluster.zone_nodes(*zone).into_iter().for_each(|n| self.hold_crash(n)),
+            Fault::Disk { node, kind } => {
+                self.disks[*node as usize].faults.set(disk_settings(*kind));
+                if *kind == FaultKind::DiskSlow {
+                    self.spawn_slow_disk(*node, scheduled.duration_ms);
+                }
+            }
+            Fault::Loss { per_million } => {
+                self.lock().loss.insert(scheduled.id, *per_million);
+                self.apply_net_config();
+            }
+            Fault::Latency { min_ms, max_ms } => {
+                self.lock().latency.insert(scheduled.id, (*min_ms, *max_ms));
+                self.apply_net_config();
+            }
+            network => self.links_of(network).into_iter().for_each(|link| self.hold_link(link)),
+        }
+    }
+
+    fn heal(&self, scheduled: &ScheduledFault) {
+        match &scheduled.fault {
+            Fault::Crash { node } => self.release_crash(*node),
+            Fault::Pause { node } => self.release_pause(*node),
+            Fault::ZoneCrash { zone } => self.cluster.zone_nodes(*zone).into_iter().for_each(|n| self.release_crash(n)),
+            Fault::Disk { node, kind } => {
+                let disk = &self.disks[*node as usize];
+                disk.faults.clear();
+                // A failed sync poisons the store until the process restarts; so does the
+                // operator here, unless another fault holds the node down anyway.
+                if *kind == FaultKind::DiskSyncError && !self.lock().crashed.contains_key(node) {
+                    self.shared.event(&format!("nemesis: restart node {node} to clear its poisoned store"));
+                    self.hold_crash(*node);
+                    self.release_crash(*node);
+                }
+            }
+            Fault::Loss { .. } => {
+                self.lock().loss.remove(&scheduled.id);
+                self.apply_net_config();
+            }
+            Fault::Latency { .. } => {
+                self.lock().latency.remove(&scheduled.id);
+                self.apply_net_config();
+            }
+            network => self.links_of(network).into_iter().for_each(|link| self.release_link(link)),
+        }
+    }
+
+    /// Heals whatever is still held down (every planned fault ends inside the chaos phase, so
+    /// this is a safety net that makes the heal phase's promise true by construction).
+    fn heal_everything(&self) {
+        let (crashed, paused, links) = {
+            let mut state = self.lock();
+            state.loss.clear();
+            state.latency.clear();
+            (std::mem::take(&mut state.crashed), std::mem::take(&mut state.paused), std::mem::take(&mut state.links))
+        };
+        for node in crashed.keys() {
+            self.shared.event(&format!("nemesis: final heal restarts node {node}"));
+            self.handle.restart(self.node_ids[*node as usize]);
+        }
+        for node in paused.keys() {
+            self.handle.resume(self.node_ids[*node as usize]);
+        }
+        let net = NetSim::current();
+        for (src, dst) in links.keys() {
+            net.unclog_link(*src, *dst);
+        }
+        for disk in &self.disks {
+            disk.faults.clear();
+        }
+        self.apply_net_config();
+    }
+
+    fn hold_crash(&self, node: u32) {
+        let first = {
+            let mut state = self.lock();
+            let count = state.crashed.entry(node).or_default();
+            *count += 1;
+            *count == 1
+        };
+        if first {
+            self.handle.kill(self.node_ids[node as usize]);
+            self.disks[node as usize].crash();
+        }
+    }
+
+    fn release_crash(&self, node: u32) {
+        let (last, paused) = {
+            let mut state = self.lock();
+            let last = release(&mut state.crashed, node);
+            (last, state.paused.contains_key(&node))
+        };
+        if last {
+            self.handle.restart(self.node_ids[node as usize]);
+            if paused {
+                self.handle.pause(self.node_ids[node as usize]);
+            }
+        }
+    }
+
+    fn hold_pause(&self, node: u32) {
+        let first = {
+            let mut state = self.lock();
+            let count = state.paused.entry(node).or_default();
+            *count += 1;
+            *count == 1
+        };
+        if first {
+            self.handle.pause(self.node_ids[node as usize]);
+        }
+    }
+
+    fn release_pause(&self, node: u32) {
+        if release(&mut self.lock().paused, node) {
+            self.handle.resume(self.node_ids[node as usize]);
+        }
+    }
+
+    fn hold_link(&self, link: (NodeId, NodeId)) {
+        let first = {
+            let mut state = self.lock();
+            let count = state.links.entry(link).or_default();
+            *count += 1;
+            *count == 1
+        };
+        if first {
+            NetSim::current().clog_link(link.0, link.1);
+        }
+    }
+
+    fn release_link(&self, link: (NodeId, NodeId)) {
+        if release(&mut self.lock().links, link) {
+            NetSim::current().unclog_link(link.0, link.1);
+        }
+    }
+
+    /// The directed links a network partition cuts.
+    fn links_of(&self, fault: &Fault) -> Vec<(NodeId, NodeId)> {
+        let all_hosts: Vec<NodeId> = self.node_ids.iter().chain(&self.client_ids).copied().collect();
+        let cut_off = |inside: &[NodeId], inbound: bool, outbound: bool| {
+            let mut links = Vec::new();
+            for &a in inside {
+                for &b in all_hosts.iter().filter(|b| !inside.contains(b)) {
+                    if outbound {
+                        links.push((a, b));
+                    }
+                    if inbound {
+                        links.push((b, a));
+                    }
+                }
+            }
+            links
+        };
+        match fault {
+            Fault::ZoneCut { zone, direction } => {
+                let inside: Vec<NodeId> =
+                    self.cluster.zone_nodes(*zone).into_iter().map(|n| self.node_ids[n as usize]).collect();
+                let (inbound, outbound) = match direction {
+                    CutDirection::Both => (true, true),
+                    CutDirection::Inbound => (true, false),
+                    CutDirection::Outbound => (false, true),
+                };
+                cut_off(&inside, inbound, outbound)
+            }
+            Fault::Isolate { node } => cut_off(&[self.node_ids[*node as usize]], true, true),
+            Fault::Halves { nodes_side, clients_side } => {
+                let side: Vec<NodeId> = self
+                    .node_ids
+                    .iter()
+                    .zip(nodes_side)
+                    .chain(self.client_ids.iter().zip(clients_side))
+                    .filter(|(_, side)| **side)
+                    .map(|(id, _)| *id)
+                    .collect();
+                cut_off(&side, true, true)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Sets the network configuration to the base with every active loss and latency fault.
+    fn apply_net_config(&self) {
+        let (loss, latency) = {
+            let state = self.lock();
+            let loss = state.loss.values().copied().max().unwrap_or(0);
+            let latency = state.latency.values().copied().fold(None, |widest: Option<(u64, u64)>, (lo, hi)| {
+                Some(widest.map_or((lo, hi), |(a, b)| (a.max(lo), b.max(hi))))
+            });
+            (loss, latency)
+        };
+        NetSim::current().update_config(|net| {
+            net.packet_loss_rate = f64::from(loss) / f64::from(squall_engine::storage::faulty::PER_MILLION);
+            net.send_latency = match latency {
+                Some((lo, hi)) => Duration::from_millis(lo)..Duration::from_millis(hi.max(lo + 1)),
+                None => Duration::from_micros(LINK_LATENCY_US_MIN)..Duration::from_micros(LINK_LATENCY_US_MAX),
+            };
+        });
+    }
+
+    /// While a slow-disk fault lasts, collects the node's slow-operation debt and pauses the
+    /// node for that long: the store is synchronous, so a slow disk stalls the node.
+    fn spawn_slow_disk(&self, node: u32, duration_ms: u64) {
+        let nemesis = self.clone();
+        let until = tokio::time::Instant::now() + Duration::from_millis(duration_ms);
+        tokio::spawn(async move {
+            while tokio::time::Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(SLOW_DISK_POLL_MS)).await;
+                let delay = nemesis.disks[node as usize].faults.take_delay();
+                if !delay.is_zero() {
+                    nemesis.hold_pause(node);
+                    tokio::time::sleep(delay).await;
+                    nemesis.release_pause(node);
+                }
+            }
+        });
+    }
+}
+
+/// Decrements a hold count; true when it reached zero (and was removed).
+fn release<K: Ord + Copy>(counts: &mut BTreeMap<K, u32>, key: K) -> bool {
+    match counts.get_mut(&key) {
+        Some(count) if *count > 1 => {
+            *count -= 1;
+            false
+        }
+        Some(_) => {
+            counts.remove(&key);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The store faults a disk fault kind switches on.
+fn disk_settings(kind: FaultKind) -> FaultSettings {
+    use squall_engine::storage::faulty::PER_MILLION;
+    let off = FaultSettings::default();
+    match kind {
+        FaultKind::DiskWriteError => FaultSettings { write_eio_per_million: PER_MILLION / 5, ..off },
+        FaultKind::DiskSyncError => FaultSettings { sync_eio_per_million: PER_MILLION / 10, ..off },
+        // Items only (key prefix 0x01): they carry a CRC the engine must check.
+        FaultKind::DiskCorrupt => {
+            FaultSettings { read_corrupt_per_million: PER_MILLION / 5, corrupt_key_prefix: vec![0x01], ..off }
+        }
+        FaultKind::DiskSlow => FaultSettings { slow_per_million: PER_MILLION / 4, slow_delay_us: 50_000, ..off },
+        FaultKind::DiskFull => FaultSettings { full: true, ..off },
+        _ => off,
+    }
+}
