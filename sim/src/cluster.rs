@@ -6,10 +6,15 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use squall_engine::node::{NodeConfig, StorageConfig};
+use squall_engine::cluster::node::ClusterSettings;
+use squall_engine::node::{ClusterConfig, NodeConfig, StorageConfig};
 
 /// Port every node serves the DynamoDB API on.
 pub const API_PORT: u16 = 8000;
+/// Port of every node's peer transport (raft and routed requests).
+pub const PEER_PORT: u16 = 9000;
+/// Partitions of every table the simulated clients create.
+pub const PARTITIONS_PER_TABLE: u64 = 4;
 /// Most zones a cluster may have (the zone number is an address octet below the clients').
 pub const ZONES_MAX: u32 = 100;
 /// Most nodes per zone (the node number is the last address octet).
@@ -85,10 +90,27 @@ impl ClusterSpec {
         self.nodes.iter().filter(|n| n.zone == zone).map(|n| n.id).collect()
     }
 
-    /// The node clients send their requests to. While each host runs a single-node engine,
-    /// that is node 0; with routers it becomes any node.
-    pub fn entry_node(&self) -> &NodeSpec {
-        &self.nodes[0]
+    /// The node client `index` sends its requests to: every node runs a router, so clients
+    /// spread over all of them.
+    pub fn entry_node(&self, client: u32) -> &NodeSpec {
+        &self.nodes[client as usize % self.nodes.len()]
+    }
+
+    /// The engine's description of this cluster: engine node ids are sim ids plus one (raft
+    /// ids must not be zero), zones are named `zone-<n>`.
+    pub fn engine_spec(&self) -> squall_engine::cluster::ClusterSpec {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| squall_engine::cluster::NodeSpec {
+                id: u64::from(n.id) + 1,
+                zone: format!("zone-{}", n.zone),
+                endpoint: format!("http://{}", n.api_addr()),
+                peer: SocketAddr::new(n.ip.into(), PEER_PORT).to_string(),
+                pid: None,
+            })
+            .collect();
+        squall_engine::cluster::ClusterSpec { nodes }
     }
 }
 
@@ -98,12 +120,14 @@ pub fn client_ip(index: u32) -> Ipv4Addr {
     Ipv4Addr::new(10, CLIENT_OCTET, 0, index as u8 + 1)
 }
 
-/// The engine configuration of one simulated node. The only place a spec becomes a
-/// `NodeConfig`: when the engine's configuration gains cluster fields (node id, zone, peers),
-/// they are filled in here from `node` and `cluster`.
-pub fn node_config(node: &NodeSpec, cluster: &ClusterSpec, storage: StorageConfig) -> NodeConfig {
+/// The engine configuration of one simulated node: a member of the whole cluster, with its
+/// election timing drawn from the run's seed.
+pub fn node_config(node: &NodeSpec, cluster: &ClusterSpec, storage: StorageConfig, seed: u64) -> NodeConfig {
     debug_assert!(cluster.nodes.contains(node), "node {} is not in the cluster", node.id);
-    NodeConfig { listen: node.api_addr(), storage }
+    let settings = ClusterSettings { partitions_per_table: Some(PARTITIONS_PER_TABLE), ..ClusterSettings::default() };
+    let membership =
+        ClusterConfig { node_id: u64::from(node.id) + 1, spec: cluster.engine_spec(), settings, seed };
+    NodeConfig { listen: node.api_addr(), storage, cluster: Some(membership) }
 }
 
 #[cfg(test)]
@@ -117,7 +141,8 @@ mod tests {
         assert_eq!(ips, ["10.0.0.1", "10.0.0.2", "10.1.0.1", "10.1.0.2", "10.2.0.1", "10.2.0.2"]);
         assert_eq!(cluster.nodes.iter().map(|n| n.id).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5]);
         assert_eq!(cluster.zone_nodes(1), [2, 3]);
-        assert_eq!(cluster.entry_node().id, 0);
+        assert_eq!(cluster.entry_node(0).id, 0);
+        assert_eq!(cluster.entry_node(7).id, 1);
         assert_eq!(client_ip(0).to_string(), "10.200.0.1");
     }
 
@@ -132,8 +157,13 @@ mod tests {
     #[test]
     fn node_config_listens_on_the_node_address() {
         let cluster = ClusterSpec::new(2, 2).unwrap();
-        let config = node_config(&cluster.nodes[3], &cluster, StorageConfig::Memory);
+        let config = node_config(&cluster.nodes[3], &cluster, StorageConfig::Memory, 7);
         assert_eq!(config.listen.to_string(), "10.1.0.2:8000");
         assert_eq!(config.storage, StorageConfig::Memory);
+        let membership = config.cluster.expect("a cluster member");
+        assert_eq!(membership.node_id, 4);
+        assert_eq!(membership.spec.nodes.len(), 4);
+        assert_eq!(membership.spec.node(4).unwrap().peer, "10.1.0.2:9000");
+        membership.spec.validate().unwrap();
     }
 }

@@ -25,10 +25,6 @@ pub const FAULT_MS_MAX: u64 = 10_000;
 pub const CHAOS_MS_PER_FAULT: u64 = 4_000;
 /// Most faults in one run.
 pub const FAULTS_MAX: u64 = 64;
-/// Chance (per million) that a fault aimed at one node picks the entry node (node 0, which
-/// every client talks to while each host runs a single-node engine) rather than any node;
-/// without it most node faults would hit nodes nothing depends on yet.
-const ENTRY_NODE_BIAS_PER_MILLION: u64 = 500_000;
 /// Chance (per million) that swarm testing keeps an allowed fault kind for a seed.
 const SWARM_KEEP_PER_MILLION: u64 = 700_000;
 
@@ -285,13 +281,8 @@ pub fn plan(seed: u64, cluster: &ClusterSpec, clients: u32, chaos_ms: u64, allow
 
 fn draw_fault(rng: &mut ChaCha8Rng, kind: FaultKind, cluster: &ClusterSpec, clients: u32) -> Fault {
     let nodes = cluster.nodes.len() as u64;
-    let node = |rng: &mut ChaCha8Rng| {
-        if uniform_below(rng, 1_000_000) < ENTRY_NODE_BIAS_PER_MILLION {
-            cluster.entry_node().id
-        } else {
-            uniform_below(rng, nodes) as u32
-        }
-    };
+    // Every node hosts replicas and a router, so node faults pick any node.
+    let node = |rng: &mut ChaCha8Rng| uniform_below(rng, nodes) as u32;
     let zone = |rng: &mut ChaCha8Rng| uniform_below(rng, u64::from(cluster.zones)) as u32;
     match kind {
         FaultKind::Crash => Fault::Crash { node: node(rng) },

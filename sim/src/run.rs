@@ -83,6 +83,7 @@ impl Disk {
 /// State shared by the supervisor, the nodes and the clients.
 #[derive(Clone)]
 struct Shared {
+    seed: u64,
     start: tokio::time::Instant,
     timeline: Timeline,
     history: Arc<Mutex<Vec<Op>>>,
@@ -168,6 +169,7 @@ impl Supervisor {
     async fn run(&self) -> (History, u64, Duration) {
         let handle = Handle::current();
         let shared = Shared {
+            seed: self.config.seed,
             start: tokio::time::Instant::now(),
             timeline: self.timeline.clone(),
             history: Arc::default(),
@@ -212,7 +214,6 @@ impl Supervisor {
             Scenario::HotKey => WorkloadSpec { keys: 1, ..WorkloadSpec::default() },
             Scenario::Kv | Scenario::Calm => WorkloadSpec::default(),
         };
-        let endpoint = format!("http://{}", self.cluster.entry_node().api_addr());
         let chaos_end = shared.start + self.config.chaos;
         let (table_tx, table_rx) = tokio::sync::watch::channel(false);
         let table_tx = Arc::new(table_tx);
@@ -222,7 +223,7 @@ impl Supervisor {
             let host = handle.create_node().name(format!("client-{index}")).ip(IpAddr::V4(client_ip(index))).build();
             let client = Client {
                 index,
-                endpoint: endpoint.clone(),
+                endpoint: format!("http://{}", self.cluster.entry_node(index).api_addr()),
                 seed: self.config.seed,
                 spec,
                 chaos_end,
@@ -256,7 +257,7 @@ impl Supervisor {
         let checker_host = handle.create_node().name("checker").ip(IpAddr::V4(client_ip(self.config.clients))).build();
         let final_client = Client {
             index: self.config.clients,
-            endpoint,
+            endpoint: format!("http://{}", self.cluster.entry_node(self.config.clients).api_addr()),
             seed: self.config.seed,
             spec,
             chaos_end,
@@ -290,7 +291,8 @@ fn start_node(handle: &Handle, spec: NodeSpec, cluster: ClusterSpec, disk: Arc<D
                             continue;
                         }
                     };
-                    let config = node_config(&spec, &cluster, StorageConfig::Provided(ProvidedStore(store)));
+                    let config =
+                        node_config(&spec, &cluster, StorageConfig::Provided(ProvidedStore(store)), shared.seed);
                     let ready_shared = shared.clone();
                     let id = spec.id;
                     let result = node::run(

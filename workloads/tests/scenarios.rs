@@ -34,6 +34,7 @@ impl Node {
         let config = NodeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             storage: StorageConfig::Rocks(dir.path().to_path_buf()),
+            cluster: None,
         };
         let task = tokio::spawn(run(
             config,
