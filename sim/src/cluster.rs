@@ -125,8 +125,7 @@ pub fn client_ip(index: u32) -> Ipv4Addr {
 pub fn node_config(node: &NodeSpec, cluster: &ClusterSpec, storage: StorageConfig, seed: u64) -> NodeConfig {
     debug_assert!(cluster.nodes.contains(node), "node {} is not in the cluster", node.id);
     let settings = ClusterSettings { partitions_per_table: Some(PARTITIONS_PER_TABLE), ..ClusterSettings::default() };
-    let membership =
-        ClusterConfig { node_id: u64::from(node.id) + 1, spec: cluster.engine_spec(), settings, seed };
+    let membership = ClusterConfig { node_id: u64::from(node.id) + 1, spec: cluster.engine_spec(), settings, seed };
     NodeConfig { listen: node.api_addr(), storage, cluster: Some(membership) }
 }
 

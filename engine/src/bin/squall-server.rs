@@ -104,7 +104,7 @@ async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    #[cfg(unix)]
+    #[cfg(all(unix, not(madsim)))]
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {
@@ -113,7 +113,7 @@ async fn shutdown_signal() {
             Err(_) => std::future::pending::<()>().await,
         }
     };
-    #[cfg(not(unix))]
+    #[cfg(any(not(unix), madsim))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
         _ = ctrl_c => tracing::info!("ctrl-c received; shutting down"),

@@ -9,7 +9,7 @@ use crate::api::read::{index_for, limit, read_page, select_for, start_after, Rea
 use crate::api::ApiError;
 use crate::catalog::KeySchema;
 use crate::db::{keys, Database};
-use crate::expr::{parse_condition, parse_key_condition, ConditionKind, KeyCondition, SortKeyCondition};
+use crate::expr::{parse_condition, parse_key_condition, ConditionKind, ExprContext, KeyCondition, SortKeyCondition};
 use crate::model::{encode_key_prefix, AttributeValue, ScalarType};
 use crate::storage::Direction;
 
@@ -20,19 +20,7 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
     let (index, consistent) = index_for(&request, &table)?;
     let schema = index.map(|i| &i.key_schema).unwrap_or(&table.meta.key_schema);
     let index_id = index.map(|i| i.id).unwrap_or(keys::TABLE_INDEX_ID);
-    let mut context =
-        expression_context(&request, &["KeyConditionExpression", "FilterExpression", "ProjectionExpression"])?;
-    let key_text = request.str("KeyConditionExpression")?.ok_or_else(|| {
-        ApiError::validation(
-            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
-        )
-    })?;
-    let condition = parse_key_condition(
-        key_text,
-        &mut context,
-        &schema.partition.name,
-        schema.sort.as_ref().map(|s| s.name.as_str()),
-    )?;
+    let (mut context, condition) = key_condition(&request, schema)?;
     let filter = request
         .str("FilterExpression")?
         .map(|text| parse_condition(text, &mut context, ConditionKind::Filter))
@@ -164,8 +152,14 @@ pub fn routing_value(db: &Database, body: &[u8]) -> Result<Option<AttributeValue
         return Ok(None);
     }
     let schema = index.map(|i| &i.key_schema).unwrap_or(&table.meta.key_schema);
+    let (_, condition) = key_condition(&request, schema)?;
+    Ok(Some(condition.partition_value))
+}
+
+/// The expression context of a Query and its parsed key condition.
+fn key_condition(request: &Request, schema: &KeySchema) -> Result<(ExprContext, KeyCondition), ApiError> {
     let mut context =
-        expression_context(&request, &["KeyConditionExpression", "FilterExpression", "ProjectionExpression"])?;
+        expression_context(request, &["KeyConditionExpression", "FilterExpression", "ProjectionExpression"])?;
     let key_text = request.str("KeyConditionExpression")?.ok_or_else(|| {
         ApiError::validation(
             "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
@@ -177,5 +171,5 @@ pub fn routing_value(db: &Database, body: &[u8]) -> Result<Option<AttributeValue
         &schema.partition.name,
         schema.sort.as_ref().map(|s| s.name.as_str()),
     )?;
-    Ok(Some(condition.partition_value))
+    Ok((context, condition))
 }
