@@ -37,6 +37,21 @@ pub struct CallScope {
 
 thread_local! {
     static CURRENT: RefCell<Option<CallScope>> = const { RefCell::new(None) };
+    static WRITE_FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Records that a write inside the current scope failed in the store. A replicated apply
+/// checks it afterwards: an entry whose writes failed is not applied, whatever the operation
+/// answered, and must be applied again.
+pub fn note_write_failure() {
+    if current(|s| s.is_some()) {
+        WRITE_FAILED.with(|f| f.set(true));
+    }
+}
+
+/// Whether a write failed since the last call, clearing the record.
+pub fn take_write_failure() -> bool {
+    WRITE_FAILED.with(|f| f.replace(false))
 }
 
 /// Runs `f` with `scope` as the current scope, restoring the previous one afterwards.

@@ -32,7 +32,7 @@ use super::{ClusterSpec, META_GROUP};
 use crate::api::{ApiError, Service};
 use crate::db::Database;
 use crate::partition::{HashRange, NodeId, PartitionMap};
-use crate::replication::{Replica, ReplicaSettings, StateMachine};
+use crate::replication::{Replica, ReplicaSettings, ReplicationError, StateMachine};
 use crate::scope::{with_scope, CallScope};
 use crate::storage::Durability;
 
@@ -61,6 +61,8 @@ pub struct ClusterSettings {
     pub partitions_per_table: Option<u64>,
     /// How often group leaders look for abandoned cross-partition transactions.
     pub txn_resolve_interval_ms: u64,
+    /// Pause before a replica stopped by a storage failure is opened again.
+    pub replica_restart_backoff_ms: u64,
 }
 
 impl Default for ClusterSettings {
@@ -77,6 +79,7 @@ impl Default for ClusterSettings {
             group_batch_events_max: 256,
             partitions_per_table: None,
             txn_resolve_interval_ms: 1_000,
+            replica_restart_backoff_ms: 1_000,
         }
     }
 }
@@ -277,14 +280,8 @@ impl ClusterNode {
         if groups.contains_key(&group) {
             return Ok(());
         }
-        let replica = Replica::open(
-            self.db.store().clone(),
-            group,
-            self.me,
-            voters,
-            self.settings.replica.clone(),
-            self.seed ^ self.me.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        )?;
+        let replica =
+            Replica::open(self.db.store().clone(), group, self.me, voters, self.settings.replica.clone(), self.seed)?;
         let mut replica = replica;
         // A new group's first voter campaigns at once rather than after an election timeout.
         if replica.is_new() && voters.first() == Some(&self.me) {
@@ -292,7 +289,12 @@ impl ClusterNode {
         }
         let (tx, rx) = mpsc::channel(self.settings.group_inbox_max);
         let node = Arc::downgrade(self);
-        let task = tokio::spawn(run_group(node, replica, rx, self.settings.clone()));
+        let store = self.db.store().clone();
+        let (me, settings, seed, voters_owned) = (self.me, self.settings.replica.clone(), self.seed, voters.to_vec());
+        // After a storage failure the replica is opened again from what the store holds (the
+        // in-memory raft state may be ahead of it), and applies again from its durable point.
+        let reopen = move || Replica::open(store.clone(), group, me, &voters_owned, settings.clone(), seed);
+        let task = tokio::spawn(run_group(node, replica, rx, self.settings.clone(), reopen));
         groups.insert(group, GroupHandle { inbox: tx, range, task });
         Ok(())
     }
@@ -691,8 +693,16 @@ impl Inbound for ClusterInbound {
 struct NodeMachine<'a>(&'a Arc<ClusterNode>);
 
 impl StateMachine for NodeMachine<'_> {
-    fn apply(&mut self, group: u64, entry: &Entry, applied: (Vec<u8>, Vec<u8>)) {
+    fn apply(&mut self, group: u64, entry: &Entry, applied: (Vec<u8>, Vec<u8>)) -> Result<(), ReplicationError> {
+        crate::scope::take_write_failure();
         self.0.apply_entry(group, entry, applied);
+        if crate::scope::take_write_failure() {
+            return Err(ReplicationError::Storage(crate::storage::StorageError::Io(format!(
+                "writes of entry {} of group {group} failed",
+                entry.index
+            ))));
+        }
+        Ok(())
     }
 }
 
@@ -703,6 +713,7 @@ async fn run_group(
     mut replica: Replica,
     mut inbox: mpsc::Receiver<GroupEvent>,
     settings: ClusterSettings,
+    reopen: impl Fn() -> Result<Replica, ReplicationError> + Send + 'static,
 ) {
     let group = replica.group();
     let mut ticker = tokio::time::interval(Duration::from_millis(settings.tick_ms));
@@ -739,11 +750,36 @@ async fn run_group(
             Ok(outcome) => outcome,
             Err(e) => {
                 // A storage failure: the replica stops rather than acknowledge what it could
-                // not persist; the other replicas carry on.
+                // not persist; the other replicas carry on. It comes back from the store after
+                // a pause, and keeps trying while the store refuses.
                 tracing::error!(group, error = %e, "replica stopped after a storage failure");
-                return;
+                drop(node);
+                loop {
+                    tokio::time::sleep(Duration::from_millis(settings.replica_restart_backoff_ms)).await;
+                    // Messages queued meanwhile are stale.
+                    while inbox.try_recv().is_ok() {}
+                    match reopen() {
+                        Ok(reopened) => {
+                            replica = reopened;
+                            tracing::info!(group, "replica reopened from the store");
+                            break;
+                        }
+                        Err(e) => tracing::warn!(group, error = %e, "replica cannot reopen yet"),
+                    }
+                }
+                continue;
             }
         };
+        if outcome.leadership_changed {
+            tracing::debug!(
+                group,
+                node = replica.id(),
+                leader = replica.leader_id(),
+                term = replica.term(),
+                commit = replica.commit_index(),
+                "leadership changed"
+            );
+        }
         if outcome.leadership_changed && replica.leader_id() != 0 {
             lock(&node.leader_hints).insert(group, replica.leader_id());
         }

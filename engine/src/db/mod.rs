@@ -238,7 +238,11 @@ impl Database {
             }
             None => durability,
         });
-        self.store.write(batch, durability)
+        let result = self.store.write(batch, durability);
+        if result.is_err() {
+            crate::scope::note_write_failure();
+        }
+        result
     }
 
     fn count_table(&self, meta: &TableMeta) -> Result<BTreeMap<u16, SizeStats>, StorageError> {

@@ -61,8 +61,9 @@ pub enum ReplicationError {
 pub trait StateMachine {
     /// Applies one committed normal entry with data. `applied` is the `(key, value)` recording
     /// this entry's index as applied: the state machine must write it in the same batch as the
-    /// entry's data, if it writes anything.
-    fn apply(&mut self, group: u64, entry: &Entry, applied: (Vec<u8>, Vec<u8>));
+    /// entry's data, if it writes anything. An error means the entry's writes did not reach the
+    /// store: the replica stops, and reopened it applies the entry again.
+    fn apply(&mut self, group: u64, entry: &Entry, applied: (Vec<u8>, Vec<u8>)) -> Result<(), ReplicationError>;
 }
 
 /// What one call to [`Replica::process_ready`] produced.
@@ -270,7 +271,7 @@ impl Replica {
             }
             outcome.messages.extend(ready.take_persisted_messages());
             let committed = ready.take_committed_entries();
-            self.apply(machine, committed);
+            self.apply(machine, committed)?;
 
             let mut light = self.raw.advance(ready);
             if let Some(commit) = light.commit_index() {
@@ -282,14 +283,14 @@ impl Replica {
             }
             outcome.messages.extend(light.take_messages());
             let committed = light.take_committed_entries();
-            self.apply(machine, committed);
+            self.apply(machine, committed)?;
             self.raw.advance_apply();
         }
         self.settle_timing();
         Ok(outcome)
     }
 
-    fn apply(&mut self, machine: &mut dyn StateMachine, entries: Vec<Entry>) {
+    fn apply(&mut self, machine: &mut dyn StateMachine, entries: Vec<Entry>) -> Result<(), ReplicationError> {
         for entry in entries {
             assert!(
                 entry.index <= self.raw.raft.raft_log.committed,
@@ -300,13 +301,14 @@ impl Replica {
             match entry.get_entry_type() {
                 EntryType::EntryNormal if !entry.data.is_empty() => {
                     let applied = (tag_key(self.group, APPLIED_TAG), entry.index.to_be_bytes().to_vec());
-                    machine.apply(self.group, &entry, applied);
+                    machine.apply(self.group, &entry, applied)?;
                 }
                 // Empty entries (a new leader's first entry) and membership changes, which this
                 // version does not propose, change no data.
                 _ => {}
             }
         }
+        Ok(())
     }
 
     /// Draws raft's randomized election timeout from the seeded RNG (between one and two times

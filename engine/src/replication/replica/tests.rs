@@ -10,11 +10,12 @@ struct Recorder {
 }
 
 impl StateMachine for Recorder {
-    fn apply(&mut self, _group: u64, entry: &Entry, applied: (Vec<u8>, Vec<u8>)) {
+    fn apply(&mut self, _group: u64, entry: &Entry, applied: (Vec<u8>, Vec<u8>)) -> Result<(), ReplicationError> {
         self.applied.push(entry.data.to_vec());
         let mut batch = WriteBatch::new();
         batch.put(applied.0, applied.1);
-        self.store.write(batch, Durability::Buffered).unwrap();
+        self.store.write(batch, Durability::Buffered)?;
+        Ok(())
     }
 }
 
@@ -127,4 +128,18 @@ fn election_timing_is_the_same_for_the_same_seed() {
     for seed in [1, 2, 3, 10, 99] {
         assert_eq!(elect(seed), elect(seed), "seed {seed}");
     }
+}
+
+#[test]
+fn replicas_of_one_group_with_one_node_seed_draw_different_timeouts() {
+    // Every node of a cluster may be given the same seed; the replica id must still separate
+    // their election timeouts, or the survivors of a lost leader split every vote.
+    let differing = (0..20u64)
+        .filter(|seed| {
+            let a = node(1, Arc::new(MemStore::new()), *seed).replica.raw.raft.randomized_election_timeout();
+            let b = node(2, Arc::new(MemStore::new()), *seed).replica.raw.raft.randomized_election_timeout();
+            a != b
+        })
+        .count();
+    assert!(differing >= 15, "only {differing} of 20 seeds gave different timeouts");
 }
