@@ -1,16 +1,13 @@
 //! Checkers over a run's history. Each checker states one property in its own file and returns
 //! every violation it finds; a run fails when any checker returns one.
 //!
-//! Plugging in another checker (the per-key linearizability search being written in
-//! `squall_workloads::check`): implement [`Checker`] in a file of its own here, mapping each
-//! [`Op`](crate::history::Op) to that checker's operation type (a write of `ver`, a read that saw
-//! `ver`, with invoke and completion times; an `Indeterminate` write may or may not have taken
-//! effect), and add it to [`all`].
+//! A new checker implements [`Checker`] in a file of its own here and is added to [`all`].
 
 use std::fmt;
 
 use crate::history::History;
 
+pub mod linearizable;
 pub mod liveness;
 pub mod lost_writes;
 pub mod stale_reads;
@@ -55,6 +52,7 @@ pub fn all(settings: CheckSettings) -> Vec<Box<dyn Checker>> {
     vec![
         Box::new(lost_writes::NoLostWrites),
         Box::new(stale_reads::NoStaleReads),
+        Box::new(linearizable::Linearizable),
         Box::new(liveness::ProgressAfterHeal { bound_ns: settings.heal_op_bound_ns }),
     ]
 }
