@@ -24,6 +24,32 @@ pub enum Scenario {
     HotKey,
     /// The kv workload with no faults at all.
     Calm,
+    /// Whole zones crash under load and come back.
+    ZoneOutage,
+    /// Nodes crash and restart one after another.
+    RollingRestarts,
+    /// A zone is cut off from the others (both ways or one), then reconnected.
+    ZonePartition,
+    /// Disks fail: write and sync errors, corruption, slowness, a full disk.
+    FlakyDisks,
+    /// Every fault kind allowed by `--faults`, with the kinds each seed uses drawn from the seed
+    /// (the default faults of the kv scenario are the same swarm).
+    Swarm,
+}
+
+impl Scenario {
+    /// The fault kinds this scenario injects, or `None` for those `--faults` allows.
+    pub fn faults(self) -> Option<Vec<crate::nemesis::FaultKind>> {
+        use crate::nemesis::FaultKind;
+        match self {
+            Scenario::Calm => Some(Vec::new()),
+            Scenario::ZoneOutage => Some(vec![FaultKind::ZoneCrash]),
+            Scenario::RollingRestarts => Some(vec![FaultKind::Crash]),
+            Scenario::ZonePartition => Some(vec![FaultKind::ZoneCut]),
+            Scenario::FlakyDisks => Some(FaultKind::ALL.into_iter().filter(|k| k.is_disk()).collect()),
+            Scenario::Kv | Scenario::HotKey | Scenario::Swarm => None,
+        }
+    }
 }
 
 /// Everything a run is made of.

@@ -96,7 +96,8 @@ impl FaultKind {
         }
     }
 
-    fn is_disk(self) -> bool {
+    /// Whether the fault is one of the disk faults.
+    pub fn is_disk(self) -> bool {
         matches!(
             self,
             FaultKind::DiskWriteError

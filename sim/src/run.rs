@@ -115,7 +115,10 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
         crate::cluster::CLIENTS_MAX - 1
     );
     let chaos_ms = config.chaos.as_millis() as u64;
-    let allowed = if config.scenario == Scenario::Calm { FaultSet(Vec::new()) } else { config.faults.clone() };
+    let allowed = match config.scenario.faults() {
+        Some(kinds) => FaultSet(kinds),
+        None => config.faults.clone(),
+    };
     let plan = nemesis::plan(config.seed, &cluster, config.clients, chaos_ms, &allowed);
     let faults_injected = plan.faults.len();
 
@@ -212,7 +215,7 @@ impl Supervisor {
 
         let spec = match self.config.scenario {
             Scenario::HotKey => WorkloadSpec { keys: 1, ..WorkloadSpec::default() },
-            Scenario::Kv | Scenario::Calm => WorkloadSpec::default(),
+            _ => WorkloadSpec::default(),
         };
         let chaos_end = shared.start + self.config.chaos;
         let (table_tx, table_rx) = tokio::sync::watch::channel(false);
