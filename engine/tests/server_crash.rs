@@ -2,14 +2,17 @@
 //! killed with SIGKILL; after a restart on the same data directory every acknowledged write is
 //! read back, and the table's indexes agree with it.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod cluster_common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cluster_common::call;
 use serde_json::{json, Value};
 
 /// Writer threads driving the load.
@@ -60,28 +63,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// One DynamoDB request over a fresh HTTP/1.1 connection: (status, body).
-fn call(addr: SocketAddr, operation: &str, body: &Value) -> std::io::Result<(u16, Value)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let payload = body.to_string();
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: DynamoDB_20120810.{operation}\r\n\
-         Content-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-        payload.len()
-    )?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "truncated response"))?;
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let json = serde_json::from_str(body).unwrap_or(Value::Null);
-    Ok((status, json))
 }
 
 fn ok(addr: SocketAddr, operation: &str, body: Value) -> Value {
