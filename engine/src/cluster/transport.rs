@@ -199,7 +199,7 @@ impl Transport {
             let _ = stream.set_nodelay(true);
             let (reader, mut writer) = tokio::io::split(stream);
             let pending = self.pending.clone();
-            let reader_task = tokio::spawn(async move { read_responses(reader, pending).await });
+            let mut reader_task = tokio::spawn(async move { read_responses(reader, pending).await });
             let hello = wire::encode(&PeerMessage::Hello { from: self.me });
             let mut healthy = writer.write_all(&hello).await.is_ok() && writer.flush().await.is_ok();
             while healthy {
@@ -211,7 +211,8 @@ impl Transport {
                         };
                         healthy = write_batch(&mut writer, frame, &mut rx, self.settings.write_batch_frames_max).await;
                     }
-                    _ = wait_finished(&reader_task) => healthy = false,
+                    // The reader ends when the peer closes or sends garbage: the link is broken.
+                    _ = &mut reader_task => healthy = false,
                 }
             }
             reader_task.abort();
@@ -249,12 +250,6 @@ impl Transport {
             let inbound = inbound.clone();
             tokio::spawn(async move { serve_connection(stream, inbound).await });
         }
-    }
-}
-
-async fn wait_finished(task: &tokio::task::JoinHandle<()>) {
-    while !task.is_finished() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
