@@ -14,6 +14,7 @@
 //!   scenario file format.
 //! - [`runner`]: open-loop (constant, Poisson, ramps) and closed-loop load with warm-up,
 //!   duration and count bounds.
+//! - [`tally`]: failures counted by DynamoDB operation and error.
 //! - [`report`]: the report directory (`.hgrm`, JSON summary, per-second series) and the final
 //!   table; [`plot`]: PNG and SVG charts.
 
@@ -27,4 +28,5 @@ pub mod recorder;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod tally;
 pub mod ycsb;

@@ -15,6 +15,12 @@ pub const SCAN_PAGES_MAX: usize = 100_000;
 pub const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(120);
 /// Poll interval while waiting for a table.
 const TABLE_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Attempts at one page in [`scan_all`]: a server that was overloaded by the run may still be
+/// working through abandoned requests when the check starts, and a read can safely be repeated.
+pub const SCAN_PAGE_ATTEMPTS: u32 = 5;
+/// Pause before the second attempt at a page; it doubles before each further one. Unit tests
+/// run the same retries without the waiting.
+const SCAN_RETRY_PAUSE: Duration = if cfg!(test) { Duration::from_millis(1) } else { Duration::from_secs(1) };
 
 /// One DynamoDB call.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +66,37 @@ pub async fn execute<A: DynamoApi>(api: &A, op: &Op) -> Result<Value, DriverErro
     let mut last = Value::Null;
     for call in &op.calls {
         last = api.call(call.operation, call.body.clone()).await?;
+    }
+    Ok(last)
+}
+
+/// Attempts at one call of the load phase that keeps being throttled (see [`execute_load`]).
+pub const LOAD_THROTTLED_ATTEMPTS: u32 = 20;
+/// Pause after the first throttled attempt; it doubles up to [`LOAD_THROTTLED_PAUSE_MAX`].
+const LOAD_THROTTLED_PAUSE: Duration = Duration::from_millis(10);
+/// Longest pause between throttled attempts.
+pub const LOAD_THROTTLED_PAUSE_MAX: Duration = Duration::from_secs(1);
+
+/// Issues a load-phase operation's calls as [`execute`] does, sending a throttled call again
+/// after a growing pause, up to [`LOAD_THROTTLED_ATTEMPTS`] attempts. The load phase must put
+/// every item in place at whatever rate the endpoint accepts (DynamoDB throttles a table beyond
+/// its capacity), and a throttled call was not applied, so sending it again cannot apply it
+/// twice. Any other failure ends the operation at once.
+pub async fn execute_load<A: DynamoApi>(api: &A, op: &Op) -> Result<Value, DriverError> {
+    let mut last = Value::Null;
+    for call in &op.calls {
+        let mut pause = LOAD_THROTTLED_PAUSE;
+        let mut attempt = 1;
+        last = loop {
+            match api.call(call.operation, call.body.clone()).await {
+                Err(error) if error.is_throttling() && attempt < LOAD_THROTTLED_ATTEMPTS => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(LOAD_THROTTLED_PAUSE_MAX);
+                    attempt += 1;
+                }
+                result => break result?,
+            }
+        };
     }
     Ok(last)
 }
@@ -244,7 +281,7 @@ pub async fn scan_all<A: DynamoApi>(api: &A, table: &str, index: Option<&str>) -
         if let Some(key) = start_key.take() {
             request["ExclusiveStartKey"] = key;
         }
-        let page = api.call("Scan", request).await?;
+        let page = scan_page(api, request).await?;
         if let Some(page_items) = page["Items"].as_array() {
             items.extend(page_items.iter().filter_map(|item| item.as_object().cloned()));
         }
@@ -254,6 +291,87 @@ pub async fn scan_all<A: DynamoApi>(api: &A, table: &str, index: Option<&str>) -
         }
     }
     Err(DriverError::Protocol(format!("scan of {table} did not end within {SCAN_PAGES_MAX} pages")))
+}
+
+/// Longest [`settle`] waits for the tables to stop changing.
+pub const SETTLE_WAIT: Duration = Duration::from_secs(60);
+/// Pause between two reads of the tables in [`settle`].
+const SETTLE_PAUSE: Duration = Duration::from_secs(1);
+
+/// Reads every table and index in full, again and again, until two reads in a row return the
+/// same items, or [`SETTLE_WAIT`] has passed; returns whether they settled.
+///
+/// A check must read a database that no longer changes: a request whose answer never came (a
+/// timeout, a lost connection) may still be applied after the run, perhaps between the check's
+/// read of a table and of its index, and DynamoDB keeps global secondary indexes only
+/// eventually consistent with their tables.
+pub async fn settle<A: DynamoApi>(api: &A, tables: &[TableDef]) -> Result<bool, DriverError> {
+    let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+    let mut previous = None;
+    loop {
+        let mut snapshot = Vec::new();
+        for table in tables {
+            let sources = std::iter::once(None).chain(table.indexes.iter().map(|i| Some(i.name.as_str())));
+            for index in sources {
+                // Sorted, so that two reads of the same contents compare equal in any order.
+                let mut items: Vec<String> = scan_all(api, &table.name, index)
+                    .await?
+                    .iter()
+                    .map(|item| Value::Object(item.clone()).to_string())
+                    .collect();
+                items.sort_unstable();
+                snapshot.push(items);
+            }
+        }
+        if previous.as_ref() == Some(&snapshot) {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() + SETTLE_PAUSE > deadline {
+            return Ok(false);
+        }
+        previous = Some(snapshot);
+        tokio::time::sleep(SETTLE_PAUSE).await;
+    }
+}
+
+/// One Scan page, tried again after a pause when the failure may pass (throttling, a server
+/// error, a timeout, a lost connection).
+async fn scan_page<A: DynamoApi>(api: &A, request: Value) -> Result<Value, DriverError> {
+    let mut pause = SCAN_RETRY_PAUSE;
+    let mut attempt = 1;
+    loop {
+        match api.call("Scan", request.clone()).await {
+            Err(error) if error.is_retryable() && attempt < SCAN_PAGE_ATTEMPTS => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// The operations among `operations` that the endpoint does not implement.
+///
+/// Each is sent once with an empty request, which changes nothing: an endpoint that implements
+/// the operation refuses it as invalid (or answers some other error), and one that does not
+/// answers `UnknownOperationException`, as DynamoDB does for an operation it does not know. A
+/// transport failure (no connection, no answer) is returned as an error.
+pub async fn unsupported_operations<A: DynamoApi>(
+    api: &A,
+    operations: impl IntoIterator<Item = &'static str>,
+) -> Result<Vec<&'static str>, DriverError> {
+    let mut unsupported = Vec::new();
+    for operation in operations {
+        match api.call(operation, json!({})).await {
+            Err(error) if error.type_name() == Some(crate::tally::UNKNOWN_OPERATION) => unsupported.push(operation),
+            Err(error @ (DriverError::Timeout { .. } | DriverError::Connect { .. } | DriverError::Io(_))) => {
+                return Err(error)
+            }
+            _ => {}
+        }
+    }
+    Ok(unsupported)
 }
 
 /// An item in DynamoDB JSON: attribute name → typed value.
@@ -301,6 +419,51 @@ mod tests {
         assert_eq!(request["GlobalSecondaryIndexes"][0]["KeySchema"][0]["AttributeName"], "status");
         let plain = TableDef { indexes: vec![], sort_key: None, ..table };
         assert!(plain.create_request().get("GlobalSecondaryIndexes").is_none());
+    }
+
+    /// Knows GetItem and Scan only; its Scan fails `scan_failures` times before it answers.
+    #[derive(Clone)]
+    struct Partial {
+        scan_failures: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    }
+
+    impl DynamoApi for Partial {
+        async fn call(&self, operation: &str, _body: Value) -> Result<Value, DriverError> {
+            let service = |type_name: &str, status| DriverError::Service {
+                type_name: type_name.into(),
+                message: String::new(),
+                status,
+            };
+            match operation {
+                "GetItem" => Err(service("ValidationException", 400)),
+                "Scan" => {
+                    let left = self.scan_failures.load(std::sync::atomic::Ordering::Relaxed);
+                    if left > 0 {
+                        self.scan_failures.store(left - 1, std::sync::atomic::Ordering::Relaxed);
+                        return Err(service("InternalServerError", 500));
+                    }
+                    Ok(json!({"Items": [{"id": s("a")}]}))
+                }
+                _ => Err(service(crate::tally::UNKNOWN_OPERATION, 400)),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn operations_answered_as_unknown_are_unsupported() {
+        let api = Partial { scan_failures: Default::default() };
+        let unsupported = unsupported_operations(&api, ["GetItem", "TransactWriteItems", "Scan"]).await.unwrap();
+        assert_eq!(unsupported, ["TransactWriteItems"]);
+    }
+
+    #[tokio::test]
+    async fn a_scan_page_is_tried_again_after_a_passing_failure() {
+        let api = Partial { scan_failures: std::sync::Arc::new(1.into()) };
+        let items = scan_all(&api, "t", None).await.unwrap();
+        assert_eq!(items.len(), 1);
+        // A failure that keeps coming back is reported after the attempts run out.
+        let api = Partial { scan_failures: std::sync::Arc::new(SCAN_PAGE_ATTEMPTS.into()) };
+        assert!(scan_all(&api, "t", None).await.is_err());
     }
 
     #[test]

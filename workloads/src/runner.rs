@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use crate::api::DynamoApi;
 use crate::keygen::{next_f64, seeded_rng};
-use crate::op::{execute, Op};
+use crate::op::{execute, execute_load, Op};
 use crate::recorder::{Outcome, Recorder, RecorderError};
 use crate::scenario::Workload;
 
@@ -178,9 +178,11 @@ impl<W: Workload> Shared<W> {
         }
     }
 
-    async fn run_one<A: DynamoApi>(&self, api: &A, op: Op, intended_us: u64) {
+    async fn run_one<A: DynamoApi>(&self, api: &A, op: Op, intended_us: u64, load: bool) {
         let sent_us = self.now_us();
-        let result = execute(api, &op).await;
+        // The load phase puts every item in place, throttled or not; the run phase measures
+        // throttling as an outcome.
+        let result = if load { execute_load(api, &op).await } else { execute(api, &op).await };
         let end_us = self.now_us();
         let Some(outcome) = self.workload.lock().expect("workload lock").as_mut().map(|w| w.complete(&op, &result))
         else {
@@ -208,7 +210,8 @@ pub async fn run<A: DynamoApi, W: Workload>(
 }
 
 /// Runs the workload's load phase (every operation of [`Workload::next_load`]) in a closed loop
-/// of `clients`, bounded by `duration`; no warm-up.
+/// of `clients`, bounded by `duration`; no warm-up. Throttled calls are sent again
+/// ([`crate::op::execute_load`]).
 pub async fn load<A: DynamoApi, W: Workload>(
     api: A,
     workload: W,
@@ -274,7 +277,7 @@ async fn drive<A: DynamoApi, W: Workload>(
                 progress.issued.fetch_add(1, Ordering::Relaxed);
                 let (shared, api, intended_us) = (shared.clone(), api.clone(), next_us);
                 tokio::spawn(async move {
-                    shared.run_one(&api, op, intended_us).await;
+                    shared.run_one(&api, op, intended_us, load).await;
                     drop(permit);
                 });
             }
@@ -302,7 +305,7 @@ async fn drive<A: DynamoApi, W: Workload>(
                         };
                         shared.progress.issued.fetch_add(1, Ordering::Relaxed);
                         let start_us = shared.now_us();
-                        shared.run_one(&api, op, start_us).await;
+                        shared.run_one(&api, op, start_us, load).await;
                         if !think_time.is_zero() {
                             tokio::time::sleep(think_time).await;
                         }

@@ -16,19 +16,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use squall_workloads::driver::{ClientConfig, Credentials, DynamoClient};
-use squall_workloads::op::create_tables;
+use squall_workloads::op::{create_tables, settle, unsupported_operations, SETTLE_WAIT};
 use squall_workloads::plot::{self, Window};
 use squall_workloads::recorder::{Outcome, Recorder};
 use squall_workloads::report;
 use squall_workloads::runner::{self, Arrivals, LoopMode, Progress, RateSegment, RunSettings};
 use squall_workloads::scenario::file::{format_duration, parse_duration, Mode, Phase, ScenarioFile};
 use squall_workloads::scenario::Scenario;
+use squall_workloads::tally::{select, unknown_operations, ErrorEntry, ErrorTally, Tallied};
 use squall_workloads::ycsb::YcsbSpec;
 
 /// How often the progress bar is refreshed.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 /// Bound on the load phase.
 const LOAD_DURATION_MAX: Duration = Duration::from_secs(3600);
+/// Shortest per-request timeout of the invariant check's reads: a full-table Scan page is not
+/// a measured operation, and a slow server may need longer for one than the run's timeout.
+const CHECK_TIMEOUT_MIN: Duration = Duration::from_secs(60);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -309,7 +313,28 @@ async fn run(args: RunArgs) -> Result<()> {
         .with_region(&args.region)
         .with_request_timeout(args.timeout)
         .with_connections_max(plan.clients);
-    let client = DynamoClient::new(config).context("client")?;
+    let client = DynamoClient::new(config.clone()).context("client")?;
+    let check_client =
+        DynamoClient::new(config.with_request_timeout(args.timeout.max(CHECK_TIMEOUT_MIN))).context("client")?;
+    // Which calls failed, and how, by DynamoDB operation: the load and the run are counted apart.
+    let tally = ErrorTally::new();
+    let api = Tallied::new(client.clone(), tally.clone());
+
+    // An endpoint that lacks an operation the scenario needs cannot run it: say so now rather
+    // than report a run whose every such call failed.
+    let needed = scenario.operations();
+    let unsupported = unsupported_operations(&client, needed.iter().copied())
+        .await
+        .with_context(|| format!("probe {} for the operations {} needs", args.endpoint, scenario.name()))?;
+    if !unsupported.is_empty() {
+        bail!(
+            "{} does not implement {} (it answers {}), which scenario {} needs",
+            args.endpoint,
+            unsupported.join(", "),
+            squall_workloads::tally::UNKNOWN_OPERATION,
+            scenario.name()
+        );
+    }
 
     let progress = Arc::new(Progress::default());
     let stop = progress.clone();
@@ -322,18 +347,21 @@ async fn run(args: RunArgs) -> Result<()> {
 
     let mut scenario = scenario;
     let mut load_summary = None;
+    let mut load_errors = Vec::new();
     if !args.no_load {
         create_tables(&client, &scenario.tables(), args.recreate).await.context("set up tables")?;
     }
     if !args.no_load && (file.has_load_phase() || file.phases.is_empty()) {
         let bar = progress_bar(None, "load");
         let ticker = follow(bar.clone(), progress.clone());
-        let loaded = runner::load(client.clone(), scenario, plan.clients, LOAD_DURATION_MAX, progress.clone()).await?;
+        let loaded = runner::load(api.clone(), scenario, plan.clients, LOAD_DURATION_MAX, progress.clone()).await?;
         ticker.abort();
         bar.finish();
         let failed = progress.failed.load(Ordering::Relaxed);
+        load_errors = tally.take();
         if failed > 0 {
             eprintln!("warning: {failed} load operations failed");
+            eprint!("{}", errors_table(&select(&load_errors, false), "failed"));
         }
         load_summary = Some(loaded.recorder.summary(loaded.end_us));
         scenario = loaded.workload;
@@ -365,9 +393,11 @@ async fn run(args: RunArgs) -> Result<()> {
     };
     let bar = progress_bar(expected, "run");
     let ticker = follow(bar.clone(), run_progress.clone());
-    let result = runner::run(client.clone(), scenario, &plan.settings, run_progress.clone()).await?;
+    let result = runner::run(api.clone(), scenario, &plan.settings, run_progress.clone()).await?;
     ticker.abort();
     bar.finish();
+    let calls = tally.take();
+    let (errors, refusals) = (select(&calls, false), select(&calls, true));
 
     let summary = result.recorder.summary(result.end_us);
     let uncorrected = result.uncorrected.summary(result.end_us);
@@ -380,11 +410,20 @@ async fn run(args: RunArgs) -> Result<()> {
         result.issued,
         result.abandoned
     );
+    print!("{}", errors_table(&errors, "failed"));
+    print!("{}", errors_table(&refusals, "refused (conditions that evaluated false)"));
 
     let check = if args.no_check {
         None
     } else {
-        let check = result.workload.check(&client).await.context("read the database for the invariant check")?;
+        let tables = result.workload.tables();
+        if !errors.is_empty() || tables.iter().any(|t| !t.indexes.is_empty()) {
+            let settled = settle(&check_client, &tables).await.context("read the database until it settles")?;
+            if !settled {
+                eprintln!("warning: the tables still changed after {SETTLE_WAIT:?}; checking them as they are");
+            }
+        }
+        let check = result.workload.check(&check_client).await.context("read the database for the invariant check")?;
         print!("{check}");
         Some(check)
     };
@@ -407,6 +446,9 @@ async fn run(args: RunArgs) -> Result<()> {
         "results": summary,
         "uncorrected": uncorrected,
         "load": load_summary,
+        "errors": errors,
+        "refusals": refusals,
+        "load_errors": select(&load_errors, false),
         "invariants": check,
         "series": series,
     });
@@ -422,6 +464,19 @@ async fn run(args: RunArgs) -> Result<()> {
         }
     }
     println!("report written to {}", out.display());
+    // An operation the endpoint does not know that the probe did not catch: the run measured
+    // nothing of it.
+    let unknown: std::collections::BTreeSet<&str> =
+        unknown_operations(&load_errors).into_iter().chain(unknown_operations(&errors)).collect();
+    if !unknown.is_empty() {
+        bail!(
+            "{} does not implement {} (it answered {}), which scenario {} needs",
+            args.endpoint,
+            unknown.into_iter().collect::<Vec<_>>().join(", "),
+            squall_workloads::tally::UNKNOWN_OPERATION,
+            scenario_name(&result.workload)
+        );
+    }
     if check.as_ref().is_some_and(|c| !c.passed()) {
         bail!(
             "invariants of {} violated (see above and {}/summary.json)",
@@ -430,6 +485,23 @@ async fn run(args: RunArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Calls that `what` (failed, refused) by DynamoDB operation and error, with an example of each;
+/// empty when there is none.
+fn errors_table(entries: &[ErrorEntry], what: &str) -> String {
+    let mut text = String::new();
+    if entries.is_empty() {
+        return text;
+    }
+    text.push_str(&format!("calls {what}, by DynamoDB operation and error:\n"));
+    for entry in entries {
+        text.push_str(&format!(
+            "  {:<20} {:<40} {:>8}  e.g. {}\n",
+            entry.operation, entry.error, entry.count, entry.example
+        ));
+    }
+    text
 }
 
 fn scenario_name(scenario: &Scenario) -> &str {

@@ -137,6 +137,12 @@ impl Bank {
         }]
     }
 
+    /// The DynamoDB operations it issues: PutItem to load, transfers as TransactWriteItems,
+    /// balance reads as GetItem.
+    pub fn operations(&self) -> Vec<&'static str> {
+        vec!["PutItem", "TransactWriteItems", "GetItem"]
+    }
+
     /// One put per account.
     pub fn next_load(&mut self) -> Option<Op> {
         let account = self.load_next;

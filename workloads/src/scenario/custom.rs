@@ -366,6 +366,30 @@ impl Custom {
             .collect()
     }
 
+    /// The DynamoDB operations it issues: PutItem to load, and those of its operations with a
+    /// weight (an update of a table without attributes is a GetItem).
+    pub fn operations(&self) -> Vec<&'static str> {
+        let mut operations = vec!["PutItem"];
+        for operation in self.spec.operations.iter().filter(|o| o.weight > 0.0) {
+            operations.push(match operation.kind {
+                OperationKind::Get => "GetItem",
+                OperationKind::Put => "PutItem",
+                OperationKind::Delete => "DeleteItem",
+                OperationKind::Update => {
+                    let table = self.tables.iter().find(|t| t.spec.name == operation.table);
+                    if table.is_some_and(|t| t.spec.attributes.is_empty()) {
+                        "GetItem"
+                    } else {
+                        "UpdateItem"
+                    }
+                }
+                OperationKind::Query => "Query",
+                OperationKind::Scan => "Scan",
+            });
+        }
+        operations
+    }
+
     fn key(&self, table: usize, item: u64) -> Map<String, Value> {
         let state = &self.tables[table];
         let per = state.spec.sort_keys_per_partition;

@@ -191,6 +191,12 @@ impl Feed {
         ]
     }
 
+    /// The DynamoDB operations it issues: PutItem for posts and loading, Query for feeds and
+    /// the index, UpdateItem for scores.
+    pub fn operations(&self) -> Vec<&'static str> {
+        vec!["PutItem", "Query", "UpdateItem"]
+    }
+
     /// A score of 0 for every (board, player).
     pub fn next_load(&mut self) -> Option<Op> {
         let i = self.load_next;

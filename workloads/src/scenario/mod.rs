@@ -22,6 +22,8 @@ pub mod orders;
 pub mod sessions;
 pub mod ycsb;
 
+use std::collections::BTreeSet;
+
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
@@ -85,6 +87,15 @@ impl Scenario {
     /// The tables it needs.
     pub fn tables(&self) -> Vec<TableDef> {
         each!(self, s => s.tables())
+    }
+
+    /// The DynamoDB operations its load, run and invariant check may issue (table set-up
+    /// aside), so that an endpoint lacking one is found before the load starts.
+    pub fn operations(&self) -> BTreeSet<&'static str> {
+        let mut operations: BTreeSet<&'static str> = each!(self, s => s.operations()).into_iter().collect();
+        // Every check reads the tables back with Scan.
+        operations.insert("Scan");
+        operations
     }
 
     /// Checks the invariant against the database's contents. Run it when no operation is in flight.

@@ -224,6 +224,12 @@ impl Orders {
         }]
     }
 
+    /// The DynamoDB operations it issues: loading puts, orders are transactions, reads are
+    /// GetItem and Query (of the table and the index), status changes UpdateItem.
+    pub fn operations(&self) -> Vec<&'static str> {
+        vec!["PutItem", "TransactWriteItems", "GetItem", "Query", "UpdateItem"]
+    }
+
     fn put(&self, item: Value) -> Call {
         Call { operation: "PutItem", body: json!({"TableName": self.config.table, "Item": item}) }
     }

@@ -125,6 +125,11 @@ impl Sessions {
         }]
     }
 
+    /// The DynamoDB operations it issues: conditional PutItem and GetItem.
+    pub fn operations(&self) -> Vec<&'static str> {
+        vec!["PutItem", "GetItem"]
+    }
+
     fn write(&mut self, session: u64, name: &'static str) -> Op {
         let entry = &mut self.sessions[session as usize];
         entry.issued += 1;

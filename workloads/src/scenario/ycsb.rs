@@ -71,6 +71,23 @@ impl YcsbScenario {
         }]
     }
 
+    /// The DynamoDB operations it issues: PutItem for inserts (the load phase has them), and
+    /// those of the operation kinds with a share of the mix.
+    pub fn operations(&self) -> Vec<&'static str> {
+        let spec = self.workload.spec();
+        let mut operations = vec!["PutItem"];
+        if spec.read_proportion > 0.0 || spec.read_modify_write_proportion > 0.0 {
+            operations.push("GetItem");
+        }
+        if spec.update_proportion > 0.0 || spec.read_modify_write_proportion > 0.0 {
+            operations.push("UpdateItem");
+        }
+        if spec.scan_proportion > 0.0 {
+            operations.push("Scan");
+        }
+        operations
+    }
+
     /// The next load insert.
     pub fn next_load(&mut self) -> Option<Op> {
         let operation = self.load.next()?;
