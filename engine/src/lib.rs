@@ -3,12 +3,13 @@
 //! - [`model`]: attribute values, exact numbers, key and item encodings (pure).
 //! - [`expr`]: condition, filter, key-condition, update and projection expressions (pure).
 //! - [`catalog`]: table and index metadata and `TableDescription` (pure).
-//! - [`capacity`]: read and write capacity units (pure).
+//! - [`capacity`]: read and write capacity units, token buckets and DynamoDB's limits (pure).
 //! - [`partition`]: hash ranges, the partition map, sizing, replica placement and split points (pure).
 //! - [`replication`]: raft log storage for a partition's replica group.
 //! - [`storage`]: the `KvStore` seam with RocksDB and in-memory stores.
 //! - [`db`]: the single-node database: catalog, storage key layout, item writes with indexes.
 //! - [`api`]: DynamoDB's operations and errors, transport-free.
+//! - [`throttle`]: capacity enforcement, admitting requests against a node's token buckets.
 //! - [`http`]: the HTTP server; [`node`]: the one entry point that starts a node.
 
 pub mod api;
@@ -24,3 +25,4 @@ pub mod partition;
 pub mod replication;
 pub mod scope;
 pub mod storage;
+pub mod throttle;

@@ -13,6 +13,7 @@ use crate::cluster::transport::Transport;
 use crate::cluster::ClusterSpec;
 use crate::db::Database;
 use crate::storage::{KvStore, MemStore, RocksStore, StorageError};
+use crate::throttle::Throttle;
 
 /// Which storage engine a node uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,13 +95,40 @@ pub fn open_store(storage: &StorageConfig) -> Result<Arc<dyn KvStore>, NodeError
     })
 }
 
-/// Runs a node until `shutdown` completes: opens storage, binds the listener, calls `ready`
-/// with the bound address, and serves.
+/// Settings of a node beyond its [`NodeConfig`]. Kept apart from it so that the places that
+/// build a `NodeConfig` field by field (the simulator, the workload tests) need not change
+/// for each new setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// Enforce the tables' capacity (DynamoDB's throttling; see `crate::throttle`). On by
+    /// default; off lets benchmarks measure the engine's raw speed.
+    pub throttling: bool,
+}
+
+impl Default for NodeOptions {
+    fn default() -> NodeOptions {
+        NodeOptions { throttling: true }
+    }
+}
+
+/// Runs a node with the default [`NodeOptions`]; see [`run_with`].
 pub async fn run(
     config: NodeConfig,
     ready: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
+    run_with(config, NodeOptions::default(), ready, shutdown).await
+}
+
+/// Runs a node until `shutdown` completes: opens storage, binds the listener, calls `ready`
+/// with the bound address, and serves.
+pub async fn run_with(
+    config: NodeConfig,
+    options: NodeOptions,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let throttle = options.throttling.then(|| Arc::new(Throttle::new()));
     let store = open_store(&config.storage)?;
     let db = Arc::new(Database::open(store)?);
     let Some(cluster) = config.cluster else {
@@ -108,7 +136,11 @@ pub async fn run(
         let addr = listener.local_addr()?;
         tracing::info!(%addr, tables = db.table_names().len(), "node serving");
         ready(addr);
-        crate::http::serve(listener, Service::new(db), shutdown).await?;
+        let service = match throttle {
+            Some(throttle) => Service::with_throttle(db, throttle),
+            None => Service::new(db),
+        };
+        crate::http::serve(listener, service, shutdown).await?;
         tracing::info!("node stopped");
         return Ok(());
     };
@@ -121,7 +153,7 @@ pub async fn run(
     let peer_listener = tokio::net::TcpListener::bind(peer_addr).await?;
     let listener = crate::http::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let node = ClusterNode::start(me, cluster.spec, db, cluster.settings, cluster.seed)?;
+    let node = ClusterNode::start(me, cluster.spec, db, cluster.settings, cluster.seed, throttle)?;
     let peers = tokio::spawn(Transport::serve(peer_listener, node.inbound()));
     tracing::info!(%addr, node = me, %peer_addr, "cluster node serving");
     ready(addr);

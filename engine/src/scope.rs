@@ -6,9 +6,13 @@
 //! places read it — the database's batch commit, CreateTable's clock and the range walks of Scan
 //! and Query — while every operation would otherwise carry it. A call runs synchronously on one
 //! thread without yielding, so the context cannot leak into another call.
+//!
+//! The capacity meter ([`measure`]) is ambient for the same reason: every operation reports its
+//! consumption in one place (`Consumed::report`), and only capacity enforcement reads it.
 
 use std::cell::RefCell;
 
+use crate::capacity::{Access, Units, Usage};
 use crate::partition::HashRange;
 use crate::storage::Durability;
 
@@ -38,6 +42,45 @@ pub struct CallScope {
 thread_local! {
     static CURRENT: RefCell<Option<CallScope>> = const { RefCell::new(None) };
     static WRITE_FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static USAGE: RefCell<Option<Usage>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` and returns, with its result, the capacity the operations inside it reported
+/// (`api::common::Consumed::report`): what capacity enforcement charges afterwards. A
+/// measurement inside another one also counts toward the outer one.
+pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
+    /// Puts the outer measurement back with the inner one added to it, even if `f` panics.
+    struct Restore {
+        previous: Option<Usage>,
+    }
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.previous.take();
+            USAGE.with(|u| {
+                let mut slot = u.borrow_mut();
+                let inner = slot.take();
+                *slot = previous;
+                if let (Some(outer), Some(inner)) = (slot.as_mut(), inner) {
+                    outer.merge(&inner);
+                }
+            });
+        }
+    }
+    let previous = USAGE.with(|u| u.borrow_mut().replace(Usage::default()));
+    let restore = Restore { previous };
+    let result = f();
+    let usage = USAGE.with(|u| u.borrow().clone().unwrap_or_default());
+    drop(restore);
+    (result, usage)
+}
+
+/// Records capacity consumed on `table` in the current measurement, if there is one.
+pub fn record_usage(table: &str, access: Access, units: &Units) {
+    USAGE.with(|u| {
+        if let Some(usage) = u.borrow_mut().as_mut() {
+            usage.record(table, access, units);
+        }
+    });
 }
 
 /// Records that a write inside the current scope failed in the store. A replicated apply
@@ -105,6 +148,22 @@ mod tests {
             assert_eq!(now_ms(), Some(1));
         });
         assert!(now_ms().is_none());
+    }
+
+    #[test]
+    fn measurements_collect_reported_usage_and_nest() {
+        let units = |table: f64| Units { table, indexes: Default::default() };
+        record_usage("t", Access::Read, &units(5.0));
+        let (_, outer) = measure(|| {
+            record_usage("t", Access::Read, &units(1.0));
+            let (_, inner) = measure(|| record_usage("t", Access::Write, &units(2.0)));
+            assert_eq!(inner.of("t", Access::Write).map(|u| u.table), Some(2.0));
+            assert_eq!(inner.of("t", Access::Read), None);
+        });
+        assert_eq!(outer.of("t", Access::Read).map(|u| u.table), Some(1.0));
+        assert_eq!(outer.of("t", Access::Write).map(|u| u.table), Some(2.0));
+        let (_, after) = measure(|| ());
+        assert!(after.is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Hostile input: random JSON documents shaped like DynamoDB requests must always get an answer
-//! or a DynamoDB client error, never a panic and never an internal error.
+//! or a DynamoDB client error, never a panic and never an internal error — capacity
+//! enforcement included.
 
 use std::sync::Arc;
 
@@ -9,8 +10,10 @@ use squall_engine::api::{ApiError, Service, OPERATIONS};
 use squall_engine::db::Database;
 use squall_engine::storage::MemStore;
 
+/// A service that enforces capacity, so hostile requests also go through its planning.
 fn service() -> Service {
-    let service = Service::new(Arc::new(Database::open(Arc::new(MemStore::new())).unwrap()));
+    let database = Arc::new(Database::open(Arc::new(MemStore::new())).unwrap());
+    let service = Service::with_throttle(database, Arc::new(squall_engine::throttle::Throttle::new()));
     let create = json!({"TableName": "ttt",
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"},

@@ -395,8 +395,22 @@ impl Consumed {
         self.table_units + self.local.values().sum::<f64>() + self.global.values().sum::<f64>()
     }
 
+    /// Reports this consumption on `table_name`: records it for capacity enforcement (see
+    /// `scope::measure`) and returns DynamoDB's `ConsumedCapacity` object, or `None` when the
+    /// request did not ask for it. Every operation reports each table it consumed on exactly
+    /// once, whatever it returns to the client.
+    pub fn report(&self, table_name: &str, detail: CapacityDetail, write: bool) -> Option<Value> {
+        let access = if write { crate::capacity::Access::Write } else { crate::capacity::Access::Read };
+        let units = crate::capacity::Units {
+            table: self.table_units + self.local.values().sum::<f64>(),
+            indexes: self.global.clone(),
+        };
+        crate::scope::record_usage(table_name, access, &units);
+        self.to_json(table_name, detail, write)
+    }
+
     /// DynamoDB's `ConsumedCapacity` object, or `None` when not asked for.
-    pub fn to_json(&self, table_name: &str, detail: CapacityDetail, write: bool) -> Option<Value> {
+    fn to_json(&self, table_name: &str, detail: CapacityDetail, write: bool) -> Option<Value> {
         let field = if write { "WriteCapacityUnits" } else { "ReadCapacityUnits" };
         let units = |u: f64| json!({"CapacityUnits": u, field: u});
         let mut out = json!({"TableName": table_name, "CapacityUnits": self.total(), field: self.total()});

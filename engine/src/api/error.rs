@@ -2,6 +2,13 @@
 
 use crate::model::Item;
 
+/// DynamoDB's message when a provisioned table or one of its partitions is out of capacity.
+pub const TABLE_THROUGHPUT_EXCEEDED: &str = "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.";
+/// DynamoDB's message when a global index of a provisioned table is out of capacity.
+pub const INDEX_THROUGHPUT_EXCEEDED: &str = "The level of configured provisioned throughput for one or more global secondary indexes of the table was exceeded. Consider increasing your provisioning level for the under-provisioned global secondary indexes with the UpdateTable API";
+/// DynamoDB's message when an on-demand table is throttled.
+pub const ON_DEMAND_THROTTLED: &str = "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly. If exceptions persist, check if you have a hot key: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html";
+
 /// An error as a DynamoDB client sees it.
 ///
 /// Messages are DynamoDB's own wording where DynamoDB fixes one, since clients and tests match on
@@ -163,6 +170,22 @@ impl ApiError {
     /// A write to an item that a transaction in progress holds.
     pub fn transaction_conflict() -> ApiError {
         ApiError::TransactionConflict("Transaction is ongoing for the item".into())
+    }
+
+    /// A provisioned table (or one of its partitions) out of capacity, worded as DynamoDB
+    /// words it.
+    pub fn table_throughput_exceeded() -> ApiError {
+        ApiError::ProvisionedThroughputExceeded(TABLE_THROUGHPUT_EXCEEDED.into())
+    }
+
+    /// A write refused because a global index of a provisioned table is out of capacity.
+    pub fn index_throughput_exceeded() -> ApiError {
+        ApiError::ProvisionedThroughputExceeded(INDEX_THROUGHPUT_EXCEEDED.into())
+    }
+
+    /// An on-demand table beyond its limits (its partition's, or its maximum throughput).
+    pub fn on_demand_throttled() -> ApiError {
+        ApiError::Throttling(ON_DEMAND_THROTTLED.into())
     }
 
     /// A failed conditional request.

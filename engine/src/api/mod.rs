@@ -13,6 +13,7 @@ use std::sync::Arc;
 pub use error::ApiError;
 
 use crate::db::Database;
+use crate::throttle::{Admission, Throttle};
 
 /// Largest request body accepted, as DynamoDB's 16 MB request limit.
 pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
@@ -69,21 +70,40 @@ pub const OPERATIONS: &[&str] = &[
     "UpdateTable",
 ];
 
+/// Operations that change the catalog: after one, the buckets follow it (new rates, what no
+/// longer exists dropped).
+const CATALOG_OPERATIONS: &[&str] = &["CreateTable", "DeleteTable", "UpdateTable"];
+
 /// The API over one database.
 #[derive(Clone)]
 pub struct Service {
     db: Arc<Database>,
+    /// Capacity enforcement of a single node; `None` where requests are admitted elsewhere
+    /// (a cluster's replicas apply requests their partition leader admitted) or not at all.
+    throttle: Option<Arc<Throttle>>,
 }
 
 impl Service {
-    /// A service answering from `db`.
+    /// A service answering from `db`, enforcing no capacity.
     pub fn new(db: Arc<Database>) -> Service {
-        Service { db }
+        Service { db, throttle: None }
+    }
+
+    /// A service answering from `db` that enforces its tables' capacity as a single node:
+    /// every table whole, divided into partitions by DynamoDB's rules for the per-partition
+    /// limit (see `crate::throttle`).
+    pub fn with_throttle(db: Arc<Database>, throttle: Arc<Throttle>) -> Service {
+        Service { db, throttle: Some(throttle) }
     }
 
     /// The database underneath.
     pub fn database(&self) -> &Arc<Database> {
         &self.db
+    }
+
+    /// The capacity enforcement, if this service enforces capacity.
+    pub fn throttle(&self) -> Option<&Arc<Throttle>> {
+        self.throttle.as_ref()
     }
 
     /// Runs one operation on a JSON request body.
@@ -94,6 +114,29 @@ impl Service {
                 body.len()
             )));
         }
+        let Some(throttle) = &self.throttle else { return self.dispatch(operation, body) };
+        match throttle.admit(&self.db, operation, body, &crate::throttle::whole_table) {
+            Admission::Refused(error) => Err(error),
+            Admission::Free => {
+                let result = self.dispatch(operation, body);
+                if result.is_ok() && CATALOG_OPERATIONS.contains(&operation) {
+                    let partitions =
+                        |meta: &crate::catalog::TableMeta| Some(crate::throttle::whole_table_partitions(meta));
+                    throttle.follow_catalog(&self.db, &partitions);
+                }
+                result
+            }
+            Admission::Admitted(ticket) => {
+                let cut = ticket.body().map(<[u8]>::to_vec);
+                let (result, usage) =
+                    crate::scope::measure(|| self.dispatch(operation, cut.as_deref().unwrap_or(body)));
+                throttle.settle(ticket, result, &usage)
+            }
+        }
+    }
+
+    /// Runs one operation, with no capacity enforcement.
+    fn dispatch(&self, operation: &str, body: &[u8]) -> Result<serde_json::Value, ApiError> {
         let request = common::parse_body(body)?;
         let db = &*self.db;
         match operation {

@@ -201,7 +201,7 @@ impl ReadPage {
         if let Some(key) = &self.last_evaluated_key {
             response.insert("LastEvaluatedKey".into(), item_to_json(key));
         }
-        if let Some(consumed) = self.consumed.to_json(table_name, detail, false) {
+        if let Some(consumed) = self.consumed.report(table_name, detail, false) {
             response.insert("ConsumedCapacity".into(), consumed);
         }
         Value::Object(response)

@@ -82,7 +82,7 @@ impl WriteOutcome {
         if let Some(attributes) = attributes.filter(|a| !a.is_empty()) {
             response.insert("Attributes".into(), item_to_json(attributes));
         }
-        if let Some(consumed) = self.consumed.to_json(&table.meta.name, capacity, true) {
+        if let Some(consumed) = self.consumed.report(&table.meta.name, capacity, true) {
             response.insert("ConsumedCapacity".into(), consumed);
         }
         if let (true, Some(bytes)) = (collection_metrics, self.collection_bytes) {

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use squall_engine::cluster::node::ClusterSettings;
 use squall_engine::cluster::ClusterSpec;
-use squall_engine::node::{self, ClusterConfig, NodeConfig, StorageConfig};
+use squall_engine::node::{self, ClusterConfig, NodeConfig, NodeOptions, StorageConfig};
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8000))
@@ -45,6 +45,10 @@ struct Args {
     /// Seed for the node's random choices (election timing); defaults to one from the clock.
     #[arg(long)]
     seed: Option<u64>,
+    /// Do not enforce the tables' capacity: no request is throttled, whatever the tables'
+    /// provisioned throughput (for benchmarks of the engine's raw speed).
+    #[arg(long)]
+    no_throttling: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,10 +86,12 @@ fn main() -> anyhow::Result<()> {
         _ => args.listen,
     };
     let config = NodeConfig { listen, storage, cluster };
+    let options = NodeOptions { throttling: !args.no_throttling };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start runtime")?;
     runtime.block_on(async {
-        node::run(
+        node::run_with(
             config,
+            options,
             |addr| {
                 // The ready line: scripts and tests wait for it before sending requests.
                 println!("squall-server listening on http://{addr}");

@@ -38,7 +38,8 @@ impl TokenBucket {
     /// A bucket refilling at `rate_per_s` that holds at most `burst_s` seconds of it, full at
     /// `now`.
     pub fn full(rate_per_s: f64, burst_s: f64, now: Duration) -> TokenBucket {
-        let mut bucket = TokenBucket { rate_per_s: sane(rate_per_s), burst_s: sane(burst_s), balance: 0.0, updated: now };
+        let mut bucket =
+            TokenBucket { rate_per_s: sane(rate_per_s), burst_s: sane(burst_s), balance: 0.0, updated: now };
         bucket.balance = bucket.capacity();
         bucket
     }
@@ -215,7 +216,7 @@ mod tests {
 
     #[test]
     fn nonsense_numbers_cannot_poison_the_balance() {
-        let mut bucket = TokenBucket::full(f64::NAN, -3.0, s(0.0));
+        let bucket = TokenBucket::full(f64::NAN, -3.0, s(0.0));
         assert_eq!(bucket.capacity(), 0.0);
         let mut bucket = TokenBucket::full(1.0, 10.0, s(0.0));
         bucket.charge(s(0.0), f64::NAN);

@@ -172,8 +172,7 @@ pub fn claims(meta: &TableMeta, placement: Placement, access: Access, target: Ta
         // Global index partitions are not modelled: a read of an index draws on the index alone.
         return claim(table_slot, Limit::Index(name.to_string()), units).into_iter().collect();
     }
-    let table_limit =
-        if meta.billing_mode == BillingMode::Provisioned { Limit::Provisioned } else { Limit::OnDemand };
+    let table_limit = if meta.billing_mode == BillingMode::Provisioned { Limit::Provisioned } else { Limit::OnDemand };
     let mut out: Vec<Claim> = claim(table_slot, table_limit, units).into_iter().collect();
     if let Some(slot) = slot {
         out.extend(claim(Some(slot), Limit::Partition, units));
@@ -245,7 +244,12 @@ impl Buckets {
     }
 
     /// Admits one part if every bucket it claims admits it, taking its units from each.
-    fn admit_part(&mut self, now: Duration, part: &Part, taken: &mut BTreeMap<BucketKey, f64>) -> Result<(), BucketKey> {
+    fn admit_part(
+        &mut self,
+        now: Duration,
+        part: &Part,
+        taken: &mut BTreeMap<BucketKey, f64>,
+    ) -> Result<(), BucketKey> {
         for claim in &part.claims {
             if !self.bucket(now, claim).admits(now, claim.units) {
                 return Err(claim.key.clone());

@@ -30,11 +30,14 @@ use super::txn;
 use super::wire::{Mode, Outcome};
 use super::{ClusterSpec, META_GROUP};
 use crate::api::{ApiError, Service};
+use crate::capacity::{Placement, Slot, Usage};
+use crate::catalog::TableMeta;
 use crate::db::Database;
 use crate::partition::{HashRange, NodeId, PartitionMap};
 use crate::replication::{Replica, ReplicaSettings, ReplicationError, StateMachine};
 use crate::scope::{with_scope, CallScope};
 use crate::storage::Durability;
+use crate::throttle::{Admission, Throttle, Ticket};
 
 /// Settings of a clustered node.
 #[derive(Clone, Debug)]
@@ -173,9 +176,26 @@ pub struct ClusterNode {
     maps: RwLock<BTreeMap<u64, Arc<PartitionMap>>>,
     /// The last leader seen per group.
     leader_hints: Mutex<BTreeMap<u64, u64>>,
-    /// Results awaited by requests this node proposed.
-    proposals: Mutex<BTreeMap<u64, oneshot::Sender<ApiResult>>>,
+    /// Results awaited by requests this node proposed, with the capacity they consumed.
+    proposals: Mutex<BTreeMap<u64, oneshot::Sender<(ApiResult, Usage)>>>,
     next_proposal: AtomicU64,
+    /// Capacity enforcement for the partitions this node serves; `None` when off.
+    throttle: Option<Arc<Throttle>>,
+}
+
+/// How a request sent to this node for one of its groups ended.
+enum Served {
+    /// It ran here: its answer, and the capacity it consumed.
+    Answered(ApiResult, Usage),
+    /// It did not run here (no replica, not the leader): the answer for the router.
+    NotServed(Outcome),
+}
+
+fn to_outcome(result: ApiResult) -> Outcome {
+    match result {
+        Ok(value) => Outcome::Ok(serde_json::to_vec(&value).unwrap_or_default()),
+        Err(error) => Outcome::Err(serde_json::to_vec(&error.to_json()).unwrap_or_default()),
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -201,13 +221,17 @@ pub enum ClusterError {
 
 impl ClusterNode {
     /// Starts node `me` of `spec` over `db`: its metadata replica and the replicas of every
-    /// partition placed on it. The caller serves the peer transport and the API.
+    /// partition placed on it. The caller serves the peer transport and the API. With a
+    /// `throttle`, requests for a partition are admitted against its capacity where they
+    /// arrive: at its leader, or for eventually consistent reads at the replica that serves
+    /// them.
     pub fn start(
         me: u64,
         spec: ClusterSpec,
         db: Arc<Database>,
         settings: ClusterSettings,
         seed: u64,
+        throttle: Option<Arc<Throttle>>,
     ) -> Result<Arc<ClusterNode>, ClusterError> {
         spec.validate()?;
         if spec.node(me).is_none() {
@@ -236,6 +260,7 @@ impl ClusterNode {
             leader_hints: Mutex::new(BTreeMap::new()),
             proposals: Mutex::new(BTreeMap::new()),
             next_proposal: AtomicU64::new(1),
+            throttle,
         });
         let voters = node.spec.ids();
         node.start_group(META_GROUP, &voters, None)?;
@@ -375,25 +400,41 @@ impl ClusterNode {
             read_only: command.read_only,
             ..CallScope::default()
         };
-        let result = with_scope(scope, || {
-            if txn::is_internal(&command.operation) {
-                txn::apply(&self.service, group, &command.operation, &command.body, command.now_ms)
-            } else {
-                self.service.call(&command.operation, &command.body)
-            }
+        // The proposer's own application tells its admission what the request consumed.
+        let (result, usage) = crate::scope::measure(|| {
+            with_scope(scope, || {
+                if txn::is_internal(&command.operation) {
+                    txn::apply(&self.service, group, &command.operation, &command.body, command.now_ms)
+                } else {
+                    self.service.call(&command.operation, &command.body)
+                }
+            })
         });
         if group == META_GROUP {
             self.after_meta_apply(&command, &result);
         }
         if let Some(id) = mine {
             if let Some(waiter) = lock(&self.proposals).remove(&id) {
-                let _ = waiter.send(result);
+                let _ = waiter.send((result, usage));
             }
         }
     }
 
     /// Follows a catalog change with the partition layout it implies.
     fn after_meta_apply(self: &Arc<Self>, command: &Command, result: &ApiResult) {
+        self.after_meta_layout(command, result);
+        if let (Ok(_), Some(throttle)) = (result, &self.throttle) {
+            // The buckets follow the catalog: a new capacity applies at once on every node (the
+            // leaders among them), and buckets live as long as what they limit.
+            let partitions = |meta: &TableMeta| {
+                self.map_of(meta.id).map(|m| u32::try_from(m.partitions().len()).unwrap_or(u32::MAX))
+            };
+            throttle.follow_catalog(&self.db, &partitions);
+        }
+    }
+
+    /// Starts or drops the partitions a catalog change implies.
+    fn after_meta_layout(self: &Arc<Self>, command: &Command, result: &ApiResult) {
         let Ok(response) = result else { return };
         let table_name = response.pointer("/TableDescription/TableName").and_then(Value::as_str).map(str::to_string);
         let Some(table_name) = table_name else { return };
@@ -425,10 +466,10 @@ impl ClusterNode {
     }
 
     /// Proposes `command` to the local replica of `group` and waits for its application.
-    async fn propose_local(self: &Arc<Self>, group: u64, command: Command) -> Outcome {
+    async fn propose_local(self: &Arc<Self>, group: u64, command: Command) -> Served {
         let inbox = match lock(&self.groups).get(&group) {
             Some(handle) => handle.inbox.clone(),
-            None => return Outcome::NoReplica,
+            None => return Served::NotServed(Outcome::NoReplica),
         };
         let id = self.next_proposal.fetch_add(1, Ordering::Relaxed);
         let (result_tx, result_rx) = oneshot::channel();
@@ -446,31 +487,61 @@ impl ClusterNode {
         };
         if let Err(leader) = proposed {
             lock(&self.proposals).remove(&id);
-            return Outcome::NotLeader { leader };
+            return Served::NotServed(Outcome::NotLeader { leader });
         }
         let timeout = Duration::from_millis(self.settings.request_timeout_ms);
         let result = tokio::time::timeout(timeout, result_rx).await;
         lock(&self.proposals).remove(&id);
         match result {
-            Ok(Ok(Ok(value))) => Outcome::Ok(serde_json::to_vec(&value).unwrap_or_default()),
-            Ok(Ok(Err(error))) => Outcome::Err(serde_json::to_vec(&error.to_json()).unwrap_or_default()),
+            Ok(Ok((result, usage))) => Served::Answered(result, usage),
             // Not applied in time (a lost leadership, a partition): indeterminate.
-            _ => Outcome::Err(
-                serde_json::to_vec(&ApiError::Internal("the write was not confirmed in time".into()).to_json())
-                    .unwrap_or_default(),
+            _ => Served::Answered(
+                Err(ApiError::Internal("the write was not confirmed in time".into())),
+                Usage::default(),
             ),
         }
     }
 
     /// Runs a request on this node's replica of `group` as it stands.
-    fn run_local(&self, group: u64, range: Option<HashRange>, operation: &str, body: &[u8]) -> Outcome {
+    fn run_local(&self, group: u64, range: Option<HashRange>, operation: &str, body: &[u8]) -> Served {
         if group != META_GROUP && !lock(&self.groups).contains_key(&group) {
-            return Outcome::NoReplica;
+            return Served::NotServed(Outcome::NoReplica);
         }
         let scope = CallScope { hash_range: range, read_only: true, ..CallScope::default() };
-        match with_scope(scope, || self.service.call(operation, body)) {
-            Ok(value) => Outcome::Ok(serde_json::to_vec(&value).unwrap_or_default()),
-            Err(error) => Outcome::Err(serde_json::to_vec(&error.to_json()).unwrap_or_default()),
+        let (result, usage) = crate::scope::measure(|| with_scope(scope, || self.service.call(operation, body)));
+        Served::Answered(result, usage)
+    }
+
+    /// Admits a request for partition group `group` against the partition's share of its
+    /// table's capacity and the partition's own limit. `Ok(None)`: not subject to capacity.
+    fn admit(&self, group: u64, operation: &str, body: &[u8]) -> Result<Option<Ticket>, ApiError> {
+        let Some(throttle) = &self.throttle else { return Ok(None) };
+        if group == META_GROUP {
+            return Ok(None);
+        }
+        let Some(map) = self.map_of(table_of_group(group)) else { return Ok(None) };
+        let Some(index) = map.partitions().iter().position(|p| p.id.0 == group) else { return Ok(None) };
+        let slot = Slot {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            count: u32::try_from(map.partitions().len()).unwrap_or(u32::MAX),
+        };
+        let placement = move |_: &TableMeta, _: Option<u64>| Placement::Share { slot };
+        // A cross-partition transaction is admitted when it prepares (as its part in this
+        // partition); committing or aborting it is not charged again.
+        let prepared;
+        let (operation, body) = match operation {
+            txn::PREPARE => {
+                let request = serde_json::from_slice::<Value>(body).ok().and_then(|b| b.get("Request").cloned());
+                prepared = request.map(|r| serde_json::to_vec(&r).unwrap_or_default()).unwrap_or_default();
+                ("TransactWriteItems", prepared.as_slice())
+            }
+            other if txn::is_internal(other) => return Ok(None),
+            other => (other, body),
+        };
+        match throttle.admit(&self.db, operation, body, &placement) {
+            Admission::Free => Ok(None),
+            Admission::Admitted(ticket) => Ok(Some(ticket)),
+            Admission::Refused(error) => Err(error),
         }
     }
 
@@ -484,12 +555,33 @@ impl ClusterNode {
     ) -> OutcomeFuture {
         let node = self.clone();
         Box::pin(async move {
-            match mode {
+            let ticket = match node.admit(group, &operation, &body) {
+                Ok(ticket) => ticket,
+                Err(refused) => return to_outcome(Err(refused)),
+            };
+            // A batch admitted in part runs without its refused items.
+            let body = match ticket.as_ref().and_then(|t| t.body()) {
+                Some(cut) if operation != txn::PREPARE => cut.to_vec(),
+                _ => body,
+            };
+            let served = match mode {
                 Mode::Local => node.run_local(group, range, &operation, &body),
                 Mode::Replicated => {
                     let read_only = is_read(&operation);
                     let command = Command { read_only, now_ms: Self::now_ms(), operation, body };
                     node.propose_local(group, command).await
+                }
+            };
+            match (served, ticket, &node.throttle) {
+                (Served::Answered(result, usage), Some(ticket), Some(throttle)) => {
+                    to_outcome(throttle.settle(ticket, result, &usage))
+                }
+                (Served::Answered(result, _), _, _) => to_outcome(result),
+                (Served::NotServed(outcome), ticket, throttle) => {
+                    if let (Some(ticket), Some(throttle)) = (ticket, throttle) {
+                        throttle.abandon(ticket);
+                    }
+                    outcome
                 }
             }
         })

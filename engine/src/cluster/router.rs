@@ -254,7 +254,7 @@ impl Router {
                     .for_each(|a| a.push(write.clone()));
             }
         }
-        let mut responses = Vec::new();
+        let mut parts = BatchParts::default();
         for (_, (p, items)) in groups {
             let mut sub = request.clone();
             sub["RequestItems"] = Value::Object(items);
@@ -262,17 +262,9 @@ impl Router {
                 .node
                 .route(p.id.0, &replicas_of(&p), Some(p.range), Mode::Replicated, "BatchWriteItem", &to_body(&sub))
                 .await;
-            match response {
-                Ok(response) => responses.push(response),
-                // A partition without a leader: its writes come back unprocessed, as DynamoDB
-                // does under throttling, so the client retries just them.
-                Err(ApiError::ServiceUnavailable(_)) => {
-                    responses.push(json!({"UnprocessedItems": sub["RequestItems"].clone()}))
-                }
-                Err(error) => return Err(error),
-            }
+            parts.add(response, || json!({"UnprocessedItems": sub["RequestItems"].clone()}))?;
         }
-        Ok(merge_batch(responses, "UnprocessedItems"))
+        parts.finish("UnprocessedItems")
     }
 
     async fn batch_get(&self, request: &Value, body: &[u8]) -> ApiResult {
@@ -306,22 +298,16 @@ impl Router {
                 }
             }
         }
-        let mut responses = Vec::new();
+        let mut parts = BatchParts::default();
         for (_, (p, items, strong)) in groups {
             let mut sub = request.clone();
             sub["RequestItems"] = Value::Object(items);
             let mode = if strong { Mode::Replicated } else { Mode::Local };
             let response =
                 self.node.route(p.id.0, &replicas_of(&p), Some(p.range), mode, "BatchGetItem", &to_body(&sub)).await;
-            match response {
-                Ok(response) => responses.push(response),
-                Err(ApiError::ServiceUnavailable(_)) => {
-                    responses.push(json!({"UnprocessedKeys": sub["RequestItems"].clone()}))
-                }
-                Err(error) => return Err(error),
-            }
+            parts.add(response, || json!({"UnprocessedKeys": sub["RequestItems"].clone()}))?;
         }
-        Ok(merge_batch(responses, "UnprocessedKeys"))
+        parts.finish("UnprocessedKeys")
     }
 
     /// A transaction whose items live in one partition runs there as one log entry; one
@@ -361,8 +347,13 @@ impl Router {
             let mut merged = json!({});
             for (p, positions) in parts.values() {
                 let sub = to_body(&sub_request(positions));
-                let answer =
-                    self.node.route(p.id.0, &replicas_of(p), Some(p.range), Mode::Replicated, operation, &sub).await?;
+                let answer = self
+                    .node
+                    .route(p.id.0, &replicas_of(p), Some(p.range), Mode::Replicated, operation, &sub)
+                    .await
+                    // A partition's cancellation (its part refused for capacity) names its
+                    // actions only; the client sees one reason per action of the request.
+                    .map_err(|error| super::txn::full_reasons(items.len(), positions, &error).unwrap_or(error))?;
                 let got = answer.get("Responses").and_then(Value::as_array).cloned().unwrap_or_default();
                 for (position, response) in positions.iter().zip(got) {
                     responses[*position] = response;
@@ -501,6 +492,45 @@ fn sum_units(into: &mut Value, from: &Value) {
         if let Some(b) = from.get(field).and_then(Value::as_f64) {
             let a = into.get(field).and_then(Value::as_f64).unwrap_or(0.0);
             into[field] = json!(a + b);
+        }
+    }
+}
+
+/// The answers of a batch's per-partition parts as they arrive.
+#[derive(Default)]
+struct BatchParts {
+    responses: Vec<Value>,
+    /// Whether any part ran (in whole or in part).
+    ran: bool,
+    /// The first refusal for capacity, answered when no part ran at all.
+    throttled: Option<ApiError>,
+}
+
+impl BatchParts {
+    /// Adds one part's answer. A part refused for capacity, or without a leader, comes back
+    /// unprocessed (`unprocessed` builds that answer), so the client retries just its items;
+    /// any other error fails the batch.
+    fn add(&mut self, response: ApiResult, unprocessed: impl FnOnce() -> Value) -> Result<(), ApiError> {
+        match response {
+            Ok(response) => {
+                self.ran = true;
+                self.responses.push(response);
+            }
+            Err(error @ (ApiError::ProvisionedThroughputExceeded(_) | ApiError::Throttling(_))) => {
+                self.throttled.get_or_insert(error);
+                self.responses.push(unprocessed());
+            }
+            Err(ApiError::ServiceUnavailable(_)) => self.responses.push(unprocessed()),
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    /// The merged answer; DynamoDB's error when capacity refused the batch and nothing ran.
+    fn finish(self, unprocessed_field: &str) -> ApiResult {
+        match self.throttled {
+            Some(error) if !self.ran => Err(error),
+            _ => Ok(merge_batch(self.responses, unprocessed_field)),
         }
     }
 }
@@ -728,6 +758,26 @@ mod tests {
         assert_eq!(merged["Responses"]["u"].as_array().unwrap().len(), 1);
         assert_eq!(merged["UnprocessedKeys"]["u"]["Keys"].as_array().unwrap().len(), 1);
         assert_eq!(merged["ConsumedCapacity"][0]["CapacityUnits"], 1.5);
+    }
+
+    #[test]
+    fn a_throttled_batch_part_comes_back_unprocessed_and_fails_the_batch_only_alone() {
+        let throttled = || Err(ApiError::table_throughput_exceeded());
+        let mut parts = BatchParts::default();
+        parts.add(Ok(json!({"UnprocessedItems": {}})), || unreachable!("ran")).unwrap();
+        parts.add(throttled(), || json!({"UnprocessedItems": {"t": [{"PutRequest": 1}]}})).unwrap();
+        let merged = parts.finish("UnprocessedItems").expect("one part ran");
+        assert_eq!(merged["UnprocessedItems"]["t"], json!([{"PutRequest": 1}]));
+
+        let mut parts = BatchParts::default();
+        parts.add(throttled(), || json!({"UnprocessedItems": {"t": [1]}})).unwrap();
+        parts
+            .add(Err(ApiError::ServiceUnavailable("no leader".into())), || json!({"UnprocessedItems": {"t": [2]}}))
+            .unwrap();
+        assert_eq!(parts.finish("UnprocessedItems"), Err(ApiError::table_throughput_exceeded()));
+
+        let mut parts = BatchParts::default();
+        assert!(parts.add(Err(ApiError::validation("bad")), || json!({})).is_err());
     }
 
     #[test]

@@ -66,7 +66,8 @@ pub fn item_request_hash(meta: &TableMeta, operation: &str, request: &Value) -> 
     let field = if operation == "PutItem" { "Item" } else { "Key" };
     let value = request.get(field)?.get(&meta.key_schema.partition.name)?;
     let value = AttributeValue::from_json(value).ok()?;
-    Some(hash_of(&value))
+    // Only key types hash; a key of another type fails validation wherever it runs.
+    crate::catalog::key_type_matches(&meta.key_schema.partition, &value).then(|| hash_of(&value))
 }
 
 /// The partition of `map` holding `hash`.

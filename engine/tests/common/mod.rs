@@ -38,6 +38,8 @@ const READY_PREFIX: &str = "squall-server listening on ";
 /// A running `squall-server` child process.
 pub struct TestServer {
     child: Option<Child>,
+    /// Options given to the server after its data directory and listen address.
+    args: Vec<String>,
     /// `http://127.0.0.1:PORT`
     url: String,
     addr: SocketAddr,
@@ -50,11 +52,17 @@ impl TestServer {
     /// Starts a server on an ephemeral port with a fresh data directory and waits until it
     /// says it is listening.
     pub fn start() -> TestServer {
+        TestServer::start_with(&[])
+    }
+
+    /// Starts a server as [`TestServer::start`] does, with more command-line options.
+    pub fn start_with(args: &[&str]) -> TestServer {
         let data_dir =
             tempfile::Builder::new().prefix("squall-e2e-").tempdir().expect("create a temporary data directory");
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (child, url, addr) = spawn_server(data_dir.path(), &log);
-        TestServer { child: Some(child), url, addr, log, _data_dir: data_dir }
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (child, url, addr) = spawn_server(data_dir.path(), &args, &log);
+        TestServer { child: Some(child), args, url, addr, log, _data_dir: data_dir }
     }
 
     /// Stops the server gracefully (SIGTERM) and starts it again on the same data directory.
@@ -67,7 +75,7 @@ impl TestServer {
             "squall-server must exit cleanly on SIGTERM, got {status:?}; output:\n{}",
             self.log()
         );
-        let (child, url, addr) = spawn_server(self._data_dir.path(), &self.log);
+        let (child, url, addr) = spawn_server(self._data_dir.path(), &self.args, &self.log);
         self.child = Some(child);
         self.url = url;
         self.addr = addr;
@@ -133,7 +141,11 @@ impl Drop for TestServer {
 }
 
 /// Spawns the server on `data_dir` and waits for its ready line.
-fn spawn_server(data_dir: &std::path::Path, log: &Arc<Mutex<Vec<String>>>) -> (Child, String, SocketAddr) {
+fn spawn_server(
+    data_dir: &std::path::Path,
+    args: &[String],
+    log: &Arc<Mutex<Vec<String>>>,
+) -> (Child, String, SocketAddr) {
     // SQUALL_E2E_SERVER runs the suite against another build or another implementation of
     // the same command-line contract (e.g. a peer server behind a small wrapper).
     let program = std::env::var_os("SQUALL_E2E_SERVER").unwrap_or_else(|| env!("CARGO_BIN_EXE_squall-server").into());
@@ -143,6 +155,7 @@ fn spawn_server(data_dir: &std::path::Path, log: &Arc<Mutex<Vec<String>>>) -> (C
         .arg(data_dir)
         .arg("--listen")
         .arg("127.0.0.1:0")
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

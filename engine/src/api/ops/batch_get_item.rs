@@ -96,7 +96,7 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
             spec_json.insert("Keys".into(), Value::Array(left));
             unprocessed.insert(name.clone(), Value::Object(spec_json));
         }
-        if let Some(c) = consumed.to_json(&name, capacity, false) {
+        if let Some(c) = consumed.report(&name, capacity, false) {
             consumed_list.push(c);
         }
         responses.insert(name, Value::Array(items));

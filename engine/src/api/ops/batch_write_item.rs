@@ -97,9 +97,10 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         }
     }
     let mut response = json!({"UnprocessedItems": {}});
+    let reported: Vec<Value> =
+        consumed_by_table.iter().filter_map(|(name, c)| c.report(name, capacity, true)).collect();
     if capacity != CapacityDetail::None {
-        response["ConsumedCapacity"] =
-            Value::Array(consumed_by_table.iter().filter_map(|(name, c)| c.to_json(name, capacity, true)).collect());
+        response["ConsumedCapacity"] = Value::Array(reported);
     }
     if metrics {
         response["ItemCollectionMetrics"] = Value::Object(collection_metrics);

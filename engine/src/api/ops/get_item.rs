@@ -30,7 +30,7 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         };
         response.insert("Item".into(), item_to_json(&item));
     }
-    if let Some(consumed) = consumed.to_json(&table.meta.name, capacity, false) {
+    if let Some(consumed) = consumed.report(&table.meta.name, capacity, false) {
         response.insert("ConsumedCapacity".into(), consumed);
     }
     Ok(json!(response))

@@ -59,9 +59,9 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         responses.push(Value::Object(entry));
     }
     let mut response = json!({"Responses": responses});
+    let reported: Vec<Value> = consumed.iter().filter_map(|(name, c)| c.report(name, capacity, false)).collect();
     if capacity != CapacityDetail::None {
-        response["ConsumedCapacity"] =
-            Value::Array(consumed.iter().filter_map(|(name, c)| c.to_json(name, capacity, false)).collect());
+        response["ConsumedCapacity"] = Value::Array(reported);
     }
     Ok(response)
 }

@@ -172,9 +172,9 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         }
     }
     let mut response = json!({});
+    let reported: Vec<Value> = consumed.iter().filter_map(|(name, c)| c.report(name, capacity, true)).collect();
     if capacity != CapacityDetail::None {
-        response["ConsumedCapacity"] =
-            Value::Array(consumed.iter().filter_map(|(name, c)| c.to_json(name, capacity, true)).collect());
+        response["ConsumedCapacity"] = Value::Array(reported);
     }
     Ok(response)
 }

@@ -1,0 +1,91 @@
+//! Capacity enforcement as a real client sees it: the AWS SDK for Rust against a real
+//! `squall-server`, with the SDK's retries off so that a throttled request surfaces instead
+//! of being retried away.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::{ProvisionedThroughput, ScalarAttributeType};
+use aws_sdk_dynamodb::Client;
+use common::{attr_def, err_text, hash_key, s, service_error, TestServer};
+
+/// A client that never retries.
+fn client_without_retries(server: &TestServer) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(server.url())
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(60)).build())
+        .retry_config(RetryConfig::disabled())
+        .build();
+    Client::from_conf(config)
+}
+
+/// Creates a table of 1 RCU and 1 WCU: 300 units of burst credit each.
+async fn create_small_table(client: &Client) {
+    client
+        .create_table()
+        .table_name("small")
+        .key_schema(hash_key("pk"))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .provisioned_throughput(
+            ProvisionedThroughput::builder().read_capacity_units(1).write_capacity_units(1).build().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create table: {}", err_text(&e)));
+}
+
+/// Writes 100 KB items (100 write units each) until one is refused; returns how many were
+/// written and the refusal.
+async fn write_until_refused(
+    client: &Client,
+    attempts: usize,
+) -> (usize, Option<aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>>) {
+    let blob = "x".repeat(100 * 1024 - 200);
+    for n in 0..attempts {
+        let result =
+            client.put_item().table_name("small").item("pk", s(&format!("k{n}"))).item("blob", s(&blob)).send().await;
+        if let Err(error) = result {
+            return (n, Some(error));
+        }
+    }
+    (attempts, None)
+}
+
+#[tokio::test]
+async fn a_provisioned_table_out_of_capacity_answers_provisioned_throughput_exceeded() {
+    let server = TestServer::start();
+    let client = client_without_retries(&server);
+    create_small_table(&client).await;
+    // The burst pays for three writes of 100 units; the fourth would need 97 seconds of
+    // refill, far longer than this test runs.
+    let (written, refusal) = write_until_refused(&client, 10).await;
+    let refusal = refusal.expect("a 1 WCU table cannot take ten 100 KB writes at once");
+    assert_eq!(written, 3, "the burst credit pays for three writes");
+    let typed = refusal.as_service_error().map(|e| e.is_provisioned_throughput_exceeded_exception());
+    assert_eq!(typed, Some(true), "the SDK parses the error as its type: {}", err_text(&refusal));
+    let error = service_error::<(), _, _>(Err(refusal));
+    assert_eq!(error.code, "ProvisionedThroughputExceededException");
+    assert_eq!(error.status, Some(400));
+    assert_eq!(
+        error.message,
+        "The level of configured provisioned throughput for the table was exceeded. Consider increasing your \
+         provisioning level with the UpdateTable API."
+    );
+}
+
+#[tokio::test]
+async fn no_throttling_turns_enforcement_off() {
+    let server = TestServer::start_with(&["--no-throttling"]);
+    let client = client_without_retries(&server);
+    create_small_table(&client).await;
+    let (written, refusal) = write_until_refused(&client, 10).await;
+    assert!(refusal.is_none(), "no write is refused: {}", refusal.as_ref().map(err_text).unwrap_or_default());
+    assert_eq!(written, 10);
+}
