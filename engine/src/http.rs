@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{ApiError, Service, REQUEST_BYTES_MAX};
+use crate::resources::{take_work, Stage, Work};
 
 /// Prefix of `X-Amz-Target` values.
 pub const TARGET_PREFIX: &str = "DynamoDB_20120810.";
@@ -38,11 +39,13 @@ pub struct HttpConfig {
     pub header_read_timeout_ms: u64,
     /// See [`CONNECTIONS_MAX`].
     pub connections_max: usize,
+    /// The node's modelled hardware, which requests pay for their work (simulation only).
+    pub resources: Option<crate::resources::Resources>,
 }
 
 impl Default for HttpConfig {
     fn default() -> HttpConfig {
-        HttpConfig { header_read_timeout_ms: HEADER_READ_TIMEOUT_MS, connections_max: CONNECTIONS_MAX }
+        HttpConfig { header_read_timeout_ms: HEADER_READ_TIMEOUT_MS, connections_max: CONNECTIONS_MAX, resources: None }
     }
 }
 
@@ -123,12 +126,13 @@ pub async fn serve_with(
         let header_read_timeout_ms = config.header_read_timeout_ms;
         let mut stop = stop_rx.clone();
         let request_ids = request_ids.clone();
+        let resources = config.resources.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let handler = hyper::service::service_fn(move |request| {
-                let service = service.clone();
+                let (service, resources) = (service.clone(), resources.clone());
                 let id = request_ids.fetch_add(1, Ordering::Relaxed);
-                async move { Ok::<_, Infallible>(handle(service, request, id).await) }
+                async move { Ok::<_, Infallible>(handle(service, request, id, resources).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
@@ -276,7 +280,12 @@ impl Handler for crate::cluster::router::Router {
     }
 }
 
-async fn handle(service: impl Handler, request: Request<Incoming>, request_id: u64) -> Response<Full<Bytes>> {
+async fn handle(
+    service: impl Handler,
+    request: Request<Incoming>,
+    request_id: u64,
+    resources: Option<crate::resources::Resources>,
+) -> Response<Full<Bytes>> {
     let request_id = format!("{request_id:016X}");
     // Load balancers and DynamoDB itself answer a plain GET as a health check.
     if request.method() == Method::GET {
@@ -305,7 +314,18 @@ async fn handle(service: impl Handler, request: Request<Incoming>, request_id: u
         }
     };
     let started = tokio::time::Instant::now();
+    if let Some(resources) = &resources {
+        let stage = Stage::Request { operation: &operation, body_bytes: body.len() as u64 };
+        resources.0.pay(stage, Work::default()).await;
+    }
     let result = service.handle(operation.clone(), body).await;
+    if let Some(resources) = &resources {
+        // Taken before the next await, so it is this request's storage work (see resources).
+        let work = take_work();
+        if !work.is_empty() {
+            resources.0.pay(Stage::Local, work).await;
+        }
+    }
     let elapsed_us = started.elapsed().as_micros() as u64;
     match result {
         Ok(value) => {

@@ -7,6 +7,7 @@
 //! - [`partition`]: hash ranges, the partition map, sizing, replica placement and split points (pure).
 //! - [`replication`]: raft log storage for a partition's replica group.
 //! - [`storage`]: the `KvStore` seam with RocksDB and in-memory stores.
+//! - [`resources`]: the seam through which a modelled node pays for its work in time.
 //! - [`db`]: the single-node database: catalog, storage key layout, item writes with indexes.
 //! - [`api`]: DynamoDB's operations and errors, transport-free.
 //! - [`throttle`]: capacity enforcement, admitting requests against a node's token buckets.
@@ -22,7 +23,9 @@ pub mod http;
 pub mod model;
 pub mod node;
 pub mod partition;
+pub mod planted;
 pub mod replication;
+pub mod resources;
 pub mod scope;
 pub mod storage;
 pub mod throttle;

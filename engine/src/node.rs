@@ -153,11 +153,12 @@ pub async fn run_with(
     let peer_listener = tokio::net::TcpListener::bind(peer_addr).await?;
     let listener = crate::http::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let http = crate::http::HttpConfig { resources: cluster.settings.resources.clone(), ..Default::default() };
     let node = ClusterNode::start(me, cluster.spec, db, cluster.settings, cluster.seed, throttle)?;
     let peers = tokio::spawn(Transport::serve(peer_listener, node.inbound()));
     tracing::info!(%addr, node = me, %peer_addr, "cluster node serving");
     ready(addr);
-    let served = crate::http::serve(listener, Router::new(node.clone()), shutdown).await;
+    let served = crate::http::serve_with(listener, Router::new(node.clone()), shutdown, http).await;
     peers.abort();
     node.stop();
     served?;

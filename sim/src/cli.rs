@@ -6,9 +6,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{RunConfig, RunReport, Scenario, StorageKind};
+use crate::load::LoadConfig;
 use crate::nemesis::FaultSet;
+use crate::resources::Profile;
 use crate::sweep::{self, SeedRange};
 use crate::trace::Echo;
+use squall_engine::planted::{self, Bug};
 
 /// Squall's deterministic simulator: a whole cluster inside one process under madsim, with
 /// faults, a workload and checkers. Every choice derives from the seed; the same seed gives
@@ -44,8 +47,28 @@ enum Command {
         /// Where failing seeds' output and replay commands go.
         #[arg(long, default_value = "sim-results")]
         out: PathBuf,
+        /// Start no seed after the first failure (hunting for a bug rather than counting).
+        #[arg(long)]
+        until_failure: bool,
+        /// Also write the totals as JSON to this file (seeds run, failures, wall times).
+        #[arg(long)]
+        json: Option<PathBuf>,
         #[command(flatten)]
         options: RunOptions,
+    },
+    /// Runs the deterministic simulated benchmark (fixed seeds and workloads whose simulated
+    /// latencies, syncs, disk commands, CPU time and messages repeat exactly) and writes its
+    /// metrics; with a baseline, prints both side by side and fails on a regression.
+    Bench {
+        /// Where the metrics go (JSON).
+        #[arg(long, default_value = "sim-results/bench.json")]
+        out: PathBuf,
+        /// A earlier result to compare with.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// How much worse, in percent, a metric may get before it counts as a regression.
+        #[arg(long, default_value_t = 10.0)]
+        threshold_pct: f64,
     },
 }
 
@@ -58,6 +81,9 @@ struct RunOptions {
     /// Nodes in each zone.
     #[arg(long, default_value_t = 3)]
     nodes_per_zone: u32,
+    /// Partitions of every table (each a raft group of three replicas in three zones).
+    #[arg(long, default_value_t = crate::cluster::PARTITIONS_PER_TABLE_DEFAULT)]
+    partitions: u64,
     /// Length of the chaos phase in simulated time (`60s`, `500ms`, `2m`).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
@@ -72,6 +98,23 @@ struct RunOptions {
     /// Workload and fault shape.
     #[arg(long, value_enum, default_value_t = Scenario::Kv)]
     scenario: Scenario,
+    /// A workload offered during the chaos phase besides the checked clients, with its invariant
+    /// checked after the heal: ycsb-a..ycsb-f, orders, sessions, feed, bank, a scenario .toml
+    /// file, or none. Default: the scenario's own (zone-outage ycsb-b, rolling-restarts orders,
+    /// zone-partition bank, flaky-disks sessions, swarm drawn from the seed; none otherwise).
+    #[arg(long)]
+    workload: Option<String>,
+    /// Open-loop arrivals per simulated second of the workload.
+    #[arg(long, default_value_t = crate::load::RATE_DEFAULT)]
+    rate: f64,
+    /// Directory for the workload's report: summary.json, series.csv, .hgrm files, histograms
+    /// and plots with the fault windows shaded (run only).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Resource profile of the nodes' CPU and disk and of the network (TOML; default: the
+    /// built-in profile, sim/profiles/default.toml, which documents every field).
+    #[arg(long)]
+    profile: Option<PathBuf>,
     /// Client hosts.
     #[arg(long, default_value_t = 3)]
     clients: u32,
@@ -84,6 +127,17 @@ struct RunOptions {
     /// Print engine logs to stderr (filter from RUST_LOG, default `info`).
     #[arg(long)]
     log: bool,
+    /// Plant a bug that exists only in simulation builds, to see the checkers catch it:
+    /// ack-before-quorum, stale-leader-reads, skip-log-fsync, ignore-checksums (repeatable).
+    #[arg(long = "plant", value_parser = parse_bug)]
+    planted: Vec<Bug>,
+}
+
+fn parse_bug(name: &str) -> Result<Bug, String> {
+    Bug::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
+        format!("no planted bug {name:?}; there are {}", names.join(", "))
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -105,6 +159,8 @@ impl RunOptions {
             self.zones.to_string(),
             "--nodes-per-zone".into(),
             self.nodes_per_zone.to_string(),
+            "--partitions".into(),
+            self.partitions.to_string(),
             "--duration".into(),
             format!("{}ms", self.duration.as_millis()),
             "--storage".into(),
@@ -117,20 +173,42 @@ impl RunOptions {
             self.clients.to_string(),
             "--heal-ops".into(),
             self.heal_ops.to_string(),
+            "--rate".into(),
+            self.rate.to_string(),
             "--timeline".into(),
             value(&self.timeline),
         ];
+        if let Some(workload) = &self.workload {
+            args.extend(["--workload".to_string(), workload.clone()]);
+        }
+        if let Some(profile) = &self.profile {
+            args.extend(["--profile".to_string(), profile.display().to_string()]);
+        }
+        for bug in &self.planted {
+            args.extend(["--plant".to_string(), bug.name().to_string()]);
+        }
         if self.log {
             args.push("--log".into());
         }
         args
     }
 
-    fn config(&self, seed: u64) -> RunConfig {
-        RunConfig {
+    fn config(&self, seed: u64) -> anyhow::Result<RunConfig> {
+        let workload = match self.workload.as_deref() {
+            Some("none") => None,
+            Some(source) => Some(source),
+            None => self.scenario.default_workload(seed),
+        };
+        let load = workload.map(|source| LoadConfig::resolve(source, self.rate)).transpose()?;
+        let profile = match &self.profile {
+            Some(path) => Profile::read(path).map_err(anyhow::Error::msg)?,
+            None => Profile::builtin(),
+        };
+        Ok(RunConfig {
             seed,
             zones: self.zones,
             nodes_per_zone: self.nodes_per_zone,
+            partitions: self.partitions,
             chaos: self.duration,
             storage: self.storage,
             faults: self.faults.clone(),
@@ -142,7 +220,10 @@ impl RunOptions {
                 TimelineEcho::Faults => Echo::Faults,
                 TimelineEcho::None => Echo::Nothing,
             },
-        }
+            load,
+            report_dir: self.report.clone(),
+            profile: std::sync::Arc::new(profile),
+        })
     }
 }
 
@@ -172,6 +253,39 @@ fn simulate(_config: &RunConfig) -> anyhow::Result<RunReport> {
     anyhow::bail!("squall-sim needs the simulator build: RUSTFLAGS=\"--cfg madsim\" (scripts/sim builds it)")
 }
 
+fn bench(out: &std::path::Path, baseline: Option<&std::path::Path>, threshold_pct: f64) -> anyhow::Result<i32> {
+    use anyhow::Context as _;
+    anyhow::ensure!(threshold_pct.is_finite() && threshold_pct >= 0.0, "--threshold-pct must be at least 0");
+    let baseline = baseline
+        .map(|path| {
+            let text = std::fs::read_to_string(path).with_context(|| format!("read baseline {}", path.display()))?;
+            serde_json::from_str::<crate::bench::BenchFile>(&text).with_context(|| format!("parse {}", path.display()))
+        })
+        .transpose()?;
+    let work = tempfile::Builder::new().prefix("squall-bench-").tempdir()?;
+    println!("bench: {} cases", crate::bench::CASES.len());
+    let current = crate::bench::run_cases(&std::env::current_exe()?, work.path())?;
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(out, serde_json::to_string_pretty(&current)? + "\n")
+        .with_context(|| format!("write {}", out.display()))?;
+    println!("bench: {:.1} wall s; metrics written to {}", current.wall_s, out.display());
+    let Some(baseline) = baseline else {
+        return Ok(0);
+    };
+    let rows = crate::bench::compare(&baseline.cases, &current.cases, threshold_pct);
+    println!("compared with commit {} (threshold {threshold_pct}%):", baseline.commit);
+    print!("{}", crate::bench::table(&rows));
+    let regressions = rows.iter().filter(|r| r.regressed).count();
+    if regressions > 0 {
+        println!("{regressions} regression(s) beyond {threshold_pct}%");
+        return Ok(1);
+    }
+    println!("no regression beyond {threshold_pct}%");
+    Ok(0)
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> anyhow::Result<i32> {
     let cli = Cli::parse();
@@ -187,8 +301,12 @@ pub fn main() -> anyhow::Result<i32> {
                     .init();
             }
             println!("seed: {seed}");
+            for bug in &options.planted {
+                planted::plant(*bug).map_err(anyhow::Error::msg)?;
+                println!("planted bug: {bug}");
+            }
             let wall = std::time::Instant::now();
-            let report = simulate(&options.config(seed))?;
+            let report = simulate(&options.config(seed)?)?;
             let wall_s = wall.elapsed().as_secs_f64().max(1e-9);
             let simulated_s = report.simulated.as_secs_f64();
             println!("checkers: {} violation(s)", report.violations.len());
@@ -206,10 +324,16 @@ pub fn main() -> anyhow::Result<i32> {
                 report.requests,
                 report.requests as f64 / wall_s
             );
+            if let Some(dir) = &report.report_written {
+                println!("report: {}", dir.display());
+            }
             println!("trace hash: {:016x}", report.trace_hash);
             Ok(if report.violations.is_empty() { 0 } else { 1 })
         }
-        Command::Sweep { seeds, jobs, out, options } => {
+        Command::Bench { out, baseline, threshold_pct } => bench(&out, baseline.as_deref(), threshold_pct),
+        Command::Sweep { seeds, jobs, out, until_failure, json, options } => {
+            // A workload that cannot be resolved fails here, once, not in every child.
+            options.config(seeds.start)?;
             let exe = std::env::current_exe()?;
             let args = options.to_args();
             println!(
@@ -218,7 +342,17 @@ pub fn main() -> anyhow::Result<i32> {
                 seeds.end,
                 out.display()
             );
-            let totals = sweep::sweep(&exe, seeds, jobs, &args, &out)?;
+            let totals = sweep::sweep(&exe, seeds, jobs, &args, &out, until_failure)?;
+            if let Some(path) = &json {
+                let summary = serde_json::json!({
+                    "seeds": format!("{}..{}", seeds.start, seeds.end),
+                    "jobs": jobs,
+                    "run_args": args,
+                    "totals": totals,
+                });
+                std::fs::write(path, serde_json::to_string_pretty(&summary)?)
+                    .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+            }
             println!(
                 "passed: {}, failed: {}, faults injected: {}",
                 totals.passed,

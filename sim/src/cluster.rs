@@ -8,13 +8,16 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use squall_engine::cluster::node::ClusterSettings;
 use squall_engine::node::{ClusterConfig, NodeConfig, StorageConfig};
+use squall_engine::resources::Resources;
 
 /// Port every node serves the DynamoDB API on.
 pub const API_PORT: u16 = 8000;
 /// Port of every node's peer transport (raft and routed requests).
 pub const PEER_PORT: u16 = 9000;
-/// Partitions of every table the simulated clients create.
-pub const PARTITIONS_PER_TABLE: u64 = 4;
+/// Partitions of every table the simulated clients create, unless `--partitions` says.
+pub const PARTITIONS_PER_TABLE_DEFAULT: u64 = 4;
+/// Most partitions per table a run may ask for.
+pub const PARTITIONS_PER_TABLE_MAX: u64 = 1024;
 /// Most zones a cluster may have (the zone number is an address octet below the clients').
 pub const ZONES_MAX: u32 = 100;
 /// Most nodes per zone (the node number is the last address octet).
@@ -114,6 +117,12 @@ impl ClusterSpec {
     }
 }
 
+/// The engine settings of every simulated node: `partitions` per table, and the node's
+/// modelled hardware.
+pub fn cluster_settings(partitions: u64, resources: Option<Resources>) -> ClusterSettings {
+    ClusterSettings { partitions_per_table: Some(partitions), resources, ..ClusterSettings::default() }
+}
+
 /// Address of client host `index` (from 0).
 pub fn client_ip(index: u32) -> Ipv4Addr {
     assert!(index < CLIENTS_MAX, "client index {index} over {CLIENTS_MAX}");
@@ -122,9 +131,14 @@ pub fn client_ip(index: u32) -> Ipv4Addr {
 
 /// The engine configuration of one simulated node: a member of the whole cluster, with its
 /// election timing drawn from the run's seed.
-pub fn node_config(node: &NodeSpec, cluster: &ClusterSpec, storage: StorageConfig, seed: u64) -> NodeConfig {
+pub fn node_config(
+    node: &NodeSpec,
+    cluster: &ClusterSpec,
+    storage: StorageConfig,
+    seed: u64,
+    settings: ClusterSettings,
+) -> NodeConfig {
     debug_assert!(cluster.nodes.contains(node), "node {} is not in the cluster", node.id);
-    let settings = ClusterSettings { partitions_per_table: Some(PARTITIONS_PER_TABLE), ..ClusterSettings::default() };
     let membership = ClusterConfig { node_id: u64::from(node.id) + 1, spec: cluster.engine_spec(), settings, seed };
     NodeConfig { listen: node.api_addr(), storage, cluster: Some(membership) }
 }
@@ -156,11 +170,13 @@ mod tests {
     #[test]
     fn node_config_listens_on_the_node_address() {
         let cluster = ClusterSpec::new(2, 2).unwrap();
-        let config = node_config(&cluster.nodes[3], &cluster, StorageConfig::Memory, 7);
+        let settings = cluster_settings(16, None);
+        let config = node_config(&cluster.nodes[3], &cluster, StorageConfig::Memory, 7, settings);
         assert_eq!(config.listen.to_string(), "10.1.0.2:8000");
         assert_eq!(config.storage, StorageConfig::Memory);
         let membership = config.cluster.expect("a cluster member");
         assert_eq!(membership.node_id, 4);
+        assert_eq!(membership.settings.partitions_per_table, Some(16));
         assert_eq!(membership.spec.nodes.len(), 4);
         assert_eq!(membership.spec.node(4).unwrap().peer, "10.1.0.2:9000");
         membership.spec.validate().unwrap();

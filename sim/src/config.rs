@@ -1,8 +1,10 @@
 //! What a run is made of and what it reports; shared by the command line and the runner.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::checkers::Violation;
+use crate::load::{self, LoadConfig};
 use crate::nemesis::FaultSet;
 use crate::trace::Echo;
 
@@ -50,6 +52,20 @@ impl Scenario {
             Scenario::Kv | Scenario::HotKey | Scenario::Swarm => None,
         }
     }
+
+    /// The workloads-crate scenario this scenario offers alongside its checked clients when
+    /// `--workload` does not say: the common questions each named scenario answers ("how do
+    /// YCSB's latencies look while a zone is down?"), and for swarm one drawn from the seed.
+    pub fn default_workload(self, seed: u64) -> Option<&'static str> {
+        match self {
+            Scenario::Kv | Scenario::HotKey | Scenario::Calm => None,
+            Scenario::ZoneOutage => Some("ycsb-b"),
+            Scenario::RollingRestarts => Some("orders"),
+            Scenario::ZonePartition => Some("bank"),
+            Scenario::FlakyDisks => Some("sessions"),
+            Scenario::Swarm => Some(load::swarm_workload(seed)),
+        }
+    }
 }
 
 /// Everything a run is made of.
@@ -61,6 +77,8 @@ pub struct RunConfig {
     pub zones: u32,
     /// Nodes per zone.
     pub nodes_per_zone: u32,
+    /// Partitions of every table.
+    pub partitions: u64,
     /// Length of the chaos phase.
     pub chaos: Duration,
     /// Store of each node.
@@ -75,6 +93,12 @@ pub struct RunConfig {
     pub heal_ops: u32,
     /// What the timeline prints.
     pub echo: Echo,
+    /// A workloads-crate scenario offered during the chaos phase, with its invariant checked.
+    pub load: Option<LoadConfig>,
+    /// Where the load's report directory goes (nothing is written without one).
+    pub report_dir: Option<PathBuf>,
+    /// Every node's modelled hardware and the network.
+    pub profile: std::sync::Arc<crate::resources::Profile>,
 }
 
 /// What a run found.
@@ -90,4 +114,8 @@ pub struct RunReport {
     pub requests: u64,
     /// Simulated time the run took.
     pub simulated: Duration,
+    /// Where the load's report was written, if anywhere.
+    pub report_written: Option<PathBuf>,
+    /// What each node's modelled hardware did, by node id.
+    pub usage: Vec<crate::resources::Usage>,
 }

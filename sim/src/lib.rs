@@ -3,18 +3,25 @@
 //! - [`cluster`]: zones, nodes, addresses, and the one function from a node's spec to the
 //!   engine's `NodeConfig`.
 //! - [`nemesis`]: the fault plan, drawn from the seed (executed by `run`).
+//! - [`resources`]: each node's modelled CPU and disk and the network, from a profile file.
 //! - [`workload`]: the clients' versioned conditional writes and consistent reads.
+//! - [`load`]: a workloads-crate scenario offered during the chaos phase, its invariant checked
+//!   after the heal, and its report (histograms, plots with the fault windows shaded).
 //! - [`history`]: every operation with its times and outcome; [`checkers`]: properties over it.
 //! - [`trace`]: the timeline and its hash.
+//! - [`bench`]: deterministic simulated benchmarks and their comparison with a baseline.
 //! - `run` (simulator build only): one run under madsim; [`sweep`]: many seeds in child
 //!   processes; [`cli`]: the `squall-sim` command line.
 
+pub mod bench;
 pub mod checkers;
 pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod history;
+pub mod load;
 pub mod nemesis;
+pub mod resources;
 #[cfg(madsim)]
 pub mod run;
 pub mod sweep;

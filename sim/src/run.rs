@@ -13,22 +13,23 @@ use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle, Runtime};
 use madsim::task::NodeId;
 use squall_engine::node::{self, ProvidedStore, StorageConfig};
-use squall_engine::storage::{FaultSettings, FaultyStore, KvStore, MemStore, RocksStore, StorageError, StorageFaults};
+use squall_engine::resources::Resources;
+use squall_engine::storage::{
+    FaultSettings, FaultyStore, KvStore, MemStore, MeteredStore, RocksStore, StorageError, StorageFaults,
+};
 use squall_workloads::driver::{ClientConfig, DynamoClient};
 use squall_workloads::keygen::seeded_rng;
 
-use crate::checkers::{self, CheckSettings};
-use crate::cluster::{client_ip, node_config, ClusterSpec, NodeSpec};
+use crate::checkers::{self, CheckSettings, Violation};
+use crate::cluster::{client_ip, cluster_settings, node_config, ClusterSpec, NodeSpec};
 use crate::config::{RunConfig, RunReport, Scenario, StorageKind};
 use crate::history::{History, Op, OpKind, Outcome, Phase};
+use crate::load::{self, Balancer, LoadConfig, LoadReport};
 use crate::nemesis::{self, CutDirection, Fault, FaultKind, FaultPlan, FaultSet, ScheduledFault};
+use crate::resources::{NodeResources, Profile, Usage};
 use crate::trace::{EventKind, Timeline};
 use crate::workload::{self, WorkloadSpec};
 
-/// Link latency outside latency faults: a round trip inside one region.
-pub const LINK_LATENCY_US_MIN: u64 = 200;
-/// See [`LINK_LATENCY_US_MIN`].
-pub const LINK_LATENCY_US_MAX: u64 = 2_000;
 /// Per-attempt timeout of client requests.
 pub const REQUEST_TIMEOUT_MS: u64 = 1_000;
 /// Longest an operation after the heal may take, retries included (simulated TCP backs off up
@@ -38,6 +39,8 @@ pub const HEAL_OP_BOUND_MS: u64 = 30_000;
 pub const HEAL_RETRY_MS: u64 = 100;
 /// Most operations one client invokes in the chaos phase.
 pub const CHAOS_OPS_PER_CLIENT_MAX: u64 = 100_000;
+/// Time beyond the transaction timeout waited before the workload's invariant is checked.
+const TXN_SETTLE_EXTRA_MS: u64 = 2_000;
 /// How often a node's slow-disk debt is collected and slept off.
 const SLOW_DISK_POLL_MS: u64 = 10;
 /// Pause between attempts to start a node whose store could not be opened (a store of the
@@ -68,7 +71,8 @@ impl Disk {
             Medium::Memory(store) => store.clone(),
             Medium::Rocks(path) => Arc::new(RocksStore::open(path)?),
         };
-        Ok(Arc::new(FaultyStore::new(inner, self.faults.clone())))
+        // Metered above the faults, so a write the disk refused costs no modelled time.
+        Ok(Arc::new(MeteredStore::new(Arc::new(FaultyStore::new(inner, self.faults.clone())))))
     }
 
     /// The node's process died: what was never synced is gone. (RocksDB keeps unsynced writes
@@ -109,10 +113,16 @@ impl Shared {
 /// Runs one simulation and checks its history.
 pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
     let cluster = ClusterSpec::new(config.zones, config.nodes_per_zone)?;
+    // Client hosts, the checker and the load host each take an address.
     anyhow::ensure!(
-        config.clients >= 1 && config.clients < crate::cluster::CLIENTS_MAX,
+        (1..=crate::cluster::PARTITIONS_PER_TABLE_MAX).contains(&config.partitions),
+        "partitions must be between 1 and {}",
+        crate::cluster::PARTITIONS_PER_TABLE_MAX
+    );
+    anyhow::ensure!(
+        config.clients >= 1 && config.clients + 2 <= crate::cluster::CLIENTS_MAX,
         "clients must be between 1 and {}",
-        crate::cluster::CLIENTS_MAX - 1
+        crate::cluster::CLIENTS_MAX - 2
     );
     let chaos_ms = config.chaos.as_millis() as u64;
     let allowed = match config.scenario.faults() {
@@ -141,23 +151,118 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
         .collect();
 
     let mut madsim_config = madsim::Config::default();
-    madsim_config.net.send_latency =
-        Duration::from_micros(LINK_LATENCY_US_MIN)..Duration::from_micros(LINK_LATENCY_US_MAX);
+    madsim_config.net.send_latency = base_latency(&config.profile);
     let mut runtime = Runtime::with_seed_and_config(config.seed, madsim_config);
     runtime.set_time_limit(Duration::from_secs(RUN_SIM_LIMIT_S));
     let timeline = Timeline::new(config.echo);
     let supervisor = Supervisor { config: config.clone(), cluster, plan, disks, timeline: timeline.clone() };
-    let (history, requests, simulated) = runtime.block_on(supervisor.run());
+    let Finished { history, requests, simulated, load_report, usage, network_messages } =
+        runtime.block_on(supervisor.run());
     drop(runtime);
     drop(rocks_dir);
 
+    let end_ns = simulated.as_nanos() as u64;
     let checkers = checkers::all(CheckSettings { heal_op_bound_ns: HEAL_OP_BOUND_MS * 1_000_000 });
-    let violations = checkers::check_all(&checkers, &history);
+    let mut violations = checkers::check_all(&checkers, &history);
+    if let Some(report) = &load_report {
+        timeline.record(end_ns, EventKind::Cluster, &report.summary_line());
+        violations.extend(load_violations(report));
+    }
     for violation in &violations {
-        timeline.record(simulated.as_nanos() as u64, EventKind::Cluster, &format!("VIOLATION {violation}"));
+        timeline.record(end_ns, EventKind::Cluster, &format!("VIOLATION {violation}"));
     }
     timeline.flush();
-    Ok(RunReport { trace_hash: timeline.hash(), violations, faults_injected, requests, simulated })
+    let mut report_written = None;
+    if let (Some(report), Some(dir)) = (&load_report, &config.report_dir) {
+        let settings = serde_json::json!({
+            "seed": config.seed,
+            "zones": config.zones,
+            "nodes_per_zone": config.nodes_per_zone,
+            "partitions_per_table": config.partitions,
+            "chaos_ms": chaos_ms,
+            "storage": format!("{:?}", config.storage).to_lowercase(),
+            "scenario": format!("{:?}", config.scenario),
+            "fault_kinds_allowed": allowed.0.iter().map(|k| k.name()).collect::<Vec<_>>(),
+            "faults_injected": faults_injected,
+            "checked_clients": config.clients,
+            "simulated_ms": simulated.as_millis() as u64,
+            "profile": &*config.profile,
+            "network_messages": network_messages,
+            "nodes": node_usage_json(&usage, &config.profile, simulated),
+            "trace_hash": format!("{:016x}", timeline.hash()),
+        });
+        if let Some(warning) = report.write(dir, settings)? {
+            eprintln!("warning: {warning}");
+        }
+        report_written = Some(dir.clone());
+    }
+    Ok(RunReport {
+        trace_hash: timeline.hash(),
+        violations,
+        faults_injected,
+        requests,
+        simulated,
+        report_written,
+        usage,
+    })
+}
+
+/// The network's one-way latency outside latency faults.
+fn base_latency(profile: &Profile) -> std::ops::Range<Duration> {
+    let network = &profile.network;
+    Duration::from_micros(network.one_way_us_min)
+        ..Duration::from_micros(network.one_way_us_max.max(network.one_way_us_min + 1))
+}
+
+/// Each node's CPU and disk utilisation over the run, for the report.
+fn node_usage_json(usage: &[Usage], profile: &Profile, simulated: Duration) -> serde_json::Value {
+    let span_ns = simulated.as_nanos().max(1) as f64;
+    let nodes: Vec<serde_json::Value> = usage
+        .iter()
+        .enumerate()
+        .map(|(node, usage)| {
+            serde_json::json!({
+                "node": node,
+                "cpu_busy_ms": usage.cpu_busy_ns as f64 / 1e6,
+                "disk_busy_ms": usage.disk_busy_ns as f64 / 1e6,
+                "cpu_utilisation": usage.cpu_busy_ns as f64 / (span_ns * f64::from(profile.cpu.cores)),
+                "disk_utilisation": usage.disk_busy_ns as f64 / (span_ns * f64::from(profile.disk.queue_depth)),
+                "disk_commands": usage.disk_commands,
+                "syncs": usage.syncs,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(nodes)
+}
+
+/// The violations a scenario load reports: a broken invariant, or an invariant that could not be
+/// checked (set-up or the final reads failed with every fault healed).
+fn load_violations(report: &LoadReport) -> Vec<Violation> {
+    match &report.check {
+        Ok(check) => check
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| Violation {
+                checker: "invariants",
+                key: None,
+                message: format!("{}: {} ({})", report.name, c.name, c.detail),
+            })
+            .collect(),
+        Err(error) => {
+            vec![Violation { checker: "invariants", key: None, message: format!("{}: {error}", report.name) }]
+        }
+    }
+}
+
+/// What the simulation hands back to be checked and reported.
+struct Finished {
+    history: History,
+    requests: u64,
+    simulated: Duration,
+    load_report: Option<LoadReport>,
+    usage: Vec<Usage>,
+    network_messages: u64,
 }
 
 struct Supervisor {
@@ -169,7 +274,7 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    async fn run(&self) -> (History, u64, Duration) {
+    async fn run(&self) -> Finished {
         let handle = Handle::current();
         let shared = Shared {
             seed: self.config.seed,
@@ -197,6 +302,19 @@ impl Supervisor {
             ));
         }
 
+        // One modelled machine per node, kept across the node's restarts.
+        let resources: Vec<NodeResources> = self
+            .cluster
+            .nodes
+            .iter()
+            .map(|spec| {
+                NodeResources::new(
+                    self.config.profile.clone(),
+                    self.config.seed,
+                    RESOURCE_STREAM_BASE + u64::from(spec.id),
+                )
+            })
+            .collect();
         let nodes: Vec<NodeHandle> = self
             .cluster
             .nodes
@@ -207,6 +325,8 @@ impl Supervisor {
                     spec.clone(),
                     self.cluster.clone(),
                     self.disks[spec.id as usize].clone(),
+                    resources[spec.id as usize].clone(),
+                    self.config.partitions,
                     shared.clone(),
                 )
             })
@@ -217,35 +337,74 @@ impl Supervisor {
             Scenario::HotKey => WorkloadSpec { keys: 1, ..WorkloadSpec::default() },
             _ => WorkloadSpec::default(),
         };
-        let chaos_end = shared.start + self.config.chaos;
-        let (table_tx, table_rx) = tokio::sync::watch::channel(false);
-        let table_tx = Arc::new(table_tx);
-        let mut client_hosts = Vec::new();
-        let mut client_tasks = Vec::new();
-        for index in 0..self.config.clients {
-            let host = handle.create_node().name(format!("client-{index}")).ip(IpAddr::V4(client_ip(index))).build();
-            let client = Client {
-                index,
-                endpoint: format!("http://{}", self.cluster.entry_node(index).api_addr()),
-                seed: self.config.seed,
-                spec,
-                chaos_end,
-                heal_ops: self.config.heal_ops,
-                shared: shared.clone(),
-            };
-            let table_tx = table_tx.clone();
-            let table_rx = table_rx.clone();
-            client_hosts.push(host.id());
-            client_tasks.push(host.spawn(async move { client.run(table_tx, table_rx).await }));
-        }
+        let client = |index: u32, chaos_end: tokio::time::Instant, heal_ops: u32| Client {
+            index,
+            endpoint: format!("http://{}", self.cluster.entry_node(index).api_addr()),
+            seed: self.config.seed,
+            spec,
+            chaos_end,
+            heal_ops,
+            shared: shared.clone(),
+        };
+        let client_hosts: Vec<NodeHandle> = (0..self.config.clients)
+            .map(|index| handle.create_node().name(format!("client-{index}")).ip(IpAddr::V4(client_ip(index))).build())
+            .collect();
 
+        // Set-up, before any fault: the checked clients' table, then the workload's tables and
+        // its load phase.
+        shared.event("phase: set-up — tables created and loaded before any fault");
+        let creator = client(0, tokio::time::Instant::now(), 0);
+        let _ = client_hosts[0].spawn(async move { creator.create_table(&creator.driver()).await }).await;
+        let load = self.config.load.as_ref().map(|config| self.set_up_load(&handle, config, &shared));
+        let loaded = match load {
+            Some((host, api, setup)) => {
+                let setup = setup.await.unwrap_or_else(|e| Err(format!("load host stopped: {e}")));
+                Some((host, api, setup))
+            }
+            None => None,
+        };
+
+        let chaos_start = tokio::time::Instant::now();
+        let chaos_end = chaos_start + self.config.chaos;
+        shared.event("phase: chaos — faults start and heal on their schedule");
+        let mut client_tasks = Vec::new();
+        for (index, host) in client_hosts.iter().enumerate() {
+            let client = client(index as u32, chaos_end, self.config.heal_ops);
+            client_tasks.push(host.spawn(async move { client.run().await }));
+        }
+        let load_run = loaded.map(|(host, api, setup)| {
+            let config = self.config.load.as_ref().expect("a load was set up");
+            let settings = load::run_settings(
+                &config.file,
+                config.rate,
+                self.config.chaos,
+                self.config.seed,
+                Duration::from_millis(REQUEST_TIMEOUT_MS),
+            );
+            let task = setup.map(|(scenario, load_summary)| {
+                let (api, settings) = (api.clone(), settings.clone());
+                let task = host.spawn(async move {
+                    let run_start = tokio::time::Instant::now();
+                    (run_start, load::run(&api, scenario, &settings).await)
+                });
+                (task, load_summary)
+            });
+            (host, api, settings, task)
+        });
+
+        let mut client_ids: Vec<NodeId> = client_hosts.iter().map(|h| h.id()).collect();
+        if let Some((host, ..)) = &load_run {
+            client_ids.push(host.id());
+        }
         let nemesis = Nemesis {
             handle: handle.clone(),
             cluster: self.cluster.clone(),
             node_ids,
-            client_ids: client_hosts,
+            client_ids,
             disks: self.disks.clone(),
             shared: shared.clone(),
+            base: chaos_start,
+            base_latency: base_latency(&self.config.profile),
             state: Arc::default(),
         };
         nemesis.execute(&self.plan).await;
@@ -255,6 +414,55 @@ impl Supervisor {
 
         for task in client_tasks {
             let _ = task.await;
+        }
+        let mut load_report = None;
+        if let Some((host, api, settings, task)) = load_run {
+            let config = self.config.load.as_ref().expect("a load was set up");
+            let name = config.file.name().to_owned();
+            let mut report = LoadReport {
+                name,
+                rate: config.rate,
+                settings,
+                load: None,
+                run: None,
+                check: Err("set-up failed".into()),
+                windows: Vec::new(),
+            };
+            match task {
+                Err(error) => report.check = Err(format!("set-up failed: {error}")),
+                Ok((task, load_summary)) => {
+                    report.load = Some(load_summary);
+                    match task.await {
+                        Err(error) => report.check = Err(format!("load host stopped: {error}")),
+                        Ok((_, Err(error))) => report.check = Err(format!("run phase failed: {error}")),
+                        Ok((run_start, Ok(phase))) => {
+                            report.windows = fault_windows(&self.plan, chaos_start, run_start);
+                            // Transactions whose coordinator timed out are resolved by the
+                            // partitions' leaders after the transaction timeout; the invariant
+                            // is read once they have been.
+                            tokio::time::sleep(Duration::from_millis(
+                                squall_engine::cluster::txn::TXN_TIMEOUT_MS + TXN_SETTLE_EXTRA_MS,
+                            ))
+                            .await;
+                            shared.event("phase: final — checking the workload's invariant");
+                            let checked = host
+                                .spawn(async move {
+                                    let check = load::check(&api, &phase.scenario).await;
+                                    (phase, check)
+                                })
+                                .await;
+                            match checked {
+                                Ok((phase, check)) => {
+                                    report.check = check;
+                                    report.run = Some(phase);
+                                }
+                                Err(error) => report.check = Err(format!("load host stopped: {error}")),
+                            }
+                        }
+                    }
+                }
+            }
+            load_report = Some(report);
         }
         shared.event("phase: final — reading every key");
         let checker_host = handle.create_node().name("checker").ip(IpAddr::V4(client_ip(self.config.clients))).build();
@@ -271,19 +479,98 @@ impl Supervisor {
         let simulated = shared.start.elapsed();
         shared.event(&format!("done: {} requests", shared.requests.load(Ordering::Relaxed)));
         let ops = std::mem::take(&mut *shared.history.lock().unwrap_or_else(|p| p.into_inner()));
-        (History { ops }, shared.requests.load(Ordering::Relaxed), simulated)
+        Finished {
+            history: History { ops },
+            requests: shared.requests.load(Ordering::Relaxed),
+            simulated,
+            load_report,
+            usage: resources.iter().map(NodeResources::usage).collect(),
+            network_messages: NetSim::current().stat().msg_count,
+        }
     }
+
+    /// Creates the load host and starts the workload's set-up on it: its tables, then its load
+    /// phase. Returns the host, the balancer its requests go through, and the set-up task.
+    #[allow(clippy::type_complexity)]
+    fn set_up_load(
+        &self,
+        handle: &Handle,
+        config: &LoadConfig,
+        shared: &Shared,
+    ) -> (
+        NodeHandle,
+        Balancer,
+        madsim::task::JoinHandle<
+            Result<(squall_workloads::scenario::Scenario, squall_workloads::recorder::Summary), String>,
+        >,
+    ) {
+        let host = handle.create_node().name("load").ip(IpAddr::V4(client_ip(self.config.clients + 1))).build();
+        let nodes = self
+            .cluster
+            .nodes
+            .iter()
+            .map(|node| {
+                let config = ClientConfig::new(format!("http://{}", node.api_addr()))
+                    .with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
+                    .with_connections_max(load::CONNECTIONS_PER_NODE);
+                DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
+            })
+            .collect();
+        let sink_shared = shared.clone();
+        let events: load::EventSink =
+            Arc::new(move |text: &str| sink_shared.timeline.record(sink_shared.now_ns(), EventKind::Op, text));
+        let api = Balancer::new(nodes, events);
+        let scenario = config.file.build(self.config.seed);
+        let (setup_api, setup_shared, name) = (api.clone(), shared.clone(), config.file.name().to_owned());
+        let task = host.spawn(async move {
+            let scenario = scenario.map_err(|e| e.to_string())?;
+            load::set_up_tables(&setup_api, &scenario).await?;
+            setup_shared.event(&format!("load: {name}: tables created; loading"));
+            let (scenario, summary) = load::load(&setup_api, scenario).await?;
+            let failed: u64 = summary.operations.values().map(|o| o.errors).sum();
+            setup_shared.event(&format!("load: {name}: loaded ({failed} load operations failed)"));
+            Ok((scenario, summary))
+        });
+        (host, api, task)
+    }
+}
+
+/// The plan's fault windows in seconds since the workload's run phase started.
+fn fault_windows(
+    plan: &FaultPlan,
+    chaos_start: tokio::time::Instant,
+    run_start: tokio::time::Instant,
+) -> Vec<squall_workloads::plot::Window> {
+    let offset_s = run_start.saturating_duration_since(chaos_start).as_secs_f64();
+    plan.faults
+        .iter()
+        .map(|fault| squall_workloads::plot::Window {
+            start_s: (fault.start_ms as f64 / 1e3 - offset_s).max(0.0),
+            end_s: (fault.end_ms() as f64 / 1e3 - offset_s).max(0.0),
+            label: fault.fault.to_string(),
+        })
+        .filter(|window| window.end_s > window.start_s)
+        .collect()
 }
 
 /// Creates node `spec`'s host; its init task (run again on every restart) opens the disk and
 /// runs the engine's `node::run`.
-fn start_node(handle: &Handle, spec: NodeSpec, cluster: ClusterSpec, disk: Arc<Disk>, shared: Shared) -> NodeHandle {
+fn start_node(
+    handle: &Handle,
+    spec: NodeSpec,
+    cluster: ClusterSpec,
+    disk: Arc<Disk>,
+    resources: NodeResources,
+    partitions: u64,
+    shared: Shared,
+) -> NodeHandle {
     handle
         .create_node()
         .name(format!("node-{}", spec.id))
         .ip(IpAddr::V4(spec.ip))
         .init(move || {
             let (spec, cluster, disk, shared) = (spec.clone(), cluster.clone(), disk.clone(), shared.clone());
+            let resources = Resources(Arc::new(resources.clone()));
             async move {
                 for attempt in 0..NODE_START_ATTEMPTS_MAX {
                     let store = match disk.open() {
@@ -294,8 +581,9 @@ fn start_node(handle: &Handle, spec: NodeSpec, cluster: ClusterSpec, disk: Arc<D
                             continue;
                         }
                     };
-                    let config =
-                        node_config(&spec, &cluster, StorageConfig::Provided(ProvidedStore(store)), shared.seed);
+                    let storage = StorageConfig::Provided(ProvidedStore(store));
+                    let settings = cluster_settings(partitions, Some(resources.clone()));
+                    let config = node_config(&spec, &cluster, storage, shared.seed, settings);
                     let ready_shared = shared.clone();
                     let id = spec.id;
                     let result = node::run(
@@ -326,6 +614,9 @@ struct Client {
     shared: Shared,
 }
 
+/// First random stream of the nodes' modelled hardware (stream `RESOURCE_STREAM_BASE + id`).
+const RESOURCE_STREAM_BASE: u64 = 400;
+
 /// First random stream of the clients (stream `CLIENT_STREAM_BASE + index`).
 const CLIENT_STREAM_BASE: u64 = 100;
 
@@ -337,19 +628,9 @@ impl Client {
         DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
     }
 
-    async fn run(
-        &self,
-        table_tx: Arc<tokio::sync::watch::Sender<bool>>,
-        mut table_rx: tokio::sync::watch::Receiver<bool>,
-    ) {
+    async fn run(&self) {
         let driver = self.driver();
         let mut rng = seeded_rng(self.seed, CLIENT_STREAM_BASE + u64::from(self.index));
-        if self.index == 0 {
-            self.create_table(&driver).await;
-            let _ = table_tx.send(true);
-        } else {
-            let _ = table_rx.wait_for(|ready| *ready).await;
-        }
         let mut seq = 0;
         while tokio::time::Instant::now() < self.chaos_end && seq < CHAOS_OPS_PER_CLIENT_MAX {
             tokio::time::sleep(Duration::from_micros(self.spec.think_us(&mut rng))).await;
@@ -371,9 +652,10 @@ impl Client {
         }
     }
 
-    /// Creates the table, retrying until the entry node answers (it may be down at first).
+    /// Creates the table, retrying until the entry node answers (the metadata group may not
+    /// have a leader yet).
     async fn create_table(&self, driver: &DynamoClient) {
-        for attempt in 0u32.. {
+        for attempt in 0..load::SETUP_ATTEMPTS_MAX {
             match driver.call("CreateTable", workload::create_table()).await {
                 Ok(_) => {
                     self.shared.event(&format!("client {}: table {} created", self.index, workload::TABLE));
@@ -388,6 +670,7 @@ impl Client {
                 }
             }
         }
+        self.shared.event(&format!("client {}: gave up creating table {}", self.index, workload::TABLE));
     }
 
     /// Reads every key once after the heal phase, retrying each read until it is answered.
@@ -453,6 +736,10 @@ struct Nemesis {
     client_ids: Vec<NodeId>,
     disks: Vec<Arc<Disk>>,
     shared: Shared,
+    /// Start of the chaos phase: fault times in the plan count from it.
+    base: tokio::time::Instant,
+    /// The network's latency outside latency faults.
+    base_latency: std::ops::Range<Duration>,
     state: Arc<Mutex<HeldDown>>,
 }
 
@@ -467,7 +754,7 @@ impl Nemesis {
         }
         events.sort_by_key(|(time, starts, index)| (*time, *starts, *index));
         for (time_ms, starts, index) in events {
-            tokio::time::sleep_until(self.shared.start + Duration::from_millis(time_ms)).await;
+            tokio::time::sleep_until(self.base + Duration::from_millis(time_ms)).await;
             let fault = &plan.faults[index];
             if starts {
                 self.shared.event(&format!("nemesis: start #{} ({} ms): {}", fault.id, fault.duration_ms, fault.fault));
@@ -681,7 +968,7 @@ impl Nemesis {
             net.packet_loss_rate = f64::from(loss) / f64::from(squall_engine::storage::faulty::PER_MILLION);
             net.send_latency = match latency {
                 Some((lo, hi)) => Duration::from_millis(lo)..Duration::from_millis(hi.max(lo + 1)),
-                None => Duration::from_micros(LINK_LATENCY_US_MIN)..Duration::from_micros(LINK_LATENCY_US_MAX),
+                None => self.base_latency.clone(),
             };
         });
     }

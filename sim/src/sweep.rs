@@ -73,8 +73,14 @@ pub fn parse_output(output: &str) -> ChildSummary {
 }
 
 /// Totals of a sweep.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SweepTotals {
+    /// Seeds run to the end.
+    pub seeds_run: u64,
+    /// Wall time from the start of the sweep to the end of its first failing seed.
+    pub wall_ms_to_first_failure: Option<u64>,
+    /// Wall time of the whole sweep.
+    pub wall_ms: u64,
     /// Seeds that passed.
     pub passed: u64,
     /// Seeds that failed, ascending.
@@ -90,14 +96,17 @@ struct Running {
 }
 
 /// Runs `exe run --seed S <run_args>` for every seed of `seeds`, `jobs` at a time, keeping the
-/// output and replay command of each failing seed under `out`.
+/// output and replay command of each failing seed under `out`. With `until_failure`, no seed
+/// starts after the first failure (the seeds already running finish).
 pub fn sweep(
     exe: &Path,
     seeds: SeedRange,
     jobs: usize,
     run_args: &[String],
     out: &Path,
+    until_failure: bool,
 ) -> anyhow::Result<SweepTotals> {
+    let started = std::time::Instant::now();
     fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let total = seeds.end - seeds.start;
     let bar = indicatif::ProgressBar::new(total);
@@ -109,7 +118,8 @@ pub fn sweep(
     let mut next = seeds.start;
     let mut running: Vec<Running> = Vec::new();
     while next < seeds.end || !running.is_empty() {
-        while running.len() < jobs.max(1) && next < seeds.end {
+        let stop_starting = until_failure && !totals.failed.is_empty();
+        while running.len() < jobs.max(1) && next < seeds.end && !stop_starting {
             running.push(spawn(exe, next, run_args, out)?);
             next += 1;
         }
@@ -122,12 +132,14 @@ pub fn sweep(
             let done = running.swap_remove(index);
             let output = fs::read_to_string(&done.log).unwrap_or_default();
             let summary = parse_output(&output);
+            totals.seeds_run += 1;
             totals.faults_injected += summary.faults_injected;
             if status.success() && summary.trace_hash.is_some() {
                 totals.passed += 1;
                 let _ = fs::remove_file(&done.log);
             } else {
                 totals.failed.push(done.seed);
+                totals.wall_ms_to_first_failure.get_or_insert(started.elapsed().as_millis() as u64);
                 let replay = replay_command(done.seed, run_args);
                 fs::write(out.join(format!("seed-{}.replay", done.seed)), format!("{replay}\n"))
                     .context("write replay command")?;
@@ -142,9 +154,13 @@ pub fn sweep(
                 totals.faults_injected
             ));
         }
+        if stop_starting && running.is_empty() {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(POLL_MS));
     }
     bar.finish();
+    totals.wall_ms = started.elapsed().as_millis() as u64;
     totals.failed.sort_unstable();
     Ok(totals)
 }

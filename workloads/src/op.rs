@@ -295,8 +295,8 @@ pub async fn scan_all<A: DynamoApi>(api: &A, table: &str, index: Option<&str>) -
 
 /// Longest [`settle`] waits for the tables to stop changing.
 pub const SETTLE_WAIT: Duration = Duration::from_secs(60);
-/// Pause between two reads of the tables in [`settle`].
-const SETTLE_PAUSE: Duration = Duration::from_secs(1);
+/// Pause between two reads of the tables in [`settle`] (unit tests do not wait).
+const SETTLE_PAUSE: Duration = if cfg!(test) { Duration::from_millis(1) } else { Duration::from_secs(1) };
 
 /// Reads every table and index in full, again and again, until two reads in a row return the
 /// same items, or [`SETTLE_WAIT`] has passed; returns whether they settled.
@@ -464,6 +464,31 @@ mod tests {
         // A failure that keeps coming back is reported after the attempts run out.
         let api = Partial { scan_failures: std::sync::Arc::new(SCAN_PAGE_ATTEMPTS.into()) };
         assert!(scan_all(&api, "t", None).await.is_err());
+    }
+
+    /// A table whose Scan shows one more item on each of its first `changes` reads.
+    #[derive(Clone)]
+    struct Growing {
+        reads: std::sync::Arc<std::sync::atomic::AtomicU32>,
+        changes: u32,
+    }
+
+    impl DynamoApi for Growing {
+        async fn call(&self, _operation: &str, _body: Value) -> Result<Value, DriverError> {
+            let read = self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let items: Vec<Value> = (0..=read.min(self.changes)).map(|i| json!({"id": s(i.to_string())})).collect();
+            Ok(json!({ "Items": items }))
+        }
+    }
+
+    #[tokio::test]
+    async fn settling_reads_until_two_reads_agree() {
+        let table =
+            TableDef { name: "t".into(), partition_key: KeyAttribute::new("id", "S"), sort_key: None, indexes: vec![] };
+        let api = Growing { reads: Default::default(), changes: 3 };
+        assert!(settle(&api, std::slice::from_ref(&table)).await.unwrap());
+        // Reads 0..=3 differ, read 4 equals read 3.
+        assert_eq!(api.reads.load(std::sync::atomic::Ordering::Relaxed), 5);
     }
 
     #[test]

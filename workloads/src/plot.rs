@@ -38,13 +38,18 @@ const FAMILY: &str = "sans-serif";
 
 /// A line of the timeline: its label, colour and the value it takes from each second.
 type Line = (&'static str, RGBColor, fn(&SecondSummary) -> u64);
-const PALETTE: [RGBColor; 6] = [
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    // Four more, so that a comparison of four runs of two operations each repeats no colour.
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 /// Why a chart was not drawn.

@@ -81,6 +81,62 @@ pub fn series_csv(series: &[SecondSummary]) -> String {
     out
 }
 
+/// Writes the files every run's report directory holds besides its summary: `series.csv`, the
+/// `.hgrm` files of both recorders, the V2 histograms and, with `plots`, the percentile curves
+/// and the timeline (with `windows` shaded) as PNG and SVG. Returns the files written and, when
+/// the plots could not be drawn, why (the numbers are all in the other files, so a missing font
+/// costs the charts only).
+pub fn write_run_files(
+    dir: &Path,
+    title: &str,
+    corrected: &Recorder,
+    uncorrected: &Recorder,
+    windows: &[crate::plot::Window],
+    plots: bool,
+) -> io::Result<(Vec<PathBuf>, Option<crate::plot::PlotError>)> {
+    let series = corrected.series();
+    let series_path = dir.join("series.csv");
+    fs::write(&series_path, series_csv(&series))?;
+    let mut written = vec![series_path];
+    written.extend(write_hgrms(dir, corrected, uncorrected)?);
+    written.extend(write_histograms(dir, corrected)?);
+    let mut plot_error = None;
+    if plots {
+        match write_plots(dir, title, corrected, &series, windows) {
+            Ok(paths) => written.extend(paths),
+            Err(error) => plot_error = Some(error),
+        }
+    }
+    Ok((written, plot_error))
+}
+
+/// Draws `latency-percentiles` (successful operations, one curve each) and `timeline` as PNG
+/// and SVG.
+fn write_plots(
+    dir: &Path,
+    title: &str,
+    recorder: &Recorder,
+    series: &[SecondSummary],
+    windows: &[crate::plot::Window],
+) -> Result<Vec<PathBuf>, crate::plot::PlotError> {
+    let curves: Vec<(String, &hdrhistogram::Histogram<u64>)> = recorder
+        .operations()
+        .filter_map(|op| recorder.histogram(op, Outcome::Ok).map(|h| (op.to_owned(), h)))
+        .collect();
+    let mut written = Vec::new();
+    for extension in ["png", "svg"] {
+        if !curves.is_empty() {
+            let path = dir.join(format!("latency-percentiles.{extension}"));
+            crate::plot::percentile_curves(&path, &format!("{title}: latency by percentile"), &curves)?;
+            written.push(path);
+        }
+        let path = dir.join(format!("timeline.{extension}"));
+        crate::plot::timeline(&path, &format!("{title}: latency and throughput"), series, windows)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 fn ms(us: u64) -> String {
     format!("{:.3}", us as f64 / 1000.0)
 }

@@ -66,6 +66,9 @@ pub struct ClusterSettings {
     pub txn_resolve_interval_ms: u64,
     /// Pause before a replica stopped by a storage failure is opened again.
     pub replica_restart_backoff_ms: u64,
+    /// The node's modelled hardware, which its requests and replicas pay for their work in
+    /// time (simulation only; a real node's hardware pays).
+    pub resources: Option<crate::resources::Resources>,
 }
 
 impl Default for ClusterSettings {
@@ -83,6 +86,7 @@ impl Default for ClusterSettings {
             partitions_per_table: None,
             txn_resolve_interval_ms: 1_000,
             replica_restart_backoff_ms: 1_000,
+            resources: None,
         }
     }
 }
@@ -489,6 +493,10 @@ impl ClusterNode {
             lock(&self.proposals).remove(&id);
             return Served::NotServed(Outcome::NotLeader { leader });
         }
+        if !command.read_only && crate::planted::active(crate::planted::Bug::AckBeforeQuorum) {
+            lock(&self.proposals).remove(&id);
+            return Served::Answered(Ok(serde_json::json!({})), Usage::default());
+        }
         let timeout = Duration::from_millis(self.settings.request_timeout_ms);
         let result = tokio::time::timeout(timeout, result_rx).await;
         lock(&self.proposals).remove(&id);
@@ -566,6 +574,13 @@ impl ClusterNode {
             };
             let served = match mode {
                 Mode::Local => node.run_local(group, range, &operation, &body),
+                Mode::Replicated
+                    if is_read(&operation)
+                        && crate::planted::active(crate::planted::Bug::StaleLeaderReads)
+                        && lock(&node.leader_hints).get(&group) == Some(&node.me) =>
+                {
+                    node.run_local(group, range, &operation, &body)
+                }
                 Mode::Replicated => {
                     let read_only = is_read(&operation);
                     let command = Command { read_only, now_ms: Self::now_ms(), operation, body };
@@ -862,6 +877,17 @@ async fn run_group(
                 continue;
             }
         };
+        if let Some(resources) = &settings.resources {
+            // The Ready's storage work, taken before the next await (see `resources`): its log
+            // writes and syncs and its applications, paid before the messages that depend on
+            // them go out.
+            let work = crate::resources::take_work();
+            let stage = crate::resources::Stage::Replicate {
+                entries_applied: outcome.entries_applied,
+                applied_bytes: outcome.applied_bytes,
+            };
+            resources.0.pay(stage, work).await;
+        }
         if outcome.leadership_changed {
             tracing::debug!(
                 group,

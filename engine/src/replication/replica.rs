@@ -73,6 +73,10 @@ pub struct ReadyOutcome {
     pub messages: Vec<Message>,
     /// Whether this replica's role or the leader changed.
     pub leadership_changed: bool,
+    /// Entries with data applied to the state machine.
+    pub entries_applied: u64,
+    /// Bytes of those entries.
+    pub applied_bytes: u64,
 }
 
 /// One replica of one raft group.
@@ -267,11 +271,11 @@ impl Replica {
                 log.set_hard_state(hard_state, &mut batch)?;
             }
             if !batch.is_empty() {
-                self.store.write(batch, Durability::Sync)?;
+                self.store.write(batch, log_durability())?;
             }
             outcome.messages.extend(ready.take_persisted_messages());
             let committed = ready.take_committed_entries();
-            self.apply(machine, committed)?;
+            self.apply(machine, committed, &mut outcome)?;
 
             let mut light = self.raw.advance(ready);
             if let Some(commit) = light.commit_index() {
@@ -279,18 +283,23 @@ impl Replica {
                 hard_state.commit = commit;
                 let mut batch = WriteBatch::new();
                 self.raw.mut_store().set_hard_state(&hard_state, &mut batch)?;
-                self.store.write(batch, Durability::Sync)?;
+                self.store.write(batch, log_durability())?;
             }
             outcome.messages.extend(light.take_messages());
             let committed = light.take_committed_entries();
-            self.apply(machine, committed)?;
+            self.apply(machine, committed, &mut outcome)?;
             self.raw.advance_apply();
         }
         self.settle_timing();
         Ok(outcome)
     }
 
-    fn apply(&mut self, machine: &mut dyn StateMachine, entries: Vec<Entry>) -> Result<(), ReplicationError> {
+    fn apply(
+        &mut self,
+        machine: &mut dyn StateMachine,
+        entries: Vec<Entry>,
+        outcome: &mut ReadyOutcome,
+    ) -> Result<(), ReplicationError> {
         for entry in entries {
             assert!(
                 entry.index <= self.raw.raft.raft_log.committed,
@@ -302,6 +311,8 @@ impl Replica {
                 EntryType::EntryNormal if !entry.data.is_empty() => {
                     let applied = (tag_key(self.group, APPLIED_TAG), entry.index.to_be_bytes().to_vec());
                     machine.apply(self.group, &entry, applied)?;
+                    outcome.entries_applied += 1;
+                    outcome.applied_bytes += entry.data.len() as u64;
                 }
                 // Empty entries (a new leader's first entry) and membership changes, which this
                 // version does not propose, change no data.
@@ -323,6 +334,16 @@ impl Replica {
         let min = self.settings.election_ticks;
         let timeout = min + (self.rng.next_u64() % min as u64) as usize;
         self.raw.raft.set_randomized_election_timeout(timeout);
+    }
+}
+
+/// Durability of raft's log and hard state: synced, unless the simulator planted the bug that
+/// skips it.
+fn log_durability() -> Durability {
+    if crate::planted::active(crate::planted::Bug::SkipLogFsync) {
+        Durability::Buffered
+    } else {
+        Durability::Sync
     }
 }
 

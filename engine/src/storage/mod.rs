@@ -6,6 +6,7 @@ use std::ops::Bound;
 
 pub mod faulty;
 pub mod mem;
+pub mod metered;
 pub mod rocks;
 
 #[cfg(test)]
@@ -13,6 +14,7 @@ mod conformance;
 
 pub use faulty::{FaultSettings, FaultyStore, StorageFaults};
 pub use mem::MemStore;
+pub use metered::MeteredStore;
 pub use rocks::{RocksConfig, RocksStore};
 
 /// A storage failure. A failed sync is fatal: the store refuses further writes.
