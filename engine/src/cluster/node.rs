@@ -269,6 +269,7 @@ impl ClusterNode {
         let voters = node.spec.ids();
         node.start_group(META_GROUP, &voters, None)?;
         tokio::spawn(Self::resolve_transactions(Arc::downgrade(&node), node.settings.txn_resolve_interval_ms));
+        node.transport.start_probes();
         for name in node.db.table_names() {
             if let Ok(table) = node.db.table(&name) {
                 node.load_table(table.meta.id)?;
@@ -299,6 +300,7 @@ impl ClusterNode {
 
     /// Stops every group task (the node is shutting down).
     pub fn stop(&self) {
+        self.transport.stop_probes();
         for (_, handle) in std::mem::take(&mut *lock(&self.groups)) {
             handle.task.abort();
         }
@@ -617,16 +619,17 @@ impl ClusterNode {
         let mut next_candidate = 0usize;
         let wire_range = range.map(|r| (r.start(), r.end()));
         for attempt in 0..self.settings.route_attempts_max {
-            let hint = lock(&self.leader_hints).get(&group).copied().filter(|h| replicas.contains(h));
+            // A leader hint naming a suspected peer is passed over: a partition may hide it,
+            // and waiting out a request timeout there helps nobody.
+            let hint = lock(&self.leader_hints)
+                .get(&group)
+                .copied()
+                .filter(|h| replicas.contains(h) && !self.transport.suspected(*h));
             let target = match (mode, hint) {
                 // Eventually consistent reads prefer this node's own replica.
                 (Mode::Local, _) if replicas.contains(&self.me) && attempt == 0 => self.me,
                 (_, Some(leader)) => leader,
-                _ => {
-                    let candidate = replicas[next_candidate % replicas.len()];
-                    next_candidate += 1;
-                    candidate
-                }
+                _ => self.next_candidate(replicas, &mut next_candidate),
             };
             let outcome = if target == self.me {
                 Ok(self.handle_request(group, mode, range, operation.to_string(), body.to_vec()).await)
@@ -653,9 +656,12 @@ impl ClusterNode {
                     let mut hints = lock(&self.leader_hints);
                     if leader != 0 && leader != target {
                         hints.insert(group, leader);
-                        continue;
+                        if !self.transport.suspected(leader) {
+                            continue;
+                        }
+                    } else {
+                        hints.remove(&group);
                     }
-                    hints.remove(&group);
                 }
                 Ok(Outcome::NoReplica) | Err(TransportError::Overloaded(_)) | Err(TransportError::UnknownPeer(_)) => {
                     lock(&self.leader_hints).remove(&group);
@@ -673,6 +679,21 @@ impl ClusterNode {
             backoff = (backoff * 2).min(self.settings.route_backoff_max_ms);
         }
         Err(ApiError::ServiceUnavailable(format!("no leader for partition group {group}; try again")))
+    }
+
+    /// The next replica to try when no leader is known: round-robin from `next`, skipping
+    /// suspected peers unless every replica is suspected.
+    fn next_candidate(&self, replicas: &[u64], next: &mut usize) -> u64 {
+        for _ in 0..replicas.len() {
+            let candidate = replicas[*next % replicas.len()];
+            *next += 1;
+            if !self.transport.suspected(candidate) {
+                return candidate;
+            }
+        }
+        let candidate = replicas[*next % replicas.len()];
+        *next += 1;
+        candidate
     }
 
     /// Routes a request to the metadata group.

@@ -5,6 +5,10 @@
 //! tolerates by retrying. Routed requests wait for their response with a timeout; a request whose
 //! link breaks is answered `Lost`, which is indeterminate (it may or may not have run), so the
 //! router never retries it elsewhere.
+//!
+//! Each link also carries a ping every `ping_interval_ms`, answered on the same connection: a
+//! peer not heard from within `suspect_after_ms` is suspected, and routers try another replica
+//! before it, rather than spending a whole request timeout on a peer a partition hides.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -18,6 +22,7 @@ use raft::prelude::Message as RaftMessage;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::wire::{self, Mode, Outcome, PeerMessage, FRAME_BYTES_MAX};
 
@@ -32,6 +37,10 @@ pub struct TransportSettings {
     pub connect_timeout_ms: u64,
     /// Wait before reconnecting after a failure.
     pub reconnect_backoff_ms: u64,
+    /// Time between liveness pings to each peer.
+    pub ping_interval_ms: u64,
+    /// Silence after which a peer is suspected to be unreachable.
+    pub suspect_after_ms: u64,
 }
 
 impl Default for TransportSettings {
@@ -41,6 +50,8 @@ impl Default for TransportSettings {
             write_batch_frames_max: 64,
             connect_timeout_ms: 1_000,
             reconnect_backoff_ms: 100,
+            ping_interval_ms: 250,
+            suspect_after_ms: 1_000,
         }
     }
 }
@@ -79,6 +90,9 @@ pub trait Inbound: Send + Sync + 'static {
 
 type Pending = BTreeMap<u64, (u64, oneshot::Sender<Outcome>)>;
 
+/// When each peer last answered on this node's link to it.
+type Heard = BTreeMap<u64, Instant>;
+
 /// The transport of one node.
 pub struct Transport {
     me: u64,
@@ -87,6 +101,10 @@ pub struct Transport {
     links: Mutex<BTreeMap<u64, mpsc::Sender<Vec<u8>>>>,
     pending: Arc<Mutex<Pending>>,
     next_request_id: AtomicU64,
+    heard: Arc<Mutex<Heard>>,
+    probing: std::sync::atomic::AtomicBool,
+    /// Peers never heard from count as heard at start-up, so a starting node routes normally.
+    started: Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -103,7 +121,51 @@ impl Transport {
             links: Mutex::new(BTreeMap::new()),
             pending: Arc::new(Mutex::new(BTreeMap::new())),
             next_request_id: AtomicU64::new(1),
+            heard: Arc::new(Mutex::new(BTreeMap::new())),
+            probing: std::sync::atomic::AtomicBool::new(false),
+            started: Instant::now(),
         })
+    }
+
+    /// Pings every peer each `ping_interval_ms` until [`Transport::stop_probes`].
+    pub fn start_probes(self: &Arc<Self>) {
+        if self.probing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let transport = Arc::downgrade(self);
+        let interval = Duration::from_millis(self.settings.ping_interval_ms.max(1));
+        let peers: Vec<u64> = self.addresses.keys().copied().filter(|p| *p != self.me).collect();
+        tokio::spawn(async move {
+            let mut nonce = 0u64;
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(transport) = transport.upgrade() else { return };
+                if !transport.probing.load(Ordering::SeqCst) {
+                    return;
+                }
+                nonce += 1;
+                let frame = wire::encode(&PeerMessage::Ping { nonce });
+                for peer in &peers {
+                    if let Ok(link) = transport.link(*peer) {
+                        let _ = link.try_send(frame.clone());
+                    }
+                }
+            }
+        });
+    }
+
+    /// Stops the pings (a stopping node).
+    pub fn stop_probes(&self) {
+        self.probing.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether `peer` has not answered on its link for `suspect_after_ms`.
+    pub fn suspected(&self, peer: u64) -> bool {
+        if peer == self.me {
+            return false;
+        }
+        let last = lock(&self.heard).get(&peer).copied().unwrap_or(self.started);
+        last.elapsed() > Duration::from_millis(self.settings.suspect_after_ms)
     }
 
     /// This node's id.
@@ -199,7 +261,8 @@ impl Transport {
             let _ = stream.set_nodelay(true);
             let (reader, mut writer) = tokio::io::split(stream);
             let pending = self.pending.clone();
-            let mut reader_task = tokio::spawn(async move { read_responses(reader, pending).await });
+            let heard = self.heard.clone();
+            let mut reader_task = tokio::spawn(async move { read_responses(reader, peer, pending, heard).await });
             let hello = wire::encode(&PeerMessage::Hello { from: self.me });
             let mut healthy = writer.write_all(&hello).await.is_ok() && writer.flush().await.is_ok();
             while healthy {
@@ -296,8 +359,14 @@ async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Option<PeerMessage>
     }
 }
 
-async fn read_responses<R: AsyncRead + Unpin>(mut reader: R, pending: Arc<Mutex<Pending>>) {
+async fn read_responses<R: AsyncRead + Unpin>(
+    mut reader: R,
+    peer: u64,
+    pending: Arc<Mutex<Pending>>,
+    heard: Arc<Mutex<Heard>>,
+) {
     while let Some(message) = read_frame(&mut reader).await {
+        lock(&heard).insert(peer, Instant::now());
         if let PeerMessage::Response { id, outcome } = message {
             if let Some((_, tx)) = lock(&pending).remove(&id) {
                 let _ = tx.send(outcome);
@@ -333,7 +402,11 @@ async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>) {
                     let _ = tx.send(frame).await;
                 });
             }
-            PeerMessage::Hello { .. } | PeerMessage::Response { .. } => {
+            PeerMessage::Ping { nonce } => {
+                // A full queue drops the answer; the next ping gets another chance.
+                let _ = tx.try_send(wire::encode(&PeerMessage::Pong { nonce }));
+            }
+            PeerMessage::Hello { .. } | PeerMessage::Response { .. } | PeerMessage::Pong { .. } => {
                 tracing::warn!(from, "unexpected frame on an inbound connection");
             }
         }

@@ -78,6 +78,17 @@ pub enum PeerMessage {
         /// What happened.
         outcome: Outcome,
     },
+    /// A liveness probe on an outbound link; the receiver answers [`PeerMessage::Pong`] on the
+    /// same connection, so an answer proves the round trip a routed request needs.
+    Ping {
+        /// Chosen by the caller; echoed back.
+        nonce: u64,
+    },
+    /// The answer to a [`PeerMessage::Ping`].
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
 }
 
 /// A frame that could not be decoded.
@@ -98,6 +109,8 @@ const KIND_HELLO: u8 = 1;
 const KIND_RAFT: u8 = 2;
 const KIND_REQUEST: u8 = 3;
 const KIND_RESPONSE: u8 = 4;
+const KIND_PING: u8 = 5;
+const KIND_PONG: u8 = 6;
 
 fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
@@ -164,6 +177,14 @@ pub fn encode(message: &PeerMessage) -> Vec<u8> {
                 }
                 Outcome::NoReplica => out.push(3),
             }
+        }
+        PeerMessage::Ping { nonce } => {
+            out.push(KIND_PING);
+            put_u64(&mut out, *nonce);
+        }
+        PeerMessage::Pong { nonce } => {
+            out.push(KIND_PONG);
+            put_u64(&mut out, *nonce);
         }
     }
     let len = (out.len() - 4) as u32;
@@ -246,6 +267,8 @@ pub fn decode(payload: &[u8]) -> Result<PeerMessage, WireError> {
             };
             PeerMessage::Response { id, outcome }
         }
+        KIND_PING => PeerMessage::Ping { nonce: r.u64("nonce")? },
+        KIND_PONG => PeerMessage::Pong { nonce: r.u64("nonce")? },
         _ => return Err(WireError::Invalid("kind")),
     };
     if !r.rest.is_empty() {
@@ -296,6 +319,12 @@ mod tests {
         ] {
             round_trip(PeerMessage::Response { id: 8, outcome });
         }
+    }
+
+    #[test]
+    fn probes_round_trip() {
+        round_trip(PeerMessage::Ping { nonce: 0 });
+        round_trip(PeerMessage::Pong { nonce: u64::MAX });
     }
 
     proptest! {
