@@ -94,9 +94,12 @@ impl ClusterSpec {
     }
 
     /// The node client `index` sends its requests to: every node runs a router, so clients
-    /// spread over all of them.
+    /// spread over all of them, zone by zone first (client 0 in zone 0, client 1 in zone 1, ...)
+    /// so that even a few clients see every zone's side of a partition.
     pub fn entry_node(&self, client: u32) -> &NodeSpec {
-        &self.nodes[client as usize % self.nodes.len()]
+        let zone = client % self.zones;
+        let index = (client / self.zones) % self.nodes_per_zone;
+        &self.nodes[(zone * self.nodes_per_zone + index) as usize]
     }
 
     /// The engine's description of this cluster: engine node ids are sim ids plus one (raft
@@ -154,8 +157,8 @@ mod tests {
         assert_eq!(ips, ["10.0.0.1", "10.0.0.2", "10.1.0.1", "10.1.0.2", "10.2.0.1", "10.2.0.2"]);
         assert_eq!(cluster.nodes.iter().map(|n| n.id).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5]);
         assert_eq!(cluster.zone_nodes(1), [2, 3]);
-        assert_eq!(cluster.entry_node(0).id, 0);
-        assert_eq!(cluster.entry_node(7).id, 1);
+        let entries: Vec<u32> = (0..7).map(|c| cluster.entry_node(c).id).collect();
+        assert_eq!(entries, [0, 2, 4, 1, 3, 5, 0]);
         assert_eq!(client_ip(0).to_string(), "10.200.0.1");
     }
 

@@ -45,8 +45,11 @@ pub enum Outcome {
     ConditionFailed,
     /// Refused with a client error (4xx other than the condition): definitely not applied.
     Refused(String),
-    /// Timed out, the connection failed, or the server failed (5xx): a write may or may not
-    /// have been applied.
+    /// No router could even be connected to: never sent, so definitely not applied, and worth
+    /// trying again.
+    Unsent(String),
+    /// Timed out, the connection failed mid-request, or the server failed (5xx): a write may or
+    /// may not have been applied.
     Indeterminate(String),
 }
 
@@ -65,6 +68,7 @@ impl fmt::Display for Outcome {
             Outcome::Ok(Some(ver)) => write!(f, "ok ver={ver}"),
             Outcome::ConditionFailed => f.write_str("condition-failed"),
             Outcome::Refused(why) => write!(f, "refused ({why})"),
+            Outcome::Unsent(why) => write!(f, "unsent ({why})"),
             Outcome::Indeterminate(why) => write!(f, "indeterminate ({why})"),
         }
     }

@@ -60,8 +60,14 @@ pub struct ChildSummary {
 /// Reads the summary lines a `run` prints.
 pub fn parse_output(output: &str) -> ChildSummary {
     let mut summary = ChildSummary::default();
-    for line in output.lines() {
-        if let Some(hash) = line.strip_prefix("trace hash: ") {
+    let mut lines = output.lines();
+    while let Some(line) = lines.next() {
+        // A panic inside the simulated cluster (an engine or raft invariant) ends the run: the
+        // panic's message, on the line after its location, is the run's first violation.
+        if let Some((_, location)) = line.split_once(" panicked at ") {
+            let message = lines.next().unwrap_or_default().trim();
+            summary.violations.push(format!("panic at {} {message}", location.trim_end_matches(':')));
+        } else if let Some(hash) = line.strip_prefix("trace hash: ") {
             summary.trace_hash = Some(hash.trim().to_string());
         } else if let Some(count) = line.strip_prefix("faults injected: ") {
             summary.faults_injected = count.trim().parse().unwrap_or(0);
@@ -85,6 +91,8 @@ pub struct SweepTotals {
     pub passed: u64,
     /// Seeds that failed, ascending.
     pub failed: Vec<u64>,
+    /// The first failing seed to finish and the first violation it reported.
+    pub first_failure: Option<(u64, String)>,
     /// Faults injected over every seed.
     pub faults_injected: u64,
 }
@@ -144,6 +152,7 @@ pub fn sweep(
                 fs::write(out.join(format!("seed-{}.replay", done.seed)), format!("{replay}\n"))
                     .context("write replay command")?;
                 let first = summary.violations.first().cloned().unwrap_or_else(|| format!("exit {status}"));
+                totals.first_failure.get_or_insert((done.seed, first.clone()));
                 bar.println(format!("seed {} failed: {first}\n  replay: {replay}", done.seed));
             }
             bar.inc(1);
@@ -215,6 +224,14 @@ mod tests {
         assert_eq!(summary.faults_injected, 4);
         assert_eq!(summary.violations, ["no-lost-writes: k1: gone"]);
         assert_eq!(parse_output("panicked").trace_hash, None);
+    }
+
+    #[test]
+    fn a_panic_is_the_first_violation() {
+        let output = "seed: 1\nthread 'main' (12) panicked at src/raft_log.rs:292:13:\nto_commit 462 is out of range\n";
+        let summary = parse_output(output);
+        assert_eq!(summary.violations, ["panic at src/raft_log.rs:292:13 to_commit 462 is out of range"]);
+        assert_eq!(summary.trace_hash, None);
     }
 
     #[test]

@@ -127,9 +127,8 @@ pub fn outcome(kind: OpKind, result: Result<Value, DriverError>) -> Outcome {
             Outcome::Refused(type_name)
         }
         Err(DriverError::Service { type_name, status, .. }) => Outcome::Indeterminate(format!("{type_name} {status}")),
-        // A refused connection never reached the server; still, report it with the others so
-        // that nothing here depends on which side of the wire a failure happened.
-        Err(DriverError::Connect { .. }) => Outcome::Indeterminate("connect".into()),
+        // A connection that could not be opened carried nothing: the request was never sent.
+        Err(DriverError::Connect { .. }) => Outcome::Unsent("connect".into()),
         Err(DriverError::Timeout { .. }) => Outcome::Indeterminate("timeout".into()),
         Err(DriverError::Io(_)) => Outcome::Indeterminate("connection".into()),
         Err(other) => Outcome::Indeterminate(other.to_string()),

@@ -42,7 +42,7 @@ pub fn to_check_history(history: &History) -> check::History {
             (Outcome::Ok(seen), OpKind::Get) => check::Outcome::Ok(Output::Read(seen.map(Value::Int))),
             (Outcome::Ok(_), _) => check::Outcome::Ok(Output::Done),
             (Outcome::ConditionFailed, _) => check::Outcome::Failed(check::Failure::ConditionFailed),
-            (Outcome::Refused(_), _) => check::Outcome::Failed(check::Failure::Rejected),
+            (Outcome::Refused(_) | Outcome::Unsent(_), _) => check::Outcome::Failed(check::Failure::Rejected),
             (Outcome::Indeterminate(_), _) => check::Outcome::Indeterminate,
         };
         // Each attempt counts as its own client: attempts never overlap, and retries of one
