@@ -264,7 +264,8 @@ pub fn run_cases(exe: &Path, work_dir: &Path) -> anyhow::Result<BenchFile> {
     Ok(file)
 }
 
-fn git_commit() -> String {
+/// The commit being measured (`git rev-parse --short HEAD`, or `unknown`).
+pub(crate) fn git_commit() -> String {
     Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output()
@@ -274,7 +275,8 @@ fn git_commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn machine() -> String {
+/// This machine in a line: cores, memory, operating system.
+pub(crate) fn machine() -> String {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()

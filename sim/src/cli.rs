@@ -1,4 +1,5 @@
-//! `squall-sim`'s command line: `run` one seed, `sweep` many.
+//! `squall-sim`'s command line: `run` one seed, `sweep` many, `bench` the fixed cases, `plan`
+//! a cluster's size.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,6 +71,109 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         threshold_pct: f64,
     },
+    /// Plans a cluster: searches sizes and partition counts in simulation for the smallest
+    /// cluster that serves a workload at a target rate within a p99 target, with headroom, and
+    /// (with --survive zone) with a zone down; writes plan.json, summary.md and report.html.
+    Plan(PlanArgs),
+}
+
+/// What `squall-sim plan` can lose and still meet its targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Survive {
+    /// Every zone up.
+    Nothing,
+    /// Any one zone down.
+    Zone,
+}
+
+#[derive(Args, Debug, Clone)]
+struct PlanArgs {
+    /// The workload: ycsb-a..ycsb-f, orders, sessions, feed, bank, or a scenario .toml file.
+    #[arg(long)]
+    workload: String,
+    /// Workload operations per second the cluster must serve.
+    #[arg(long)]
+    target_rate: f64,
+    /// Latency target: the worst operation's p99, in milliseconds.
+    #[arg(long)]
+    p99_ms: f64,
+    /// What the cluster must survive while meeting the targets.
+    #[arg(long, value_enum, default_value_t = Survive::Zone)]
+    survive: Survive,
+    /// Where the reports go.
+    #[arg(long, default_value = "sim-results/plan")]
+    out: PathBuf,
+    /// Zones.
+    #[arg(long, default_value_t = 3)]
+    zones: u32,
+    /// Largest size to try, in nodes per zone.
+    #[arg(long, default_value_t = 6)]
+    max_nodes_per_zone: u32,
+    /// Share of every node's CPU and disk to keep free at the target rate with all zones up.
+    #[arg(long, default_value_t = 30.0)]
+    headroom_pct: f64,
+    /// Failed operations (errors, throttling, timeouts) allowed, percent.
+    #[arg(long, default_value_t = 0.1)]
+    failures_max_pct: f64,
+    /// Simulated time each run measures.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    measure: Duration,
+    /// Simulated time before each run measures (a failover settling with a zone down).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Seed of every run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Resource profile of the nodes (TOML; default: the built-in profile).
+    #[arg(long)]
+    profile: Option<PathBuf>,
+}
+
+fn plan(args: &PlanArgs) -> anyhow::Result<i32> {
+    // A workload or profile that cannot be read fails here, once, not in every run.
+    LoadConfig::resolve(&args.workload, args.target_rate)?;
+    if let Some(path) = &args.profile {
+        Profile::read(path).map_err(anyhow::Error::msg)?;
+    }
+    let settings = crate::plan::PlanSettings {
+        workload: args.workload.clone(),
+        target_rate: args.target_rate,
+        p99_ms: args.p99_ms,
+        survive_zone: args.survive == Survive::Zone,
+        zones: args.zones,
+        nodes_per_zone_max: args.max_nodes_per_zone,
+        headroom_pct: args.headroom_pct,
+        failures_max_pct: args.failures_max_pct,
+        measure: args.measure,
+        warmup: args.warmup,
+        seed: args.seed,
+        profile: args.profile.clone(),
+    };
+    println!(
+        "plan: {} at {} operations/s, p99 at most {} ms{}; sizes 1..={} nodes per zone",
+        settings.workload,
+        settings.target_rate,
+        settings.p99_ms,
+        if settings.survive_zone { ", surviving a zone" } else { "" },
+        settings.nodes_per_zone_max
+    );
+    let found = crate::plan::search(&std::env::current_exe()?, &settings, &args.out)?;
+    let written = crate::plan_report::write(&found, &args.out)?;
+    match found.recommendation() {
+        Some(size) => println!(
+            "plan: recommended {} zones x {} nodes per zone, {} partitions per table ({} runs, {:.0} wall s)",
+            settings.zones,
+            size.nodes_per_zone,
+            size.partitions,
+            found.sizes.iter().map(|s| s.runs.len()).sum::<usize>(),
+            found.wall_s
+        ),
+        None => println!("plan: no size up to {} nodes per zone meets the targets", settings.nodes_per_zone_max),
+    }
+    for path in written {
+        println!("plan: wrote {}", path.display());
+    }
+    Ok(if found.recommended.is_some() { 0 } else { 1 })
 }
 
 /// Options of a run, shared by `run` and `sweep` (which passes them to every seed).
@@ -107,6 +211,10 @@ struct RunOptions {
     /// Open-loop arrivals per simulated second of the workload.
     #[arg(long, default_value_t = crate::load::RATE_DEFAULT)]
     rate: f64,
+    /// First part of the chaos phase whose workload latencies and node utilisation are left
+    /// out of the report (connections opening, a failover settling).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    warmup: Duration,
     /// Directory for the workload's report: summary.json, series.csv, .hgrm files, histograms
     /// and plots with the fault windows shaded (run only).
     #[arg(long)]
@@ -181,6 +289,9 @@ impl RunOptions {
         if let Some(workload) = &self.workload {
             args.extend(["--workload".to_string(), workload.clone()]);
         }
+        if !self.warmup.is_zero() {
+            args.extend(["--warmup".to_string(), format!("{}ms", self.warmup.as_millis())]);
+        }
         if let Some(profile) = &self.profile {
             args.extend(["--profile".to_string(), profile.display().to_string()]);
         }
@@ -200,6 +311,7 @@ impl RunOptions {
             None => self.scenario.default_workload(seed),
         };
         let load = workload.map(|source| LoadConfig::resolve(source, self.rate)).transpose()?;
+        anyhow::ensure!(self.warmup < self.duration, "--warmup must be shorter than --duration");
         let profile = match &self.profile {
             Some(path) => Profile::read(path).map_err(anyhow::Error::msg)?,
             None => Profile::builtin(),
@@ -210,6 +322,7 @@ impl RunOptions {
             nodes_per_zone: self.nodes_per_zone,
             partitions: self.partitions,
             chaos: self.duration,
+            warmup: self.warmup,
             storage: self.storage,
             faults: self.faults.clone(),
             scenario: self.scenario,
@@ -331,6 +444,7 @@ pub fn main() -> anyhow::Result<i32> {
             Ok(if report.violations.is_empty() { 0 } else { 1 })
         }
         Command::Bench { out, baseline, threshold_pct } => bench(&out, baseline.as_deref(), threshold_pct),
+        Command::Plan(args) => plan(&args),
         Command::Sweep { seeds, jobs, out, until_failure, json, options } => {
             // A workload that cannot be resolved fails here, once, not in every child.
             options.config(seeds.start)?;

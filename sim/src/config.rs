@@ -37,6 +37,9 @@ pub enum Scenario {
     /// Every fault kind allowed by `--faults`, with the kinds each seed uses drawn from the seed
     /// (the default faults of the kv scenario are the same swarm).
     Swarm,
+    /// The last zone is down for the whole chaos phase and comes back for the heal: how the
+    /// cluster serves with a zone lost (capacity planning's second question).
+    ZoneDown,
 }
 
 impl Scenario {
@@ -45,7 +48,7 @@ impl Scenario {
         use crate::nemesis::FaultKind;
         match self {
             Scenario::Calm => Some(Vec::new()),
-            Scenario::ZoneOutage => Some(vec![FaultKind::ZoneCrash]),
+            Scenario::ZoneOutage | Scenario::ZoneDown => Some(vec![FaultKind::ZoneCrash]),
             Scenario::RollingRestarts => Some(vec![FaultKind::Crash]),
             Scenario::ZonePartition => Some(vec![FaultKind::ZoneCut]),
             Scenario::FlakyDisks => Some(FaultKind::ALL.into_iter().filter(|k| k.is_disk()).collect()),
@@ -59,7 +62,7 @@ impl Scenario {
     pub fn default_workload(self, seed: u64) -> Option<&'static str> {
         match self {
             Scenario::Kv | Scenario::HotKey | Scenario::Calm => None,
-            Scenario::ZoneOutage => Some("ycsb-b"),
+            Scenario::ZoneOutage | Scenario::ZoneDown => Some("ycsb-b"),
             Scenario::RollingRestarts => Some("orders"),
             Scenario::ZonePartition => Some("bank"),
             Scenario::FlakyDisks => Some("sessions"),
@@ -81,6 +84,9 @@ pub struct RunConfig {
     pub partitions: u64,
     /// Length of the chaos phase.
     pub chaos: Duration,
+    /// First part of the chaos phase left out of the workload's latencies and the nodes'
+    /// utilisation.
+    pub warmup: Duration,
     /// Store of each node.
     pub storage: StorageKind,
     /// Fault kinds allowed.

@@ -10,6 +10,8 @@
 //! - [`history`]: every operation with its times and outcome; [`checkers`]: properties over it.
 //! - [`trace`]: the timeline and its hash.
 //! - [`bench`]: deterministic simulated benchmarks and their comparison with a baseline.
+//! - [`plan`]: capacity planning, the smallest cluster for a workload's rate and latency target;
+//!   [`plan_report`]: its Markdown and HTML reports.
 //! - `run` (simulator build only): one run under madsim; [`sweep`]: many seeds in child
 //!   processes; [`cli`]: the `squall-sim` command line.
 
@@ -21,6 +23,8 @@ pub mod config;
 pub mod history;
 pub mod load;
 pub mod nemesis;
+pub mod plan;
+pub mod plan_report;
 pub mod resources;
 #[cfg(madsim)]
 pub mod run;

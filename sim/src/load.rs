@@ -13,7 +13,7 @@
 //! seed, so under the simulator it is as deterministic as the rest of the run.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,24 +93,94 @@ pub type EventSink = Arc<dyn Fn(&str) + Send + Sync>;
 /// would. A call whose connection could not even be opened (nothing was sent, so trying again
 /// cannot apply it twice) goes to the next node; every other answer, including a timeout or a
 /// connection lost mid-request, is the call's answer.
+///
+/// A sticky balancer keeps sending to one node and moves to the next only when that node
+/// cannot be connected to, as a client configured with one endpoint and fallbacks does.
 #[derive(Clone)]
 pub struct Balancer {
     nodes: Arc<Vec<DynamoClient>>,
     next: Arc<AtomicUsize>,
+    sticky: bool,
     events: EventSink,
+    meter: Option<Arc<CapacityMeter>>,
+}
+
+/// Read and write capacity units the requests through a balancer consumed, as the service
+/// reported them (`ReturnConsumedCapacity: TOTAL`, asked for on every request that takes it):
+/// the equivalent provisioned capacity of a workload.
+#[derive(Debug, Default)]
+pub struct CapacityMeter {
+    read_milliunits: AtomicU64,
+    write_milliunits: AtomicU64,
+}
+
+/// Operations that report read capacity.
+const READ_OPERATIONS: [&str; 5] = ["GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"];
+/// Operations that report write capacity.
+const WRITE_OPERATIONS: [&str; 5] = ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"];
+
+impl CapacityMeter {
+    /// Asks for the consumed capacity in `body` when `operation` reports it and the caller did
+    /// not ask already.
+    pub fn ask(operation: &str, body: &mut Value) {
+        if READ_OPERATIONS.contains(&operation) || WRITE_OPERATIONS.contains(&operation) {
+            if let Some(fields) = body.as_object_mut() {
+                fields.entry("ReturnConsumedCapacity").or_insert_with(|| Value::from("TOTAL"));
+            }
+        }
+    }
+
+    /// Adds the capacity `response` to `operation` reports (one `ConsumedCapacity` object, or a
+    /// list of them for batches and transactions).
+    pub fn record(&self, operation: &str, response: &Value) {
+        let units: f64 = match &response["ConsumedCapacity"] {
+            Value::Array(list) => list.iter().filter_map(|c| c["CapacityUnits"].as_f64()).sum(),
+            single => single["CapacityUnits"].as_f64().unwrap_or(0.0),
+        };
+        let milliunits = (units * 1000.0).round().max(0.0) as u64;
+        if READ_OPERATIONS.contains(&operation) {
+            self.read_milliunits.fetch_add(milliunits, Ordering::Relaxed);
+        } else if WRITE_OPERATIONS.contains(&operation) {
+            self.write_milliunits.fetch_add(milliunits, Ordering::Relaxed);
+        }
+    }
+
+    /// Read and write units consumed so far.
+    pub fn totals(&self) -> (f64, f64) {
+        (
+            self.read_milliunits.load(Ordering::Relaxed) as f64 / 1000.0,
+            self.write_milliunits.load(Ordering::Relaxed) as f64 / 1000.0,
+        )
+    }
 }
 
 impl Balancer {
-    /// A balancer over one client per node.
+    /// A round-robin balancer over one client per node.
     pub fn new(nodes: Vec<DynamoClient>, events: EventSink) -> Balancer {
         assert!(!nodes.is_empty(), "a balancer needs at least one node");
-        Balancer { nodes: Arc::new(nodes), next: Arc::default(), events }
+        Balancer { nodes: Arc::new(nodes), next: Arc::default(), sticky: false, events, meter: None }
+    }
+
+    /// The same balancer, adding up the capacity its requests consume in `meter`.
+    pub fn metered(mut self, meter: Arc<CapacityMeter>) -> Balancer {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// A sticky balancer over one client per node, starting at node `first`.
+    pub fn sticky(nodes: Vec<DynamoClient>, first: usize, events: EventSink) -> Balancer {
+        assert!(!nodes.is_empty(), "a balancer needs at least one node");
+        Balancer { nodes: Arc::new(nodes), next: Arc::new(AtomicUsize::new(first)), sticky: true, events, meter: None }
     }
 }
 
 impl DynamoApi for Balancer {
-    async fn call(&self, operation: &str, body: Value) -> Result<Value, DriverError> {
-        let first = self.next.fetch_add(1, Ordering::Relaxed);
+    async fn call(&self, operation: &str, mut body: Value) -> Result<Value, DriverError> {
+        if self.meter.is_some() {
+            CapacityMeter::ask(operation, &mut body);
+        }
+        let first =
+            if self.sticky { self.next.load(Ordering::Relaxed) } else { self.next.fetch_add(1, Ordering::Relaxed) };
         let count = self.nodes.len();
         let mut result = Err(DriverError::Config("no node tried".into()));
         for offset in 0..count {
@@ -123,10 +193,20 @@ impl DynamoApi for Balancer {
                 Err(DriverError::Connect { .. }) => "connect failed".to_owned(),
                 Err(_) => "connection lost".to_owned(),
             };
-            (self.events)(&format!("load: {operation} via node {node}: {answer}"));
-            if !matches!(result, Err(DriverError::Connect { .. })) {
+            let connected = !matches!(result, Err(DriverError::Connect { .. }));
+            // A sticky balancer's callers record their own operations; only a failover is news.
+            if !self.sticky {
+                (self.events)(&format!("load: {operation} via node {node}: {answer}"));
+            } else if connected && node != first % count {
+                (self.events)(&format!("load: node {} unreachable; now via node {node}", first % count));
+                self.next.store(node, Ordering::Relaxed);
+            }
+            if connected {
                 break;
             }
+        }
+        if let (Some(meter), Ok(response)) = (&self.meter, &result) {
+            meter.record(operation, response);
         }
         result
     }
@@ -184,7 +264,14 @@ pub async fn load(api: &Balancer, scenario: Scenario) -> Result<(Scenario, Summa
 
 /// The run phase's settings: an open loop at `rate` for `duration`, arrivals spaced as the
 /// scenario file says (Poisson by default: users do not arrive in lock step).
-pub fn run_settings(file: &ScenarioFile, rate: f64, duration: Duration, seed: u64, timeout: Duration) -> RunSettings {
+pub fn run_settings(
+    file: &ScenarioFile,
+    rate: f64,
+    duration: Duration,
+    warmup: Duration,
+    seed: u64,
+    timeout: Duration,
+) -> RunSettings {
     RunSettings {
         mode: LoopMode::Open {
             arrivals: file.run.arrivals.unwrap_or(Arrivals::Poisson),
@@ -192,7 +279,7 @@ pub fn run_settings(file: &ScenarioFile, rate: f64, duration: Duration, seed: u6
             in_flight_max: IN_FLIGHT_MAX,
         },
         operations_max: None,
-        warmup: Duration::ZERO,
+        warmup,
         seed,
         drain_timeout: timeout * 2,
     }
@@ -258,6 +345,27 @@ pub struct LoadReport {
     pub check: Result<CheckReport, String>,
     /// Fault windows in seconds since the run phase's start.
     pub windows: Vec<Window>,
+    /// Capacity the run phase consumed after its warm-up, when it ran.
+    pub consumed: Option<ConsumedCapacity>,
+}
+
+/// Capacity units a run phase consumed, as the service reported them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ConsumedCapacity {
+    /// Read capacity units.
+    pub read_units: f64,
+    /// Write capacity units.
+    pub write_units: f64,
+    /// Seconds of offered load they were consumed over.
+    pub measured_s: f64,
+}
+
+impl ConsumedCapacity {
+    /// Read and write units per second.
+    pub fn per_second(&self) -> (f64, f64) {
+        let seconds = self.measured_s.max(1e-9);
+        (self.read_units / seconds, self.write_units / seconds)
+    }
 }
 
 impl LoadReport {
@@ -326,6 +434,16 @@ impl LoadReport {
             "load": self.load,
             "invariants": check,
             "fault_windows": windows,
+            "consumed_capacity": self.consumed.map(|c| {
+                let (read_per_s, write_per_s) = c.per_second();
+                json!({
+                    "read_units": c.read_units,
+                    "write_units": c.write_units,
+                    "measured_s": c.measured_s,
+                    "read_units_per_s": read_per_s,
+                    "write_units_per_s": write_per_s,
+                })
+            }),
             "series": series,
         });
         let text = serde_json::to_string_pretty(&summary).context("encode summary.json")?;
@@ -343,6 +461,31 @@ impl LoadReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_meter_asks_for_capacity_and_adds_up_reads_and_writes() {
+        let mut body = json!({"TableName": "t"});
+        CapacityMeter::ask("GetItem", &mut body);
+        assert_eq!(body["ReturnConsumedCapacity"], "TOTAL");
+        let mut asked = json!({"ReturnConsumedCapacity": "INDEXES"});
+        CapacityMeter::ask("PutItem", &mut asked);
+        assert_eq!(asked["ReturnConsumedCapacity"], "INDEXES", "the caller's own choice stays");
+        let mut other = json!({});
+        CapacityMeter::ask("DescribeTable", &mut other);
+        assert!(other.get("ReturnConsumedCapacity").is_none());
+
+        let meter = CapacityMeter::default();
+        meter.record("GetItem", &json!({"ConsumedCapacity": {"TableName": "t", "CapacityUnits": 0.5}}));
+        meter.record("Query", &json!({"ConsumedCapacity": {"CapacityUnits": 2.0}}));
+        meter.record(
+            "TransactWriteItems",
+            &json!({"ConsumedCapacity": [{"CapacityUnits": 4.0}, {"CapacityUnits": 2.0}]}),
+        );
+        meter.record("PutItem", &json!({}));
+        assert_eq!(meter.totals(), (2.5, 6.0));
+        let consumed = ConsumedCapacity { read_units: 2.5, write_units: 6.0, measured_s: 2.0 };
+        assert_eq!(consumed.per_second(), (1.25, 3.0));
+    }
 
     #[test]
     fn swarm_workloads_are_drawn_from_the_seed() {
@@ -369,9 +512,11 @@ mod tests {
     #[test]
     fn run_settings_offer_the_rate_for_the_chaos_phase() {
         let file = ScenarioFile::builtin("ycsb-b").unwrap();
-        let settings = run_settings(&file, 300.0, Duration::from_secs(20), 9, Duration::from_secs(1));
+        let settings =
+            run_settings(&file, 300.0, Duration::from_secs(20), Duration::from_secs(2), 9, Duration::from_secs(1));
         assert_eq!(settings.duration(), Duration::from_secs(20));
         assert_eq!(settings.drain_timeout, Duration::from_secs(2));
+        assert_eq!(settings.warmup, Duration::from_secs(2));
         let LoopMode::Open { arrivals, schedule, in_flight_max } = &settings.mode else { panic!("not open") };
         assert_eq!(*arrivals, Arrivals::Poisson);
         assert_eq!(schedule, &[RateSegment::constant(Duration::from_secs(20), 300.0)]);

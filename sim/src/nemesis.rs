@@ -250,6 +250,16 @@ pub struct FaultPlan {
     pub faults: Vec<ScheduledFault>,
 }
 
+/// The plan of the zone-down scenario: the last zone crashes as the chaos phase starts and
+/// stays down to its end.
+pub fn zone_down_plan(cluster: &ClusterSpec, chaos_ms: u64) -> FaultPlan {
+    let fault = Fault::ZoneCrash { zone: cluster.zones - 1 };
+    FaultPlan {
+        kinds: vec![FaultKind::ZoneCrash],
+        faults: vec![ScheduledFault { id: 0, start_ms: 0, duration_ms: chaos_ms, fault }],
+    }
+}
+
 /// Draws the fault plan of a run.
 pub fn plan(seed: u64, cluster: &ClusterSpec, clients: u32, chaos_ms: u64, allowed: &FaultSet) -> FaultPlan {
     let mut rng = seeded_rng(seed, PLAN_STREAM);
@@ -322,6 +332,16 @@ mod tests {
         assert_eq!("network".parse::<FaultSet>().unwrap().0.len(), 5);
         let error = "crash,meteor".parse::<FaultSet>().unwrap_err();
         assert!(error.contains("unknown fault \"meteor\""), "{error}");
+    }
+
+    #[test]
+    fn the_zone_down_plan_takes_the_last_zone_down_for_the_whole_chaos_phase() {
+        let cluster = ClusterSpec::new(3, 2).unwrap();
+        let plan = zone_down_plan(&cluster, 30_000);
+        assert_eq!(plan.faults.len(), 1);
+        let fault = &plan.faults[0];
+        assert_eq!((fault.start_ms, fault.end_ms()), (0, 30_000));
+        assert_eq!(fault.fault, Fault::ZoneCrash { zone: 2 });
     }
 
     #[test]

@@ -312,6 +312,18 @@ pub struct Usage {
     pub syncs: u64,
 }
 
+impl Usage {
+    /// What was done between `earlier` (a snapshot of the same node) and this snapshot.
+    pub fn since(&self, earlier: &Usage) -> Usage {
+        Usage {
+            cpu_busy_ns: self.cpu_busy_ns.saturating_sub(earlier.cpu_busy_ns),
+            disk_busy_ns: self.disk_busy_ns.saturating_sub(earlier.disk_busy_ns),
+            disk_commands: self.disk_commands.saturating_sub(earlier.disk_commands),
+            syncs: self.syncs.saturating_sub(earlier.syncs),
+        }
+    }
+}
+
 impl Hardware {
     /// When `stage` with `work`, arriving at `now_ns`, is done: CPU first, then the disk
     /// commands in order (reads, writes, then syncs, as a write path does).
@@ -371,16 +383,38 @@ impl NodeResources {
     }
 }
 
+/// The simulator's timer resolution: madsim never sleeps less than a millisecond.
+pub const TIMER_RESOLUTION_NS: u64 = 1_000_000;
+
+/// The wait that stands for a modelled delay of `delay_ns`, given a uniform draw in `[0, 1)`.
+///
+/// A timer that rounds every short wait up to a millisecond would charge each stage of every
+/// request a millisecond, whatever the hardware. So a delay shorter than the resolution becomes
+/// a whole tick with probability `delay / tick` and nothing otherwise: its expectation is the
+/// modelled delay, and a queue that builds past the resolution delays as modelled.
+pub fn wait_ns(delay_ns: u64, draw: f64) -> u64 {
+    if delay_ns >= TIMER_RESOLUTION_NS {
+        delay_ns
+    } else if draw * (TIMER_RESOLUTION_NS as f64) < delay_ns as f64 {
+        TIMER_RESOLUTION_NS
+    } else {
+        0
+    }
+}
+
 impl ResourceModel for NodeResources {
     fn pay(&self, stage: Stage<'_>, work: Work) -> Payment {
         let now = tokio::time::Instant::now();
         let now_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
-        let done_ns =
-            self.hardware.lock().unwrap_or_else(|p| p.into_inner()).finish_ns(&self.profile, now_ns, stage, work);
-        let until = self.epoch + Duration::from_nanos(done_ns);
+        let wait = {
+            let mut hardware = self.hardware.lock().unwrap_or_else(|p| p.into_inner());
+            let done_ns = hardware.finish_ns(&self.profile, now_ns, stage, work);
+            let draw = next_f64(&mut hardware.rng);
+            Duration::from_nanos(wait_ns(done_ns.saturating_sub(now_ns), draw))
+        };
         Box::pin(async move {
-            if until > now {
-                tokio::time::sleep_until(until).await;
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
             }
         })
     }
@@ -389,6 +423,19 @@ impl ResourceModel for NodeResources {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_waits_become_a_tick_in_proportion_and_long_ones_stay() {
+        assert_eq!(wait_ns(3_000_000, 0.99), 3_000_000);
+        assert_eq!(wait_ns(TIMER_RESOLUTION_NS, 0.0), TIMER_RESOLUTION_NS);
+        assert_eq!(wait_ns(0, 0.0), 0);
+        assert_eq!(wait_ns(250_000, 0.1), TIMER_RESOLUTION_NS);
+        assert_eq!(wait_ns(250_000, 0.3), 0);
+        // The expectation over many draws is the modelled delay.
+        let draws: u32 = 10_000;
+        let total: u64 = (0..draws).map(|i| wait_ns(250_000, (f64::from(i) + 0.5) / f64::from(draws))).sum();
+        assert_eq!(total / u64::from(draws), 250_000);
+    }
 
     #[test]
     fn the_builtin_profile_is_valid_and_documented() {

@@ -17,6 +17,7 @@ use squall_engine::resources::Resources;
 use squall_engine::storage::{
     FaultSettings, FaultyStore, KvStore, MemStore, MeteredStore, RocksStore, StorageError, StorageFaults,
 };
+use squall_workloads::api::DynamoApi;
 use squall_workloads::driver::{ClientConfig, DynamoClient};
 use squall_workloads::keygen::seeded_rng;
 
@@ -129,7 +130,10 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
         Some(kinds) => FaultSet(kinds),
         None => config.faults.clone(),
     };
-    let plan = nemesis::plan(config.seed, &cluster, config.clients, chaos_ms, &allowed);
+    let plan = match config.scenario {
+        Scenario::ZoneDown => nemesis::zone_down_plan(&cluster, chaos_ms),
+        _ => nemesis::plan(config.seed, &cluster, config.clients, chaos_ms, &allowed),
+    };
     let faults_injected = plan.faults.len();
 
     // RocksDB directories live outside the simulation; they are never part of the trace.
@@ -156,7 +160,7 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
     runtime.set_time_limit(Duration::from_secs(RUN_SIM_LIMIT_S));
     let timeline = Timeline::new(config.echo);
     let supervisor = Supervisor { config: config.clone(), cluster, plan, disks, timeline: timeline.clone() };
-    let Finished { history, requests, simulated, load_report, usage, network_messages } =
+    let Finished { history, requests, simulated, load_report, usage, network_messages, chaos_usage, chaos_messages } =
         runtime.block_on(supervisor.run());
     drop(runtime);
     drop(rocks_dir);
@@ -189,6 +193,13 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
             "profile": &*config.profile,
             "network_messages": network_messages,
             "nodes": node_usage_json(&usage, &config.profile, simulated),
+            // The chaos phase alone: the workload's offered rate, without set-up or heal.
+            "chaos": {
+                "warmup_ms": config.warmup.as_millis() as u64,
+                "measured_ms": config.chaos.saturating_sub(config.warmup).as_millis() as u64,
+                "network_messages": chaos_messages,
+                "nodes": node_usage_json(&chaos_usage, &config.profile, config.chaos.saturating_sub(config.warmup)),
+            },
             "trace_hash": format!("{:016x}", timeline.hash()),
         });
         if let Some(warning) = report.write(dir, settings)? {
@@ -263,6 +274,9 @@ struct Finished {
     load_report: Option<LoadReport>,
     usage: Vec<Usage>,
     network_messages: u64,
+    /// Each node's usage during the chaos phase alone, and the messages sent meanwhile.
+    chaos_usage: Vec<Usage>,
+    chaos_messages: u64,
 }
 
 struct Supervisor {
@@ -337,9 +351,12 @@ impl Supervisor {
             Scenario::HotKey => WorkloadSpec { keys: 1, ..WorkloadSpec::default() },
             _ => WorkloadSpec::default(),
         };
+        let endpoints: Arc<Vec<String>> =
+            Arc::new(self.cluster.nodes.iter().map(|n| format!("http://{}", n.api_addr())).collect());
         let client = |index: u32, chaos_end: tokio::time::Instant, heal_ops: u32| Client {
             index,
-            endpoint: format!("http://{}", self.cluster.entry_node(index).api_addr()),
+            entry: self.cluster.entry_node(index).id as usize,
+            endpoints: endpoints.clone(),
             seed: self.config.seed,
             spec,
             chaos_end,
@@ -366,6 +383,18 @@ impl Supervisor {
 
         let chaos_start = tokio::time::Instant::now();
         let chaos_end = chaos_start + self.config.chaos;
+        // Utilisation is measured after the warm-up, as the workload's latencies are.
+        let measured_from = Arc::new(Mutex::new(None::<(Vec<Usage>, u64)>));
+        {
+            let (measured_from, resources) = (measured_from.clone(), resources.clone());
+            let warmup = self.config.warmup;
+            tokio::spawn(async move {
+                tokio::time::sleep(warmup).await;
+                let usage = resources.iter().map(NodeResources::usage).collect();
+                *measured_from.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((usage, NetSim::current().stat().msg_count));
+            });
+        }
         shared.event("phase: chaos — faults start and heal on their schedule");
         let mut client_tasks = Vec::new();
         for (index, host) in client_hosts.iter().enumerate() {
@@ -378,14 +407,32 @@ impl Supervisor {
                 &config.file,
                 config.rate,
                 self.config.chaos,
+                self.config.warmup,
                 self.config.seed,
                 Duration::from_millis(REQUEST_TIMEOUT_MS),
             );
+            let warmup = self.config.warmup;
             let task = setup.map(|(scenario, load_summary)| {
-                let (api, settings) = (api.clone(), settings.clone());
+                let meter = Arc::new(load::CapacityMeter::default());
+                let (api, settings) = (api.clone().metered(meter.clone()), settings.clone());
                 let task = host.spawn(async move {
                     let run_start = tokio::time::Instant::now();
-                    (run_start, load::run(&api, scenario, &settings).await)
+                    // Capacity is counted after the warm-up, as latencies are.
+                    let at_warmup = {
+                        let meter = meter.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(warmup).await;
+                            meter.totals()
+                        })
+                    };
+                    let phase = load::run(&api, scenario, &settings).await;
+                    let (end, start) = (meter.totals(), at_warmup.await.unwrap_or((0.0, 0.0)));
+                    let consumed = load::ConsumedCapacity {
+                        read_units: end.0 - start.0,
+                        write_units: end.1 - start.1,
+                        measured_s: settings.duration().saturating_sub(warmup).as_secs_f64(),
+                    };
+                    (run_start, phase, consumed)
                 });
                 (task, load_summary)
             });
@@ -409,6 +456,14 @@ impl Supervisor {
         };
         nemesis.execute(&self.plan).await;
         tokio::time::sleep_until(chaos_end).await;
+        let (usage_from, messages_from) = measured_from
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_else(|| (vec![Usage::default(); resources.len()], 0));
+        let chaos_usage: Vec<Usage> =
+            resources.iter().zip(&usage_from).map(|(node, start)| node.usage().since(start)).collect();
+        let chaos_messages = NetSim::current().stat().msg_count.saturating_sub(messages_from);
         nemesis.heal_everything();
         shared.event("phase: heal — every fault healed; operations must succeed within the bound");
 
@@ -427,6 +482,7 @@ impl Supervisor {
                 run: None,
                 check: Err("set-up failed".into()),
                 windows: Vec::new(),
+                consumed: None,
             };
             match task {
                 Err(error) => report.check = Err(format!("set-up failed: {error}")),
@@ -434,9 +490,10 @@ impl Supervisor {
                     report.load = Some(load_summary);
                     match task.await {
                         Err(error) => report.check = Err(format!("load host stopped: {error}")),
-                        Ok((_, Err(error))) => report.check = Err(format!("run phase failed: {error}")),
-                        Ok((run_start, Ok(phase))) => {
+                        Ok((_, Err(error), _)) => report.check = Err(format!("run phase failed: {error}")),
+                        Ok((run_start, Ok(phase), consumed)) => {
                             report.windows = fault_windows(&self.plan, chaos_start, run_start);
+                            report.consumed = Some(consumed);
                             // Transactions whose coordinator timed out are resolved by the
                             // partitions' leaders after the transaction timeout; the invariant
                             // is read once they have been.
@@ -468,7 +525,8 @@ impl Supervisor {
         let checker_host = handle.create_node().name("checker").ip(IpAddr::V4(client_ip(self.config.clients))).build();
         let final_client = Client {
             index: self.config.clients,
-            endpoint: format!("http://{}", self.cluster.entry_node(self.config.clients).api_addr()),
+            entry: self.cluster.entry_node(self.config.clients).id as usize,
+            endpoints: endpoints.clone(),
             seed: self.config.seed,
             spec,
             chaos_end,
@@ -486,6 +544,8 @@ impl Supervisor {
             load_report,
             usage: resources.iter().map(NodeResources::usage).collect(),
             network_messages: NetSim::current().stat().msg_count,
+            chaos_usage,
+            chaos_messages,
         }
     }
 
@@ -606,7 +666,10 @@ fn start_node(
 /// One simulated client host.
 struct Client {
     index: u32,
-    endpoint: String,
+    /// The node the client sends to first (the position in `endpoints`).
+    entry: usize,
+    /// Every node's HTTP endpoint: a node that cannot be connected to is failed over.
+    endpoints: Arc<Vec<String>>,
     seed: u64,
     spec: WorkloadSpec,
     chaos_end: tokio::time::Instant,
@@ -621,11 +684,23 @@ const RESOURCE_STREAM_BASE: u64 = 400;
 const CLIENT_STREAM_BASE: u64 = 100;
 
 impl Client {
-    fn driver(&self) -> DynamoClient {
-        let config = ClientConfig::new(self.endpoint.clone())
-            .with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
-            .with_connections_max(CLIENT_CONNECTIONS_MAX);
-        DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
+    fn driver(&self) -> Balancer {
+        let nodes = self
+            .endpoints
+            .iter()
+            .map(|endpoint| {
+                let config = ClientConfig::new(endpoint.clone())
+                    .with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
+                    .with_connections_max(CLIENT_CONNECTIONS_MAX);
+                DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
+            })
+            .collect();
+        let (shared, index) = (self.shared.clone(), self.index);
+        let events: load::EventSink = Arc::new(move |text: &str| {
+            let text = text.strip_prefix("load: ").unwrap_or(text);
+            shared.timeline.record(shared.now_ns(), EventKind::Op, &format!("client {index}: {text}"))
+        });
+        Balancer::sticky(nodes, self.entry, events)
     }
 
     async fn run(&self) {
@@ -654,7 +729,7 @@ impl Client {
 
     /// Creates the table, retrying until the entry node answers (the metadata group may not
     /// have a leader yet).
-    async fn create_table(&self, driver: &DynamoClient) {
+    async fn create_table(&self, driver: &Balancer) {
         for attempt in 0..load::SETUP_ATTEMPTS_MAX {
             match driver.call("CreateTable", workload::create_table()).await {
                 Ok(_) => {
@@ -682,11 +757,12 @@ impl Client {
     }
 
     /// Attempts an operation until it gets an answer or the heal bound passes.
-    async fn until_answered(&self, driver: &DynamoClient, phase: Phase, seq: u64, kind: OpKind, key: u32, ver: u64) {
+    async fn until_answered(&self, driver: &Balancer, phase: Phase, seq: u64, kind: OpKind, key: u32, ver: u64) {
         let first = tokio::time::Instant::now();
         for attempt in 0u32.. {
             let outcome = self.attempt(driver, phase, seq, attempt, kind, key, ver).await;
             let out_of_time = first.elapsed() >= Duration::from_millis(HEAL_OP_BOUND_MS);
+            // An unsent request is tried again: its router may come back within the bound.
             if outcome.is_definite_answer() || matches!(outcome, Outcome::Refused(_)) || out_of_time {
                 return;
             }
@@ -697,7 +773,7 @@ impl Client {
     #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
-        driver: &DynamoClient,
+        driver: &Balancer,
         phase: Phase,
         seq: u64,
         attempt: u32,

@@ -264,7 +264,13 @@ async fn drive<A: DynamoApi, W: Workload>(
                 if next_us >= duration_us {
                     break;
                 }
-                tokio::time::sleep_until(shared.base + Duration::from_micros(next_us)).await;
+                // Arrivals already due go out at once: a timer rounds a short sleep up to its
+                // resolution (a millisecond in the simulator), which would otherwise cap the
+                // offered rate at one arrival per tick.
+                let due = shared.base + Duration::from_micros(next_us);
+                if due > Instant::now() {
+                    tokio::time::sleep_until(due).await;
+                }
                 // An overloaded endpoint can leave a backlog of due arrivals; past the drain
                 // deadline they are no longer offered, so the run still ends in bounded time.
                 let Ok(Ok(permit)) = tokio::time::timeout(remaining(), slots.clone().acquire_owned()).await else {
