@@ -116,7 +116,7 @@ pub struct RunReport {
     pub violations: Vec<Violation>,
     /// Faults injected.
     pub faults_injected: usize,
-    /// Requests sent (attempts).
+    /// Requests sent: the checked clients' attempts and the workload's run-phase operations.
     pub requests: u64,
     /// Simulated time the run took.
     pub simulated: Duration,

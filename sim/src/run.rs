@@ -207,11 +207,13 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
         }
         report_written = Some(dir.clone());
     }
+    // The speed line counts every request: the checked clients' and the workload's run phase.
+    let workload_requests = load_report.as_ref().and_then(|r| r.run.as_ref()).map_or(0, |run| run.issued);
     Ok(RunReport {
         trace_hash: timeline.hash(),
         violations,
         faults_injected,
-        requests,
+        requests: requests + workload_requests,
         simulated,
         report_written,
         usage,
