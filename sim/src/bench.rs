@@ -138,9 +138,17 @@ pub struct Row {
     pub regressed: bool,
 }
 
+/// Latency changes smaller than this are not regressions: the simulator's timers tick in
+/// milliseconds, so a latency percentile moves in whole ticks.
+pub const LATENCY_FLOOR_US: f64 = 1_000.0;
+/// Changes in successes or failures smaller than this share of an operation's attempts are not
+/// regressions: under faults a few operations more or less fail as timing shifts.
+pub const OUTCOME_FLOOR_FRACTION: f64 = 0.005;
+
 /// Compares `current` with `baseline`, case by case: every metric where more is worse
 /// (latencies, failures, syncs, disk commands, CPU, messages) regresses when it grew by more
-/// than `threshold_pct`; successes regress when they shrank by more than it. A case or
+/// than `threshold_pct` and by more than its floor (a timer tick for latencies, half a percent
+/// of the attempts for outcomes); successes regress when they shrank by as much. A case or
 /// operation missing from `current` is a regression too.
 pub fn compare(
     baseline: &BTreeMap<String, CaseMetrics>,
@@ -148,7 +156,7 @@ pub fn compare(
     threshold_pct: f64,
 ) -> Vec<Row> {
     let mut rows = Vec::new();
-    let mut row = |name: String, base: f64, now: f64, more_is_worse: bool| {
+    let mut row = |name: String, base: f64, now: f64, more_is_worse: bool, floor: f64| {
         let change_pct = if base == 0.0 {
             if now == 0.0 {
                 0.0
@@ -158,25 +166,34 @@ pub fn compare(
         } else {
             (now - base) / base * 100.0
         };
-        let regressed = if more_is_worse { change_pct > threshold_pct } else { change_pct < -threshold_pct };
+        let beyond_floor = (now - base).abs() > floor;
+        let regressed =
+            beyond_floor && if more_is_worse { change_pct > threshold_pct } else { change_pct < -threshold_pct };
         rows.push(Row { name, baseline: base, current: now, change_pct, regressed });
     };
     for (case, base) in baseline {
         let Some(now) = current.get(case) else {
-            row(format!("{case} (missing)"), 1.0, 0.0, false);
+            row(format!("{case} (missing)"), 1.0, 0.0, false, 0.0);
             continue;
         };
-        row(format!("{case} / syncs"), base.syncs as f64, now.syncs as f64, true);
-        row(format!("{case} / disk commands"), base.disk_commands as f64, now.disk_commands as f64, true);
-        row(format!("{case} / cpu busy ms"), base.cpu_busy_ms, now.cpu_busy_ms, true);
-        row(format!("{case} / network messages"), base.network_messages as f64, now.network_messages as f64, true);
+        row(format!("{case} / syncs"), base.syncs as f64, now.syncs as f64, true, 0.0);
+        row(format!("{case} / disk commands"), base.disk_commands as f64, now.disk_commands as f64, true, 0.0);
+        row(format!("{case} / cpu busy ms"), base.cpu_busy_ms, now.cpu_busy_ms, true, 0.0);
+        row(format!("{case} / network messages"), base.network_messages as f64, now.network_messages as f64, true, 0.0);
         for (operation, b) in &base.operations {
             let n = now.operations.get(operation).cloned().unwrap_or_default();
-            row(format!("{case} / {operation} ok"), b.ok as f64, n.ok as f64, false);
-            row(format!("{case} / {operation} failed"), b.failed as f64, n.failed as f64, true);
-            row(format!("{case} / {operation} p50 us"), b.p50_us as f64, n.p50_us as f64, true);
-            row(format!("{case} / {operation} p99 us"), b.p99_us as f64, n.p99_us as f64, true);
-            row(format!("{case} / {operation} p99.9 us"), b.p999_us as f64, n.p999_us as f64, true);
+            let outcomes_floor = (b.ok + b.failed) as f64 * OUTCOME_FLOOR_FRACTION;
+            row(format!("{case} / {operation} ok"), b.ok as f64, n.ok as f64, false, outcomes_floor);
+            row(format!("{case} / {operation} failed"), b.failed as f64, n.failed as f64, true, outcomes_floor);
+            let latency =
+                |name: &str, base: u64, now: u64| (format!("{case} / {operation} {name}"), base as f64, now as f64);
+            for (name, base, now) in [
+                latency("p50 us", b.p50_us, n.p50_us),
+                latency("p99 us", b.p99_us, n.p99_us),
+                latency("p99.9 us", b.p999_us, n.p999_us),
+            ] {
+                row(name, base, now, true, LATENCY_FLOOR_US);
+            }
         }
     }
     rows
@@ -326,7 +343,7 @@ mod tests {
         assert!(same.iter().all(|r| !r.regressed && r.change_pct == 0.0));
 
         let slower: BTreeMap<String, CaseMetrics> =
-            [("a".to_string(), metrics_from_summary(&summary(2_500, 10)).unwrap())].into();
+            [("a".to_string(), metrics_from_summary(&summary(3_500, 10)).unwrap())].into();
         let rows = compare(&base, &slower, 10.0);
         let regressed: Vec<&str> = rows.iter().filter(|r| r.regressed).map(|r| r.name.as_str()).collect();
         assert_eq!(regressed, ["a / read p99 us", "a / read p99.9 us"]);
@@ -336,6 +353,13 @@ mod tests {
             [("a".to_string(), metrics_from_summary(&summary(1_000, 5)).unwrap())].into();
         assert!(compare(&base, &better, 10.0).iter().all(|r| !r.regressed), "improvements are not regressions");
         assert!(compare(&base, &BTreeMap::new(), 10.0).iter().any(|r| r.regressed), "a missing case regresses");
+
+        let one_tick_slower: BTreeMap<String, CaseMetrics> =
+            [("a".to_string(), metrics_from_summary(&summary(2_400, 10)).unwrap())].into();
+        assert!(
+            compare(&base, &one_tick_slower, 10.0).iter().all(|r| !r.regressed),
+            "a change within one timer tick is not a regression"
+        );
     }
 
     #[test]
