@@ -120,10 +120,17 @@ impl ClusterSpec {
     }
 }
 
-/// The engine settings of every simulated node: `partitions` per table, and the node's
-/// modelled hardware.
+/// The engine settings of every simulated node: `partitions` per table, the node's modelled
+/// hardware, and peer links flushed at most once per timer tick (the simulated TCP hands each
+/// flushed chunk over no sooner than a tick after the reader asks; see
+/// `TransportSettings::flush_interval_us`).
 pub fn cluster_settings(partitions: u64, resources: Option<Resources>) -> ClusterSettings {
-    ClusterSettings { partitions_per_table: Some(partitions), resources, ..ClusterSettings::default() }
+    let defaults = ClusterSettings::default();
+    let transport = squall_engine::cluster::transport::TransportSettings {
+        flush_interval_us: crate::resources::TIMER_RESOLUTION_NS / 1_000,
+        ..defaults.transport.clone()
+    };
+    ClusterSettings { partitions_per_table: Some(partitions), resources, transport, ..defaults }
 }
 
 /// Address of client host `index` (from 0).

@@ -295,8 +295,9 @@ impl Frame {
         self.height - self.bottom - value / self.y_max * (self.height - self.top - self.bottom)
     }
 
-    /// The SVG opening, axes, five ticks per axis and the axis labels.
-    fn open(&self, svg: &mut String, x_label: &str, y_label: &str, y_percent: bool) {
+    /// The SVG opening, axes, five ticks per axis (on the x axis only when `x_ticks`) and the
+    /// axis labels.
+    fn open(&self, svg: &mut String, x_label: &str, y_label: &str, y_percent: bool, x_ticks: bool) {
         let _ = write!(
             svg,
             r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#,
@@ -312,7 +313,9 @@ impl Frame {
             let _ = write!(svg, r##"<line x1="{x0}" y1="{y}" x2="{x1}" y2="{y}" stroke="#ddd"/>"##);
             let y_text = if y_percent { format!("{:.0}%", yv * 100.0) } else { format!("{yv:.1}") };
             let _ = write!(svg, r#"<text x="{}" y="{}" text-anchor="end">{y_text}</text>"#, x0 - 6.0, y + 4.0);
-            let _ = write!(svg, r#"<text x="{x}" y="{}" text-anchor="middle">{xv:.0}</text>"#, y0 + 16.0);
+            if x_ticks {
+                let _ = write!(svg, r#"<text x="{x}" y="{}" text-anchor="middle">{xv:.0}</text>"#, y0 + 16.0);
+            }
         }
         let _ = write!(svg, r##"<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="#333"/>"##);
         let _ = write!(svg, r##"<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" stroke="#333"/>"##);
@@ -341,14 +344,20 @@ fn latency_chart(plan: &Plan) -> String {
             let mut points: Vec<(f64, f64)> =
                 size.runs.iter().filter(|m| !m.zone_down).map(|m| (m.achieved_rate, m.p99_ms)).collect();
             points.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-            (format!("{} per zone, {} partitions", size.nodes_per_zone, size.partitions), points)
+            let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+            let name = format!(
+                "{} per zone, {}",
+                plural(u64::from(size.nodes_per_zone), "node"),
+                plural(size.partitions, "partition")
+            );
+            (name, points)
         })
         .collect();
     let x_max = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0)).fold(plan.settings.target_rate, f64::max) * 1.1;
     let y_max = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)).fold(plan.settings.p99_ms, f64::max) * 1.15;
     let frame = Frame { width: 720.0, height: 400.0, left: 64.0, right: 220.0, top: 20.0, bottom: 44.0, x_max, y_max };
     let mut svg = String::new();
-    frame.open(&mut svg, "served operations per second", "p99 latency, ms", false);
+    frame.open(&mut svg, "served operations per second", "p99 latency, ms", false, true);
     let target_y = frame.y(plan.settings.p99_ms);
     let _ = write!(
         svg,
@@ -405,7 +414,7 @@ fn utilisation_chart(plan: &Plan) -> Option<String> {
         y_max: 1.0,
     };
     let mut svg = String::new();
-    frame.open(&mut svg, "node", "utilisation", true);
+    frame.open(&mut svg, "node", "utilisation", true, false);
     let ceiling = 1.0 - plan.settings.headroom_pct / 100.0;
     let ceiling_y = frame.y(ceiling);
     let _ = write!(
@@ -415,6 +424,14 @@ fn utilisation_chart(plan: &Plan) -> Option<String> {
         frame.width - frame.right
     );
     let slot = frame.x(1.0) - frame.x(0.0);
+    for node in 0..nodes {
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{node}</text>"#,
+            frame.x(node as f64 + 0.5),
+            frame.height - frame.bottom + 16.0
+        );
+    }
     let bar = slot * 0.8 / series.len() as f64;
     for (s, (name, values)) in series.iter().enumerate() {
         let colour = PALETTE[s % PALETTE.len()];

@@ -41,6 +41,12 @@ pub struct TransportSettings {
     pub ping_interval_ms: u64,
     /// Silence after which a peer is suspected to be unreachable.
     pub suspect_after_ms: u64,
+    /// Shortest time between two flushes of one connection; frames queued meanwhile go out
+    /// together. Zero in a real node (the kernel's socket buffers batch); the simulator sets
+    /// its timer tick, because its TCP hands each flushed chunk to the reader no sooner than a
+    /// tick after the reader asks, so a link flushed more often than once a tick falls behind
+    /// without bound under load.
+    pub flush_interval_us: u64,
 }
 
 impl Default for TransportSettings {
@@ -52,6 +58,7 @@ impl Default for TransportSettings {
             reconnect_backoff_ms: 100,
             ping_interval_ms: 250,
             suspect_after_ms: 1_000,
+            flush_interval_us: 0,
         }
     }
 }
@@ -265,6 +272,7 @@ impl Transport {
             let mut reader_task = tokio::spawn(async move { read_responses(reader, peer, pending, heard).await });
             let hello = wire::encode(&PeerMessage::Hello { from: self.me });
             let mut healthy = writer.write_all(&hello).await.is_ok() && writer.flush().await.is_ok();
+            let mut pacer = FlushPacer::new(self.settings.flush_interval_us);
             while healthy {
                 tokio::select! {
                     frame = rx.recv() => {
@@ -272,6 +280,7 @@ impl Transport {
                             reader_task.abort();
                             return;
                         };
+                        pacer.wait().await;
                         healthy = write_batch(&mut writer, frame, &mut rx, self.settings.write_batch_frames_max).await;
                     }
                     // The reader ends when the peer closes or sends garbage: the link is broken.
@@ -303,16 +312,43 @@ impl Transport {
     }
 
     /// Accepts inbound connections until the listener fails.
-    pub async fn serve(listener: TcpListener, inbound: Arc<dyn Inbound>) {
+    pub async fn serve(listener: TcpListener, inbound: Arc<dyn Inbound>, settings: TransportSettings) {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let inbound = inbound.clone();
-            tokio::spawn(async move { serve_connection(stream, inbound).await });
+            let (inbound, settings) = (inbound.clone(), settings.clone());
+            tokio::spawn(async move { serve_connection(stream, inbound, settings).await });
         }
+    }
+}
+
+/// Keeps flushes of one connection at least `flush_interval_us` apart (see
+/// [`TransportSettings::flush_interval_us`]). The first flush after a quiet spell goes at once.
+struct FlushPacer {
+    interval: Duration,
+    last: Option<Instant>,
+}
+
+impl FlushPacer {
+    fn new(interval_us: u64) -> FlushPacer {
+        FlushPacer { interval: Duration::from_micros(interval_us), last: None }
+    }
+
+    /// Waits until the next flush may go, and counts it as gone.
+    async fn wait(&mut self) {
+        if self.interval.is_zero() {
+            return;
+        }
+        if let Some(last) = self.last {
+            let next = last + self.interval;
+            if next > Instant::now() {
+                tokio::time::sleep_until(next).await;
+            }
+        }
+        self.last = Some(Instant::now());
     }
 }
 
@@ -375,15 +411,16 @@ async fn read_responses<R: AsyncRead + Unpin>(
     }
 }
 
-async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>) {
+async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>, settings: TransportSettings) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let Some(PeerMessage::Hello { from }) = read_frame(&mut reader).await else {
         return;
     };
-    let settings = TransportSettings::default();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(settings.queue_frames_max);
     let writer_task = tokio::spawn(async move {
+        let mut pacer = FlushPacer::new(settings.flush_interval_us);
         while let Some(frame) = rx.recv().await {
+            pacer.wait().await;
             if !write_batch(&mut writer, frame, &mut rx, settings.write_batch_frames_max).await {
                 return;
             }
