@@ -51,6 +51,24 @@ const BACKGROUND_JOBS: i32 = 2;
 /// compaction over time so it does not stall the WAL fsyncs of foreground writes.
 const SST_BYTES_PER_SYNC: u64 = 1 << 20;
 
+/// Opens tried when RocksDB's shared timer refuses to schedule the new store's periodic tasks.
+const OPEN_ATTEMPTS_MAX: u32 = 100;
+
+/// Real time between those tries.
+const OPEN_RETRY_PAUSE_US: u64 = 500;
+
+/// Whether an open failed only because RocksDB's process-wide timer thread refused the store's
+/// periodic tasks. The timer, shared by every store of the process, refuses a task whose start
+/// (read from the opening thread's clock) comes before the next run of the task it is executing
+/// (read from its own). With one clock that is a rare race; in simulation the opening thread
+/// reads simulated time and the timer real time, so every open that coincides with a timer task
+/// is refused. The refusal says nothing about the store, and another try moments later (in real
+/// time, which a simulation does not see) succeeds, so a node's start does not depend on what a
+/// background thread happened to be doing.
+fn is_timer_refusal(kind: ErrorKind, message: &str) -> bool {
+    kind == ErrorKind::Aborted && message.contains("periodic task")
+}
+
 /// Settings of one store; `RocksConfig::default()` suits a storage node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RocksConfig {
@@ -127,8 +145,18 @@ impl RocksStore {
 
     /// Opens the store at `path` with the given settings, creating it if missing.
     pub fn open_with(path: &Path, config: &RocksConfig) -> Result<RocksStore, StorageError> {
-        let db = DB::open(&config.options(), path).map_err(map_error)?;
-        Ok(RocksStore { db, path: path.to_path_buf(), poisoned: AtomicBool::new(false) })
+        let options = config.options();
+        let mut attempt = 1;
+        loop {
+            match DB::open(&options, path) {
+                Ok(db) => return Ok(RocksStore { db, path: path.to_path_buf(), poisoned: AtomicBool::new(false) }),
+                Err(e) if is_timer_refusal(e.kind(), e.as_ref()) && attempt < OPEN_ATTEMPTS_MAX => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_micros(OPEN_RETRY_PAUSE_US));
+                }
+                Err(e) => return Err(map_error(e)),
+            }
+        }
     }
 
     /// The directory holding the store.
@@ -421,6 +449,14 @@ mod tests {
             Err(StorageError::Corruption(_)) => {}
             other => panic!("expected corruption, got {:?}", other.map(|pairs| pairs.len())),
         }
+    }
+
+    #[test]
+    fn only_the_timers_refusal_is_retried() {
+        let refusal = "Operation aborted: Failed to register periodic task";
+        assert!(is_timer_refusal(ErrorKind::Aborted, refusal));
+        assert!(!is_timer_refusal(ErrorKind::Aborted, "Operation aborted: something else"));
+        assert!(!is_timer_refusal(ErrorKind::IOError, "IO error: While lock file: LOCK: periodic task"));
     }
 
     /// Prints write rates on this machine; run with `--ignored --nocapture`.
