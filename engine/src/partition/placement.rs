@@ -9,6 +9,11 @@
 //! counts as idle, which favours newly joined nodes), then its replica count, then a seeded hash
 //! of its id, then its id. The seeded hash is there because ordering ties by id alone would always
 //! pile ties onto the lowest ids, and the seed would never matter.
+//!
+//! A cluster of one or two nodes (a development node, a calibration run, a simulated single
+//! node) places every partition on all of its nodes: fewer replicas than `REPLICA_COUNT`, each
+//! on its own node, reported `Degraded` like a placement that lacks zones. Refusing would leave
+//! such a cluster unable to create a table at all.
 
 use super::ids::{NodeId, PartitionId, ZoneId};
 use super::map::{PartitionDescriptor, PartitionMap, ReplicaPlacement, REPLICA_COUNT};
@@ -34,8 +39,9 @@ pub struct NodeInfo {
 pub enum Placement {
     /// The replicas are in `REPLICA_COUNT` distinct zones.
     Complete,
-    /// Fewer than `REPLICA_COUNT` zones are available, so some replicas share a zone; the
-    /// partition should be re-placed when the zone returns.
+    /// Fewer than `REPLICA_COUNT` zones are available, so some replicas share a zone, or fewer
+    /// than `REPLICA_COUNT` nodes, so the partition has fewer replicas; it should be re-placed
+    /// when zones or nodes are added.
     Degraded,
 }
 
@@ -73,8 +79,8 @@ pub struct Move {
 /// Why no placement could be chosen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlacementError {
-    /// Fewer live nodes than replicas to place.
-    #[error("{needed} replicas need {needed} live nodes, {available} are live")]
+    /// No live node to place a replica on.
+    #[error("placing a partition needs at least {needed} live node, {available} are live")]
     NotEnoughNodes {
         /// Nodes needed.
         needed: usize,
@@ -99,31 +105,34 @@ pub enum PlacementError {
 
 /// Chooses `REPLICA_COUNT` nodes for a new partition: the least-loaded node of each of the
 /// `REPLICA_COUNT` zones whose best nodes are least loaded. With fewer zones the remaining
-/// replicas go to the least-loaded other nodes and the placement is `Degraded`.
+/// replicas go to the least-loaded other nodes, and with fewer than `REPLICA_COUNT` nodes every
+/// node holds a replica; either way the placement is `Degraded`. Only an empty node list is
+/// refused.
 pub fn choose_replicas(nodes: &[NodeInfo], seed: u64) -> Result<NewReplicas, PlacementError> {
     check_unique(nodes)?;
-    if nodes.len() < REPLICA_COUNT {
-        return Err(PlacementError::NotEnoughNodes { needed: REPLICA_COUNT, available: nodes.len() });
+    if nodes.is_empty() {
+        return Err(PlacementError::NotEnoughNodes { needed: 1, available: 0 });
     }
+    let wanted = REPLICA_COUNT.min(nodes.len());
     let ranked = ranked(nodes, seed);
     let mut zones = BTreeSet::new();
     let mut chosen: Vec<&NodeInfo> = Vec::new();
     // First pass: the best node of each zone, best zones first.
     for node in &ranked {
-        if chosen.len() < REPLICA_COUNT && zones.insert(node.zone) {
+        if chosen.len() < wanted && zones.insert(node.zone) {
             chosen.push(node);
         }
     }
     // Second pass, only when fewer than REPLICA_COUNT zones exist: the best remaining nodes.
     for node in &ranked {
-        if chosen.len() < REPLICA_COUNT && !chosen.iter().any(|c| c.id == node.id) {
+        if chosen.len() < wanted && !chosen.iter().any(|c| c.id == node.id) {
             chosen.push(node);
         }
     }
     let replicas: Vec<ReplicaPlacement> =
         chosen.iter().map(|node| ReplicaPlacement { node: node.id, zone: node.zone }).collect();
-    debug_assert_eq!(replicas.len(), REPLICA_COUNT);
-    debug_assert_eq!(replicas.iter().map(|r| r.node).collect::<BTreeSet<_>>().len(), REPLICA_COUNT);
+    debug_assert_eq!(replicas.len(), wanted);
+    debug_assert_eq!(replicas.iter().map(|r| r.node).collect::<BTreeSet<_>>().len(), wanted);
     Ok(NewReplicas { placement: placement_of(&replicas), replicas })
 }
 
@@ -330,8 +339,49 @@ mod tests {
         let choice = choose_replicas(&nodes, 0).unwrap();
         assert_eq!(choice.placement, Placement::Degraded);
         assert_eq!(nodes_of(&choice.replicas).into_iter().collect::<BTreeSet<_>>().len(), 3);
-        assert_eq!(choose_replicas(&nodes[..2], 0), Err(PlacementError::NotEnoughNodes { needed: 3, available: 2 }));
         assert_eq!(choose_replicas(&[nodes[0], nodes[0], nodes[1]], 0), Err(PlacementError::DuplicateNode(NodeId(1))));
+    }
+
+    #[test]
+    fn one_or_two_nodes_hold_every_replica_degraded() {
+        let nodes = [node(1, 0, 0), node(2, 1, 0)];
+        let two = choose_replicas(&nodes, 3).unwrap();
+        assert_eq!(two.placement, Placement::Degraded);
+        assert_eq!(
+            nodes_of(&two.replicas).into_iter().collect::<BTreeSet<_>>(),
+            BTreeSet::from([NodeId(1), NodeId(2)])
+        );
+        // Two nodes of one zone as well.
+        let same_zone = choose_replicas(&[node(1, 0, 0), node(2, 0, 0)], 3).unwrap();
+        assert_eq!(same_zone.replicas.len(), 2);
+        assert_eq!(same_zone.placement, Placement::Degraded);
+        let one = choose_replicas(&nodes[..1], 3).unwrap();
+        assert_eq!(one.replicas, vec![ReplicaPlacement { node: NodeId(1), zone: ZoneId(0) }]);
+        assert_eq!(one.placement, Placement::Degraded);
+        assert_eq!(choose_replicas(&[], 3), Err(PlacementError::NotEnoughNodes { needed: 1, available: 0 }));
+    }
+
+    #[test]
+    fn a_table_on_one_or_two_nodes_has_a_valid_map() {
+        for count in 1..=2u64 {
+            let nodes: Vec<NodeInfo> = (1..=count).map(|i| node(i, (i - 1) as u32, 0)).collect();
+            let placed = place_new_partitions(4, &nodes, 11).unwrap();
+            let map = PartitionMap::initial(4, PartitionId(0), |id, _| placed[id.0 as usize].replicas.clone()).unwrap();
+            assert_eq!(map.validate(), Ok(()));
+            for partition in map.partitions() {
+                assert_eq!(partition.replicas.len() as u64, count, "every node holds every partition");
+            }
+        }
+    }
+
+    #[test]
+    fn three_nodes_or_more_still_get_three_replicas() {
+        for count in 3..=7u64 {
+            let nodes: Vec<NodeInfo> = (1..=count).map(|i| node(i, (i % 3) as u32, 0)).collect();
+            let choice = choose_replicas(&nodes, 5).unwrap();
+            assert_eq!(choice.replicas.len(), REPLICA_COUNT);
+            assert_eq!(choice.placement, Placement::Complete);
+        }
     }
 
     #[test]
@@ -465,7 +515,8 @@ mod tests {
             match choose_replicas(&nodes, seed) {
                 Ok(choice) => {
                     let chosen: BTreeSet<NodeId> = choice.replicas.iter().map(|r| r.node).collect();
-                    prop_assert_eq!(chosen.len(), REPLICA_COUNT);
+                    prop_assert_eq!(chosen.len(), REPLICA_COUNT.min(nodes.len()));
+                    prop_assert_eq!(choice.replicas.len(), chosen.len());
                     let zones: BTreeSet<ZoneId> = choice.replicas.iter().map(|r| r.zone).collect();
                     prop_assert_eq!(zones.len(), distinct_zones(&nodes).min(REPLICA_COUNT));
                     prop_assert_eq!(choice.placement == Placement::Complete, distinct_zones(&nodes) >= REPLICA_COUNT);
@@ -474,8 +525,8 @@ mod tests {
                     }
                 }
                 Err(error) => {
-                    prop_assert!(nodes.len() < REPLICA_COUNT);
-                    prop_assert_eq!(error, PlacementError::NotEnoughNodes { needed: REPLICA_COUNT, available: nodes.len() });
+                    prop_assert!(nodes.is_empty());
+                    prop_assert_eq!(error, PlacementError::NotEnoughNodes { needed: 1, available: 0 });
                 }
             }
         }
@@ -483,6 +534,11 @@ mod tests {
         #[test]
         fn replacement_never_reuses_a_holder(nodes in cluster(), seed in any::<u64>(), failed_pick in 0usize..3) {
             let Ok(choice) = choose_replicas(&nodes, seed) else { return Ok(()) };
+            // The diversity reasoning below is about full replica sets; smaller clusters have
+            // no node left to replace onto anyway.
+            if choice.replicas.len() < REPLICA_COUNT {
+                return Ok(());
+            }
             let p = PartitionDescriptor { id: PartitionId(1), range: HashRange::FULL, replicas: choice.replicas.clone() };
             let failed = p.replicas[failed_pick];
             let live: Vec<NodeInfo> = nodes.iter().copied().filter(|n| n.id != failed.node).collect();
