@@ -14,6 +14,7 @@
 //! - [`http`]: the HTTP server; [`node`]: the one entry point that starts a node.
 
 pub mod api;
+pub mod buggify;
 pub mod capacity;
 pub mod catalog;
 pub mod cluster;

@@ -196,7 +196,7 @@ struct RunOptions {
     storage: StorageKind,
     /// Fault kinds the nemesis may use: all, none, network, disk, process, or names
     /// (crash, pause, zone-crash, zone-cut, isolate, halves, loss, latency, disk-eio-write,
-    /// disk-eio-sync, disk-corrupt, disk-slow, disk-full), comma-separated.
+    /// disk-eio-sync, disk-corrupt, disk-slow, disk-full, swizzle-clog), comma-separated.
     #[arg(long, default_value = "all")]
     faults: FaultSet,
     /// Workload and fault shape.
@@ -239,6 +239,11 @@ struct RunOptions {
     /// ack-before-quorum, stale-leader-reads, skip-log-fsync, ignore-checksums (repeatable).
     #[arg(long = "plant", value_parser = parse_bug)]
     planted: Vec<Bug>,
+    /// Switch on the engine's fault points (dropped raft messages, broken peer links, slow
+    /// answers, refused proposals, late raft messages, forgotten leader hints): the seed picks
+    /// which are active. The swarm scenario switches them on for half its seeds by itself.
+    #[arg(long)]
+    buggify: bool,
 }
 
 fn parse_bug(name: &str) -> Result<Bug, String> {
@@ -301,6 +306,9 @@ impl RunOptions {
         if self.log {
             args.push("--log".into());
         }
+        if self.buggify {
+            args.push("--buggify".into());
+        }
         args
     }
 
@@ -336,7 +344,19 @@ impl RunOptions {
             load,
             report_dir: self.report.clone(),
             profile: std::sync::Arc::new(profile),
+            buggify: self.buggify || self.scenario.buggify(seed),
         })
+    }
+}
+
+/// The fault points' summary: each active site and how often it fired.
+fn buggify_line(sites: &[squall_engine::buggify::SiteReport]) -> String {
+    let active: Vec<String> =
+        sites.iter().filter(|s| s.active).map(|s| format!("{} fired {}", s.site.name(), s.fired)).collect();
+    if active.is_empty() {
+        "buggify: on, no site active for this seed".to_string()
+    } else {
+        format!("buggify: {}", active.join(", "))
     }
 }
 
@@ -430,6 +450,9 @@ pub fn main() -> anyhow::Result<i32> {
                 println!("replay: {}", sweep::replay_command(seed, &options.to_args()));
             }
             println!("faults injected: {}", report.faults_injected);
+            if !report.buggify.is_empty() {
+                println!("{}", buggify_line(&report.buggify));
+            }
             println!(
                 "speed: {simulated_s:.1} simulated s in {wall_s:.2} wall s ({:.1} simulated s per wall s), \
                  {} requests ({:.0} requests per wall s)",

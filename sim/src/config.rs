@@ -69,7 +69,22 @@ impl Scenario {
             Scenario::Swarm => Some(load::swarm_workload(seed)),
         }
     }
+
+    /// Whether the engine's fault points (`squall_engine::buggify`) are on even without
+    /// `--buggify`: in half of the swarm scenario's seeds, drawn from the seed.
+    pub fn buggify(self, seed: u64) -> bool {
+        match self {
+            Scenario::Swarm => {
+                let mut rng = squall_workloads::keygen::seeded_rng(seed, STREAM_BUGGIFY_CHOICE);
+                squall_workloads::keygen::uniform_below(&mut rng, 2) == 1
+            }
+            _ => false,
+        }
+    }
 }
+
+/// Random stream of the swarm scenario's choice to turn the engine's fault points on.
+const STREAM_BUGGIFY_CHOICE: u64 = 301;
 
 /// Everything a run is made of.
 #[derive(Clone, Debug)]
@@ -105,6 +120,8 @@ pub struct RunConfig {
     pub report_dir: Option<PathBuf>,
     /// Every node's modelled hardware and the network.
     pub profile: std::sync::Arc<crate::resources::Profile>,
+    /// Whether the engine's fault points (`squall_engine::buggify`) are on.
+    pub buggify: bool,
 }
 
 /// What a run found.
@@ -124,4 +141,7 @@ pub struct RunReport {
     pub report_written: Option<PathBuf>,
     /// What each node's modelled hardware did, by node id.
     pub usage: Vec<crate::resources::Usage>,
+    /// The engine's fault points: which the seed activated and how often each fired (empty
+    /// when they were off).
+    pub buggify: Vec<squall_engine::buggify::SiteReport>,
 }

@@ -57,11 +57,13 @@ pub enum FaultKind {
     DiskSlow,
     /// A node's disk is full.
     DiskFull,
+    /// Clog node-to-node links one at a time, then unclog them in another random order.
+    Swizzle,
 }
 
 impl FaultKind {
     /// Every kind, in the order `--faults all` lists them.
-    pub const ALL: [FaultKind; 13] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::Crash,
         FaultKind::Pause,
         FaultKind::ZoneCrash,
@@ -75,6 +77,7 @@ impl FaultKind {
         FaultKind::DiskCorrupt,
         FaultKind::DiskSlow,
         FaultKind::DiskFull,
+        FaultKind::Swizzle,
     ];
 
     /// The command-line name.
@@ -93,6 +96,7 @@ impl FaultKind {
             FaultKind::DiskCorrupt => "disk-corrupt",
             FaultKind::DiskSlow => "disk-slow",
             FaultKind::DiskFull => "disk-full",
+            FaultKind::Swizzle => "swizzle-clog",
         }
     }
 
@@ -111,7 +115,12 @@ impl FaultKind {
     fn is_network(self) -> bool {
         matches!(
             self,
-            FaultKind::ZoneCut | FaultKind::Isolate | FaultKind::Halves | FaultKind::Loss | FaultKind::Latency
+            FaultKind::ZoneCut
+                | FaultKind::Isolate
+                | FaultKind::Halves
+                | FaultKind::Loss
+                | FaultKind::Latency
+                | FaultKind::Swizzle
         )
     }
 }
@@ -184,6 +193,12 @@ pub enum Fault {
     Latency { min_ms: u64, max_ms: u64 },
     /// A disk fault on one node's store.
     Disk { node: u32, kind: FaultKind },
+    /// Swizzle-clogging: the directed node-to-node `links` (node indexes) clog one by one, in
+    /// this order, over the fault's first half, then unclog over its second half in the order
+    /// `unclog_order` gives (indexes into `links`). Clogging links rather than whole nodes makes
+    /// partial, intransitive partitions that form and dissolve gradually, which leader leases
+    /// and failure detectors find harder than a clean cut.
+    Swizzle { links: Vec<(u32, u32)>, unclog_order: Vec<u32> },
 }
 
 impl fmt::Display for Fault {
@@ -217,6 +232,11 @@ impl fmt::Display for Fault {
             }
             Fault::Latency { min_ms, max_ms } => write!(f, "link latency {min_ms}..{max_ms} ms"),
             Fault::Disk { node, kind } => write!(f, "{} on node {node}", kind.name()),
+            Fault::Swizzle { links, unclog_order } => {
+                let clogs: Vec<String> = links.iter().map(|(a, b)| format!("{a}->{b}")).collect();
+                let order: Vec<String> = unclog_order.iter().map(|i| i.to_string()).collect();
+                write!(f, "swizzle-clog links [{}], unclogged in order [{}]", clogs.join(" "), order.join(" "))
+            }
         }
     }
 }
@@ -315,7 +335,31 @@ fn draw_fault(rng: &mut ChaCha8Rng, kind: FaultKind, cluster: &ClusterSpec, clie
             let min_ms = 20 + uniform_below(rng, 200);
             Fault::Latency { min_ms, max_ms: min_ms + 1 + uniform_below(rng, 300) }
         }
+        FaultKind::Swizzle => draw_swizzle(rng, nodes),
         disk => Fault::Disk { node: node(rng), kind: disk },
+    }
+}
+
+/// Most links one swizzle-clog fault clogs.
+const SWIZZLE_LINKS_MAX: u64 = 8;
+
+fn draw_swizzle(rng: &mut ChaCha8Rng, nodes: u64) -> Fault {
+    let mut all_links: Vec<(u32, u32)> =
+        (0..nodes).flat_map(|a| (0..nodes).filter(move |b| *b != a).map(move |b| (a as u32, b as u32))).collect();
+    shuffle(rng, &mut all_links);
+    let available = all_links.len() as u64;
+    let count = if available <= 1 { available } else { 2 + uniform_below(rng, available.min(SWIZZLE_LINKS_MAX) - 1) };
+    all_links.truncate(count as usize);
+    let mut unclog_order: Vec<u32> = (0..count as u32).collect();
+    shuffle(rng, &mut unclog_order);
+    Fault::Swizzle { links: all_links, unclog_order }
+}
+
+/// Fisher–Yates, from the plan's stream.
+fn shuffle<T>(rng: &mut ChaCha8Rng, items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = uniform_below(rng, i as u64 + 1) as usize;
+        items.swap(i, j);
     }
 }
 
@@ -329,7 +373,7 @@ mod tests {
         assert_eq!("none".parse::<FaultSet>().unwrap().0, []);
         assert_eq!("crash,crash, pause".parse::<FaultSet>().unwrap().0, [FaultKind::Crash, FaultKind::Pause]);
         assert_eq!("disk".parse::<FaultSet>().unwrap().0.len(), 5);
-        assert_eq!("network".parse::<FaultSet>().unwrap().0.len(), 5);
+        assert_eq!("network".parse::<FaultSet>().unwrap().0.len(), 6);
         let error = "crash,meteor".parse::<FaultSet>().unwrap_err();
         assert!(error.contains("unknown fault \"meteor\""), "{error}");
     }
@@ -363,8 +407,8 @@ mod tests {
             }
             assert!(p.faults.windows(2).all(|w| w[0].start_ms <= w[1].start_ms));
         }
-        // crash, pause, cut, isolate, split, lose, link, and the five disk kinds.
-        assert_eq!(kinds_seen.len(), 12, "every shape of fault is drawn by some seed: {kinds_seen:?}");
+        // crash, pause, cut, isolate, split, lose, link, the five disk kinds and swizzle-clog.
+        assert_eq!(kinds_seen.len(), 13, "every shape of fault is drawn by some seed: {kinds_seen:?}");
     }
 
     #[test]
@@ -376,5 +420,33 @@ mod tests {
             assert!(p.faults.iter().all(|f| matches!(f.fault, Fault::Crash { node } if node < 3)));
         }
         assert_eq!(plan(1, &cluster, 2, 20_000, &FaultSet(vec![])).faults, []);
+    }
+
+    #[test]
+    fn swizzle_clogs_distinct_node_links_and_unclogs_each_once() {
+        let cluster = ClusterSpec::new(3, 2).unwrap();
+        let swizzle: FaultSet = "swizzle-clog".parse().unwrap();
+        let mut orders_differ = false;
+        for seed in 0..100 {
+            for scheduled in plan(seed, &cluster, 2, 30_000, &swizzle).faults {
+                let Fault::Swizzle { links, unclog_order } = scheduled.fault else {
+                    panic!("only swizzle-clog was allowed: {:?}", scheduled.fault);
+                };
+                assert!((2..=SWIZZLE_LINKS_MAX as usize).contains(&links.len()), "{links:?}");
+                let distinct: std::collections::BTreeSet<_> = links.iter().collect();
+                assert_eq!(distinct.len(), links.len(), "links repeat: {links:?}");
+                assert!(links.iter().all(|(a, b)| a != b && *a < 6 && *b < 6), "{links:?}");
+                let mut sorted = unclog_order.clone();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..links.len() as u32).collect::<Vec<_>>());
+                orders_differ |= unclog_order.windows(2).any(|w| w[0] > w[1]);
+            }
+        }
+        assert!(orders_differ, "links must not always unclog in the order they clogged");
+        // A one-node cluster has no link to clog.
+        let single = ClusterSpec::new(1, 1).unwrap();
+        for scheduled in plan(3, &single, 1, 30_000, &swizzle).faults {
+            assert_eq!(scheduled.fault, Fault::Swizzle { links: vec![], unclog_order: vec![] });
+        }
     }
 }

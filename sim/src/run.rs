@@ -2,7 +2,7 @@
 //! `node::run`, client hosts driving the workload over simulated TCP, the nemesis executing
 //! its plan, then the heal phase and the final reads, and the checkers over the history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -159,10 +159,19 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
     let mut runtime = Runtime::with_seed_and_config(config.seed, madsim_config);
     runtime.set_time_limit(Duration::from_secs(RUN_SIM_LIMIT_S));
     let timeline = Timeline::new(config.echo);
+    // The runtime runs every simulated task on this thread, where the fault points' state lives.
+    if config.buggify {
+        squall_engine::buggify::enable(config.seed).map_err(anyhow::Error::msg)?;
+        let active: Vec<&str> =
+            squall_engine::buggify::report().iter().filter(|s| s.active).map(|s| s.site.name()).collect();
+        timeline.record(0, EventKind::Cluster, &format!("buggify: active sites [{}]", active.join(" ")));
+    }
     let supervisor = Supervisor { config: config.clone(), cluster, plan, disks, timeline: timeline.clone() };
     let Finished { history, requests, simulated, load_report, usage, network_messages, chaos_usage, chaos_messages } =
         runtime.block_on(supervisor.run());
     drop(runtime);
+    let buggify = squall_engine::buggify::report();
+    squall_engine::buggify::disable();
     drop(rocks_dir);
 
     let end_ns = simulated.as_nanos() as u64;
@@ -171,6 +180,13 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
     if let Some(report) = &load_report {
         timeline.record(end_ns, EventKind::Cluster, &report.summary_line());
         violations.extend(load_violations(report));
+    }
+    for site in buggify.iter().filter(|s| s.active) {
+        timeline.record(
+            end_ns,
+            EventKind::Cluster,
+            &format!("buggify: {} fired {} times", site.site.name(), site.fired),
+        );
     }
     for violation in &violations {
         timeline.record(end_ns, EventKind::Cluster, &format!("VIOLATION {violation}"));
@@ -217,6 +233,7 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
         simulated,
         report_written,
         usage,
+        buggify,
     })
 }
 
@@ -803,6 +820,8 @@ struct HeldDown {
     links: BTreeMap<(NodeId, NodeId), u32>,
     loss: BTreeMap<u32, u32>,
     latency: BTreeMap<u32, (u64, u64)>,
+    /// Links each swizzle-clog fault (by id) holds clogged right now.
+    swizzled: BTreeMap<u32, BTreeSet<(NodeId, NodeId)>>,
 }
 
 /// Executes a fault plan against the running cluster.
@@ -867,6 +886,7 @@ impl Nemesis {
                 self.lock().latency.insert(scheduled.id, (*min_ms, *max_ms));
                 self.apply_net_config();
             }
+            Fault::Swizzle { links, unclog_order } => self.spawn_swizzle(scheduled, links, unclog_order),
             network => self.links_of(network).into_iter().for_each(|link| self.hold_link(link)),
         }
     }
@@ -895,6 +915,12 @@ impl Nemesis {
                 self.lock().latency.remove(&scheduled.id);
                 self.apply_net_config();
             }
+            // The swizzle task has normally unclogged everything by now; whatever it has not
+            // is released here, and the task stops clogging once the fault is gone.
+            Fault::Swizzle { .. } => {
+                let left = self.lock().swizzled.remove(&scheduled.id).unwrap_or_default();
+                left.into_iter().for_each(|link| self.release_link(link));
+            }
             network => self.links_of(network).into_iter().for_each(|link| self.release_link(link)),
         }
     }
@@ -906,6 +932,7 @@ impl Nemesis {
             let mut state = self.lock();
             state.loss.clear();
             state.latency.clear();
+            state.swizzled.clear();
             (std::mem::take(&mut state.crashed), std::mem::take(&mut state.paused), std::mem::take(&mut state.links))
         };
         for node in crashed.keys() {
@@ -1048,6 +1075,48 @@ impl Nemesis {
                 Some((lo, hi)) => Duration::from_millis(lo)..Duration::from_millis(hi.max(lo + 1)),
                 None => self.base_latency.clone(),
             };
+        });
+    }
+
+    /// Clogs the fault's links one at a time over its first half, then unclogs them in the
+    /// drawn order over its second half, one step apart.
+    fn spawn_swizzle(&self, scheduled: &ScheduledFault, links: &[(u32, u32)], unclog_order: &[u32]) {
+        if links.is_empty() {
+            return;
+        }
+        let id = scheduled.id;
+        self.lock().swizzled.insert(id, BTreeSet::new());
+        let step = Duration::from_millis(scheduled.duration_ms / 2 / links.len() as u64);
+        // Each link as the timeline names it (node indexes) and as the network knows it.
+        let clogs: Vec<((u32, u32), (NodeId, NodeId))> =
+            links.iter().map(|&(a, b)| ((a, b), (self.node_ids[a as usize], self.node_ids[b as usize]))).collect();
+        let unclogs: Vec<((u32, u32), (NodeId, NodeId))> = unclog_order.iter().map(|i| clogs[*i as usize]).collect();
+        let half = Duration::from_millis(scheduled.duration_ms / 2);
+        let nemesis = self.clone();
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            for (i, ((a, b), link)) in clogs.into_iter().enumerate() {
+                tokio::time::sleep_until(start + step * i as u32).await;
+                let newly = match nemesis.lock().swizzled.get_mut(&id) {
+                    Some(held) => held.insert(link),
+                    None => return,
+                };
+                if newly {
+                    nemesis.shared.event(&format!("nemesis: swizzle #{id} clogs {a}->{b}"));
+                    nemesis.hold_link(link);
+                }
+            }
+            for (i, ((a, b), link)) in unclogs.into_iter().enumerate() {
+                tokio::time::sleep_until(start + half + step * i as u32).await;
+                let held = match nemesis.lock().swizzled.get_mut(&id) {
+                    Some(held) => held.remove(&link),
+                    None => return,
+                };
+                if held {
+                    nemesis.shared.event(&format!("nemesis: swizzle #{id} unclogs {a}->{b}"));
+                    nemesis.release_link(link);
+                }
+            }
         });
     }
 

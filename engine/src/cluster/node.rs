@@ -100,6 +100,9 @@ fn partition_count_key(table_id: u64) -> Vec<u8> {
 
 /// Key of the node's start counter, which makes proposal ids unique across restarts.
 const INCARNATION_KEY: &[u8] = &[0x00, b'i'];
+/// How long the `DelayRaftMessages` fault point holds a ready's messages: a few raft ticks'
+/// worth of heartbeats late, short of an election timeout.
+const BUGGIFY_DELAY_MESSAGES_MS: u64 = 150;
 
 /// What a log entry asks the state machine to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -619,6 +622,9 @@ impl ClusterNode {
         let mut next_candidate = 0usize;
         let wire_range = range.map(|r| (r.start(), r.end()));
         for attempt in 0..self.settings.route_attempts_max {
+            if crate::buggify::fires(crate::buggify::Site::ForgetLeaderHint) {
+                lock(&self.leader_hints).remove(&group);
+            }
             // A leader hint naming a suspected peer is passed over: a partition may hide it,
             // and waiting out a request timeout there helps nobody.
             let hint = lock(&self.leader_hints)
@@ -864,7 +870,8 @@ async fn run_group(
             match event {
                 GroupEvent::Raft(message) => replica.step(message),
                 GroupEvent::Propose { context, data, reply } => {
-                    let result = if replica.is_leader() {
+                    let refused = crate::buggify::fires(crate::buggify::Site::RefuseProposal);
+                    let result = if replica.is_leader() && !refused {
                         replica.propose(context, data).map_err(|_| replica.leader_id())
                     } else {
                         Err(replica.leader_id())
@@ -921,6 +928,10 @@ async fn run_group(
         }
         if outcome.leadership_changed && replica.leader_id() != 0 {
             lock(&node.leader_hints).insert(group, replica.leader_id());
+        }
+        if !outcome.messages.is_empty() && crate::buggify::fires(crate::buggify::Site::DelayRaftMessages) {
+            // Persisted state stays persisted; only its announcement is late.
+            tokio::time::sleep(Duration::from_millis(BUGGIFY_DELAY_MESSAGES_MS)).await;
         }
         for message in outcome.messages {
             node.transport.send_raft(group, message);

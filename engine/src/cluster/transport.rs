@@ -26,6 +26,10 @@ use tokio::time::Instant;
 
 use super::wire::{self, Mode, Outcome, PeerMessage, FRAME_BYTES_MAX};
 
+/// How long the `SlowResponse` fault point holds an answer: long next to a request's usual
+/// milliseconds, short of the caller's timeout.
+const BUGGIFY_SLOW_RESPONSE_MS: u64 = 200;
+
 /// Limits and timings of the transport.
 #[derive(Clone, Debug)]
 pub struct TransportSettings {
@@ -198,6 +202,9 @@ impl Transport {
     /// Queues a raft message; dropped if the peer's queue is full.
     pub fn send_raft(self: &Arc<Self>, group: u64, message: RaftMessage) {
         let to = message.to;
+        if crate::buggify::fires(crate::buggify::Site::DropRaftMessage) {
+            return;
+        }
         let frame = wire::encode(&PeerMessage::Raft { group, message: Box::new(message) });
         if let Ok(link) = self.link(to) {
             if link.try_send(frame).is_err() {
@@ -281,7 +288,8 @@ impl Transport {
                             return;
                         };
                         pacer.wait().await;
-                        healthy = write_batch(&mut writer, frame, &mut rx, self.settings.write_batch_frames_max).await;
+                        healthy = write_batch(&mut writer, frame, &mut rx, self.settings.write_batch_frames_max).await
+                            && !crate::buggify::fires(crate::buggify::Site::BreakPeerLink);
                     }
                     // The reader ends when the peer closes or sends garbage: the link is broken.
                     _ = &mut reader_task => healthy = false,
@@ -434,6 +442,9 @@ async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>, settings
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let outcome = future.await;
+                    if crate::buggify::fires(crate::buggify::Site::SlowResponse) {
+                        tokio::time::sleep(Duration::from_millis(BUGGIFY_SLOW_RESPONSE_MS)).await;
+                    }
                     let frame = wire::encode(&PeerMessage::Response { id, outcome });
                     // A full or closed queue means the caller's link is gone; it sees `Lost`.
                     let _ = tx.send(frame).await;
