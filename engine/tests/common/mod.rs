@@ -423,6 +423,23 @@ pub async fn put(client: &Client, table: &str, it: Item) {
         .unwrap_or_else(|e| panic!("put item into {table}: {}", err_text(&e)));
 }
 
+/// Puts an item, waiting out throttling as a DynamoDB client does (bounded): for tests that
+/// write more than a new table's burst capacity and are about something else.
+pub async fn put_waiting_out_throttling(client: &Client, table: &str, it: Item) {
+    const ATTEMPTS_MAX: u32 = 200;
+    for attempt in 1..=ATTEMPTS_MAX {
+        match client.put_item().table_name(table).set_item(Some(it.clone())).send().await {
+            Ok(_) => return,
+            Err(e) => {
+                let text = err_text(&e);
+                let throttled = text.contains("ThrottlingException") || text.contains("ProvisionedThroughputExceeded");
+                assert!(throttled && attempt < ATTEMPTS_MAX, "put item into {table}: {text}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
 pub async fn get(client: &Client, table: &str, key: Item) -> Option<Item> {
     client
         .get_item()
