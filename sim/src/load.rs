@@ -189,22 +189,17 @@ impl DynamoApi for Balancer {
         // landing on its neighbour (which, with a zone down, doubled or tripled one node's load).
         // The rotation is only consulted once a fallback is needed, so calls that reach their
         // node keep the rotation's strict turns.
-        let mut fallback_start = None;
+        let mut fallbacks: Option<Vec<usize>> = None;
         let mut result = Err(DriverError::Config("no node tried".into()));
         for attempt in 0..count {
             let node = if attempt == 0 {
                 first % count
             } else {
-                let start = *fallback_start.get_or_insert_with(|| {
-                    if self.sticky {
-                        first + 1
-                    } else {
-                        self.next.fetch_add(1, Ordering::Relaxed)
-                    }
+                let others = fallbacks.get_or_insert_with(|| {
+                    let start = if self.sticky { first + 1 } else { self.next.fetch_add(1, Ordering::Relaxed) };
+                    // Every node but the first, from `start` on.
+                    (0..count).map(|o| (start + o) % count).filter(|n| *n != first % count).collect()
                 });
-                // Every node but the first, from `start` on.
-                let others: Vec<usize> =
-                    (0..count).map(|o| (start + o) % count).filter(|n| *n != first % count).collect();
                 others[attempt - 1]
             };
             result = self.nodes[node].call(operation, body.clone()).await;

@@ -287,6 +287,19 @@ struct Frame {
 }
 
 impl Frame {
+    /// The `index`th line of the legend, right of the plot: a swatch of `colour` and `name`.
+    fn legend_entry(&self, svg: &mut String, index: usize, colour: &str, name: &str) {
+        let legend_y = self.top + 16.0 + index as f64 * 18.0;
+        let legend_x = self.width - self.right + 16.0;
+        let _ = write!(
+            svg,
+            r#"<rect x="{legend_x}" y="{}" width="12" height="12" fill="{colour}"/><text x="{}" y="{legend_y}">{}</text>"#,
+            legend_y - 10.0,
+            legend_x + 18.0,
+            escape(name)
+        );
+    }
+
     fn x(&self, value: f64) -> f64 {
         self.left + value / self.x_max * (self.width - self.left - self.right)
     }
@@ -375,15 +388,7 @@ fn latency_chart(plan: &Plan) -> String {
         for (x, y) in points {
             let _ = write!(svg, r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{colour}"/>"#, frame.x(*x), frame.y(*y));
         }
-        let legend_y = frame.top + 16.0 + index as f64 * 18.0;
-        let legend_x = frame.width - frame.right + 16.0;
-        let _ = write!(
-            svg,
-            r#"<rect x="{legend_x}" y="{}" width="12" height="12" fill="{colour}"/><text x="{}" y="{legend_y}">{}</text>"#,
-            legend_y - 10.0,
-            legend_x + 18.0,
-            escape(name)
-        );
+        frame.legend_entry(&mut svg, index, colour, name);
     }
     svg.push_str("</svg>");
     svg
@@ -444,14 +449,7 @@ fn utilisation_chart(plan: &Plan) -> Option<String> {
                 frame.y(0.0) - y
             );
         }
-        let legend_y = frame.top + 16.0 + s as f64 * 18.0;
-        let legend_x = frame.width - frame.right + 16.0;
-        let _ = write!(
-            svg,
-            r#"<rect x="{legend_x}" y="{}" width="12" height="12" fill="{colour}"/><text x="{}" y="{legend_y}">{name}</text>"#,
-            legend_y - 10.0,
-            legend_x + 18.0
-        );
+        frame.legend_entry(&mut svg, s, colour, name);
     }
     svg.push_str("</svg>");
     Some(svg)
