@@ -22,6 +22,21 @@ use crate::resources::{take_work, Stage, Work};
 
 /// Prefix of `X-Amz-Target` values.
 pub const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+/// Prefix of the targets of Squall's own administration operations (a cluster's replicas,
+/// splits); the operation reaches the handler as `Admin.<name>`.
+pub const ADMIN_TARGET_PREFIX: &str = "SquallAdmin.";
+/// What the handler sees in front of an administration operation's name.
+pub const ADMIN_OPERATION_PREFIX: &str = "Admin.";
+
+/// The operation an `X-Amz-Target` names: a DynamoDB operation by its name, an administration
+/// operation as `Admin.<name>`. A DynamoDB target whose name has a dot names nothing, so a
+/// client cannot reach administration or internal operations through it.
+fn operation_of_target(target: &str) -> Option<String> {
+    if let Some(name) = target.strip_prefix(ADMIN_TARGET_PREFIX) {
+        return (!name.is_empty()).then(|| format!("{ADMIN_OPERATION_PREFIX}{name}"));
+    }
+    target.strip_prefix(TARGET_PREFIX).filter(|name| !name.contains('.')).map(str::to_string)
+}
 /// Content type of requests and responses.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 /// How long a graceful shutdown waits for connections to finish their requests.
@@ -303,8 +318,8 @@ async fn handle(
             return error_response(&api_error, &request_id, "-");
         }
     };
-    let operation = match target.as_deref().and_then(|t| t.strip_prefix(TARGET_PREFIX)) {
-        Some(operation) => operation.to_string(),
+    let operation = match target.as_deref().and_then(operation_of_target) {
+        Some(operation) => operation,
         None => {
             let error = ApiError::UnknownOperation(match target {
                 Some(t) => format!("Unknown operation: {t}"),

@@ -53,6 +53,10 @@ const NODE_START_ATTEMPTS_MAX: u32 = 50;
 const RUN_SIM_LIMIT_S: u64 = 3 * 3600;
 /// Connections each client keeps.
 const CLIENT_CONNECTIONS_MAX: usize = 2;
+/// How long after the final reads the partitions' replicas have to reach one applied index.
+const REPLICAS_CONVERGE_MS: u64 = 20_000;
+/// Pause between two rounds of asking every node for its replicas.
+const REPLICAS_POLL_MS: u64 = 500;
 
 /// A node's disk: what survives the node crashing, and its fault switchboard.
 struct Disk {
@@ -167,8 +171,17 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
         timeline.record(0, EventKind::Cluster, &format!("buggify: active sites [{}]", active.join(" ")));
     }
     let supervisor = Supervisor { config: config.clone(), cluster, plan, disks, timeline: timeline.clone() };
-    let Finished { history, requests, simulated, load_report, usage, network_messages, chaos_usage, chaos_messages } =
-        runtime.block_on(supervisor.run());
+    let Finished {
+        history,
+        requests,
+        simulated,
+        load_report,
+        usage,
+        network_messages,
+        chaos_usage,
+        chaos_messages,
+        replica_violations,
+    } = runtime.block_on(supervisor.run());
     drop(runtime);
     let buggify = squall_engine::buggify::report();
     squall_engine::buggify::disable();
@@ -177,6 +190,7 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
     let end_ns = simulated.as_nanos() as u64;
     let checkers = checkers::all(CheckSettings { heal_op_bound_ns: HEAL_OP_BOUND_MS * 1_000_000 });
     let mut violations = checkers::check_all(&checkers, &history);
+    violations.extend(replica_violations);
     if let Some(report) = &load_report {
         timeline.record(end_ns, EventKind::Cluster, &report.summary_line());
         violations.extend(load_violations(report));
@@ -296,6 +310,8 @@ struct Finished {
     /// Each node's usage during the chaos phase alone, and the messages sent meanwhile.
     chaos_usage: Vec<Usage>,
     chaos_messages: u64,
+    /// What the comparison of every partition's replicas found.
+    replica_violations: Vec<Violation>,
 }
 
 struct Supervisor {
@@ -553,6 +569,19 @@ impl Supervisor {
             shared: shared.clone(),
         };
         let _ = checker_host.spawn(async move { final_client.final_reads().await }).await;
+        shared.event("phase: final — comparing every partition's replicas");
+        let replica_violations = {
+            let (endpoints, shared) = (endpoints.clone(), shared.clone());
+            checker_host.spawn(async move { compare_replicas(&endpoints, &shared).await }).await.unwrap_or_else(
+                |error| {
+                    vec![Violation {
+                        checker: checkers::replicas::NAME,
+                        key: None,
+                        message: format!("checker host stopped: {error}"),
+                    }]
+                },
+            )
+        };
         let simulated = shared.start.elapsed();
         shared.event(&format!("done: {} requests", shared.requests.load(Ordering::Relaxed)));
         let ops = std::mem::take(&mut *shared.history.lock().unwrap_or_else(|p| p.into_inner()));
@@ -565,6 +594,7 @@ impl Supervisor {
             network_messages: NetSim::current().stat().msg_count,
             chaos_usage,
             chaos_messages,
+            replica_violations,
         }
     }
 
@@ -680,6 +710,42 @@ fn start_node(
             }
         })
         .build()
+}
+
+/// Asks every node for its replicas until each partition's replicas stand at one applied
+/// index, then compares their digests (see `checkers::replicas`).
+async fn compare_replicas(endpoints: &[String], shared: &Shared) -> Vec<Violation> {
+    use checkers::replicas::{self, Verdict};
+    let clients: Vec<DynamoClient> = endpoints
+        .iter()
+        .map(|endpoint| {
+            let config =
+                ClientConfig::new(endpoint.clone()).with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
+            DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
+        })
+        .collect();
+    let started = tokio::time::Instant::now();
+    let mut last = String::from("no node answered");
+    while started.elapsed() < Duration::from_millis(REPLICAS_CONVERGE_MS) {
+        let mut reports = Vec::new();
+        let mut unanswered = None;
+        for (index, client) in clients.iter().enumerate() {
+            match client.call("SquallAdmin.DescribeReplicas", serde_json::json!({})).await {
+                Ok(answer) => reports.extend(replicas::parse_reports(&answer)),
+                Err(error) => unanswered = Some(format!("node at {} did not answer: {error}", endpoints[index])),
+            }
+        }
+        match (unanswered, replicas::judge(&reports)) {
+            (_, Verdict::Diverged(violations)) => return violations,
+            (None, Verdict::Agree { partitions }) => {
+                shared.event(&format!("replicas: every replica of {partitions} partitions agrees"));
+                return Vec::new();
+            }
+            (Some(example), _) | (None, Verdict::Pending { example }) => last = example,
+        }
+        tokio::time::sleep(Duration::from_millis(REPLICAS_POLL_MS)).await;
+    }
+    vec![replicas::not_converged(&last, REPLICAS_CONVERGE_MS)]
 }
 
 /// One simulated client host.

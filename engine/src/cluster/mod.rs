@@ -7,9 +7,11 @@
 //!   groups this node hosts, the state machine that applies their entries, and the router that
 //!   sends each API request to the partition that owns it.
 
+pub mod digest;
 pub mod node;
 pub mod router;
 pub mod routing;
+pub mod split;
 pub mod transport;
 pub mod txn;
 pub mod wire;

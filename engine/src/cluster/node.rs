@@ -26,8 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::routing::{self, table_of_group};
 use super::transport::{Inbound, OutcomeFuture, Transport, TransportError, TransportSettings};
-use super::txn;
 use super::wire::{Mode, Outcome};
+use super::{split, txn};
 use super::{ClusterSpec, META_GROUP};
 use crate::api::{ApiError, Service};
 use crate::capacity::{Placement, Slot, Usage};
@@ -98,6 +98,9 @@ fn partition_count_key(table_id: u64) -> Vec<u8> {
     key
 }
 
+/// Item keys a leader samples to choose a split point by size.
+const SPLIT_SAMPLES_MAX: usize = 4_096;
+
 /// Key of the node's start counter, which makes proposal ids unique across restarts.
 const INCARNATION_KEY: &[u8] = &[0x00, b'i'];
 /// How long the `DelayRaftMessages` fault point holds a ready's messages: a few raft ticks'
@@ -163,6 +166,11 @@ enum GroupEvent {
 struct GroupHandle {
     inbox: mpsc::Sender<GroupEvent>,
     range: Option<HashRange>,
+    /// The group's voters when it started here (a split's children get the same).
+    voters: Vec<u64>,
+    /// Whether this replica applied a split of the group: it refuses every later request, and
+    /// keeps running only so that lagging replicas can still learn the split.
+    retired: bool,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -188,6 +196,9 @@ pub struct ClusterNode {
     next_proposal: AtomicU64,
     /// Capacity enforcement for the partitions this node serves; `None` when off.
     throttle: Option<Arc<Throttle>>,
+    /// Splits this node's replicas applied that the metadata group has not recorded yet:
+    /// parent group to (table id, split hash).
+    unrecorded_splits: Mutex<BTreeMap<u64, (u64, u64)>>,
 }
 
 /// How a request sent to this node for one of its groups ended.
@@ -268,9 +279,10 @@ impl ClusterNode {
             proposals: Mutex::new(BTreeMap::new()),
             next_proposal: AtomicU64::new(1),
             throttle,
+            unrecorded_splits: Mutex::new(BTreeMap::new()),
         });
         let voters = node.spec.ids();
-        node.start_group(META_GROUP, &voters, None)?;
+        node.start_group(META_GROUP, &voters, None, false)?;
         tokio::spawn(Self::resolve_transactions(Arc::downgrade(&node), node.settings.txn_resolve_interval_ms));
         node.transport.start_probes();
         for name in node.db.table_names() {
@@ -309,7 +321,17 @@ impl ClusterNode {
         }
     }
 
-    fn start_group(self: &Arc<Self>, group: u64, voters: &[u64], range: Option<HashRange>) -> Result<(), ClusterError> {
+    /// Starts this node's replica of `group`. A new group campaigns at once on its first
+    /// voter, or on this node when `campaign` says so (the children of a split this node
+    /// proposed), rather than after an election timeout.
+    fn start_group(
+        self: &Arc<Self>,
+        group: u64,
+        voters: &[u64],
+        range: Option<HashRange>,
+        campaign: bool,
+    ) -> Result<(), ClusterError> {
+        let retired = group != META_GROUP && split::retired_at(&self.db, group)?.is_some();
         let mut groups = lock(&self.groups);
         if groups.contains_key(&group) {
             return Ok(());
@@ -317,8 +339,7 @@ impl ClusterNode {
         let replica =
             Replica::open(self.db.store().clone(), group, self.me, voters, self.settings.replica.clone(), self.seed)?;
         let mut replica = replica;
-        // A new group's first voter campaigns at once rather than after an election timeout.
-        if replica.is_new() && voters.first() == Some(&self.me) {
+        if replica.is_new() && (campaign || voters.first() == Some(&self.me)) {
             replica.campaign()?;
         }
         let (tx, rx) = mpsc::channel(self.settings.group_inbox_max);
@@ -329,7 +350,7 @@ impl ClusterNode {
         // in-memory raft state may be ahead of it), and applies again from its durable point.
         let reopen = move || Replica::open(store.clone(), group, me, &voters_owned, settings.clone(), seed);
         let task = tokio::spawn(run_group(node, replica, rx, self.settings.clone(), reopen));
-        groups.insert(group, GroupHandle { inbox: tx, range, task });
+        groups.insert(group, GroupHandle { inbox: tx, range, voters: voters.to_vec(), retired, task });
         Ok(())
     }
 
@@ -351,20 +372,35 @@ impl ClusterNode {
                 count
             }
         };
-        let map = match routing::initial_map(table_id, count, &self.spec.node_infos()) {
+        let initial = match routing::initial_map(table_id, count, &self.spec.node_infos()) {
             Ok(map) => map,
             Err(e) => {
                 tracing::error!(table_id, error = %e, "cannot place the table's partitions");
                 return Ok(());
             }
         };
-        for partition in map.partitions() {
-            if partition.has_replica_on(NodeId(self.me)) {
-                let voters: Vec<u64> = partition.replicas.iter().map(|r| r.node.0).collect();
-                self.start_group(partition.id.0, &voters, Some(partition.range))?;
+        // Routing follows the splits the metadata group recorded; the replicas started here
+        // follow the splits this node's replicas applied, which may be ahead or behind.
+        let recorded = split::recorded_splits(&self.db, table_id)?;
+        let map = split::apply_splits(initial.clone(), &recorded);
+        self.maps.write().unwrap_or_else(|p| p.into_inner()).insert(table_id, Arc::new(map));
+        let mut hosted: Vec<(u64, HashRange, Vec<u64>)> = initial
+            .partitions()
+            .iter()
+            .filter(|p| p.has_replica_on(NodeId(self.me)))
+            .map(|p| (p.id.0, p.range, p.replicas.iter().map(|r| r.node.0).collect()))
+            .collect();
+        while let Some((group, range, voters)) = hosted.pop() {
+            self.start_group(group, &voters, Some(range), false)?;
+            let Some(at) = split::retired_at(&self.db, group)? else { continue };
+            if !recorded.contains_key(&group) {
+                lock(&self.unrecorded_splits).insert(group, (table_id, at));
+            }
+            if let (Some(children), Some((left, right))) = (split::children_of(group), range.split_at(at)) {
+                hosted.push((children[0], left, voters.clone()));
+                hosted.push((children[1], right, voters));
             }
         }
-        self.maps.write().unwrap_or_else(|p| p.into_inner()).insert(table_id, Arc::new(map));
         Ok(())
     }
 
@@ -400,7 +436,22 @@ impl ClusterNode {
         if command.read_only && mine.is_none() {
             return;
         }
-        let range = lock(&self.groups).get(&group).and_then(|g| g.range);
+        let (range, retired) = lock(&self.groups).get(&group).map_or((None, false), |g| (g.range, g.retired));
+        let special = match command.operation.as_str() {
+            // A retired partition changes nothing more: routers look up the new partitions.
+            _ if retired => Some(Err(split::stale_partition(group))),
+            split::SPLIT if group != META_GROUP => {
+                Some(self.apply_split(group, &command, applied.clone(), proposer.map(|p| p.0)))
+            }
+            split::RECORD_SPLIT if group == META_GROUP => Some(self.apply_record_split(&command, applied.clone())),
+            _ => None,
+        };
+        if let Some(result) = special {
+            if let Some(waiter) = mine.and_then(|id| lock(&self.proposals).remove(&id)) {
+                let _ = waiter.send((result, Usage::default()));
+            }
+            return;
+        }
         let scope = CallScope {
             batch_extra: vec![applied],
             durability: Some(Durability::Buffered),
@@ -427,6 +478,109 @@ impl ClusterNode {
                 let _ = waiter.send((result, usage));
             }
         }
+    }
+
+    /// The body of a split of `group` with its hash: the one asked for, or else the weighted
+    /// median of this replica's items by size (the leader's view, which every replica then
+    /// applies).
+    fn choose_split(&self, group: u64, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let mut request: Value = serde_json::from_slice(body).map_err(|e| ApiError::Serialization(e.to_string()))?;
+        if request.get("At").is_some() {
+            return Ok(body.to_vec());
+        }
+        let range = lock(&self.groups)
+            .get(&group)
+            .and_then(|g| g.range)
+            .ok_or_else(|| ApiError::ResourceNotFound(format!("partition group {group:#x} is not hosted here")))?;
+        let samples = split::size_samples(&self.db, table_of_group(group), range, SPLIT_SAMPLES_MAX)?;
+        let at = crate::partition::split_point::split_point_by_size(range, &samples)
+            .map_err(|reason| ApiError::validation(format!("partition group {group:#x} cannot be split: {reason}")))?;
+        request["At"] = json!(at);
+        Ok(serde_json::to_vec(&request).unwrap_or_default())
+    }
+
+    /// Applies a split of partition `group` (see [`split`]): every replica retires the group at
+    /// this entry and starts its two children on the same nodes, which campaign at once on the
+    /// proposer. Refused, the same way on every replica, when the hash is not strictly inside
+    /// the range, the split tree is too deep, or the partition holds prepared transactions.
+    fn apply_split(
+        self: &Arc<Self>,
+        group: u64,
+        command: &Command,
+        applied: (Vec<u8>, Vec<u8>),
+        proposer: Option<u64>,
+    ) -> ApiResult {
+        let body: Value = serde_json::from_slice(&command.body).map_err(|e| ApiError::Serialization(e.to_string()))?;
+        let at = body.get("At").and_then(Value::as_u64).ok_or_else(|| ApiError::validation("At is required"))?;
+        let Some((range, voters)) = lock(&self.groups).get(&group).and_then(|g| Some((g.range?, g.voters.clone())))
+        else {
+            return Err(ApiError::Internal(format!("group {group:#x} has no range")));
+        };
+        let halves = range
+            .split_at(at)
+            .ok_or_else(|| ApiError::validation(format!("split hash {at:#x} is not strictly inside {range:?}")))?;
+        let children = split::children_of(group)
+            .ok_or_else(|| ApiError::validation(format!("partition group {group:#x} cannot be split further")))?;
+        if !txn::records(&self.db, group).is_empty() {
+            return Err(ApiError::ResourceInUse(format!(
+                "partition group {group:#x} holds prepared transactions; split it later"
+            )));
+        }
+        let table_id = table_of_group(group);
+        let mut puts = vec![(split::retired_key(group), at.to_be_bytes().to_vec()), applied];
+        // Transactions this partition decided stay decided: a participant still finishing one
+        // asks a child for the outcome.
+        for (txid, value) in txn::outcomes(&self.db, group).map_err(ApiError::from)? {
+            for child in children {
+                puts.push((txn::outcome_key(child, txid), value.clone()));
+            }
+        }
+        let scope = CallScope { durability: Some(Durability::Buffered), ..CallScope::default() };
+        with_scope(scope, || self.db.write_records(puts, Vec::new())).map_err(ApiError::from)?;
+        if let Some(handle) = lock(&self.groups).get_mut(&group) {
+            handle.retired = true;
+        }
+        let campaign = proposer == Some(self.me);
+        for (child, half) in children.into_iter().zip([halves.0, halves.1]) {
+            if let Err(error) = self.start_group(child, &voters, Some(half), campaign) {
+                tracing::error!(group = child, %error, "cannot start a split's child");
+            }
+        }
+        // This node routes to the children at once; the others once the metadata group has
+        // recorded the split, which this replica proposes now and, should that fail, again
+        // on every resolver round.
+        self.follow_split(table_id, group, at);
+        lock(&self.unrecorded_splits).insert(group, (table_id, at));
+        let node = self.clone();
+        tokio::spawn(async move { node.record_splits().await });
+        tracing::info!(group, at, left = children[0], right = children[1], "partition split");
+        Ok(json!({"Children": children, "At": at}))
+    }
+
+    /// Records a split in this node's partition map (the metadata group's decision).
+    fn apply_record_split(self: &Arc<Self>, command: &Command, applied: (Vec<u8>, Vec<u8>)) -> ApiResult {
+        let body: Value = serde_json::from_slice(&command.body).map_err(|e| ApiError::Serialization(e.to_string()))?;
+        let field = |name: &str| {
+            body.get(name).and_then(Value::as_u64).ok_or_else(|| ApiError::validation(format!("{name} is required")))
+        };
+        let (table_id, group, at) = (field("TableId")?, field("Group")?, field("At")?);
+        let puts = vec![(split::split_record_key(table_id, group), at.to_be_bytes().to_vec()), applied];
+        let scope = CallScope { durability: Some(Durability::Buffered), ..CallScope::default() };
+        with_scope(scope, || self.db.write_records(puts, Vec::new())).map_err(ApiError::from)?;
+        self.follow_split(table_id, group, at);
+        Ok(json!({}))
+    }
+
+    /// Applies a split to this node's partition map, if the map still has the parent.
+    fn follow_split(&self, table_id: u64, group: u64, at: u64) {
+        let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
+        let Some(map) = maps.get(&table_id) else { return };
+        if map.get(crate::partition::PartitionId(group)).is_none() {
+            return;
+        }
+        let splits = BTreeMap::from([(group, at)]);
+        let next = split::apply_splits((**map).clone(), &splits);
+        maps.insert(table_id, Arc::new(next));
     }
 
     /// Follows a catalog change with the partition layout it implies.
@@ -548,7 +702,7 @@ impl ClusterNode {
                 prepared = request.map(|r| serde_json::to_vec(&r).unwrap_or_default()).unwrap_or_default();
                 ("TransactWriteItems", prepared.as_slice())
             }
-            other if txn::is_internal(other) => return Ok(None),
+            other if other.starts_with("Squall.") => return Ok(None),
             other => (other, body),
         };
         match throttle.admit(&self.db, operation, body, &placement) {
@@ -568,6 +722,12 @@ impl ClusterNode {
     ) -> OutcomeFuture {
         let node = self.clone();
         Box::pin(async move {
+            // A retired partition's replica still serves eventually consistent reads of the
+            // range a router names (the data is here), but takes no proposal.
+            let retired = lock(&node.groups).get(&group).is_some_and(|g| g.retired);
+            if retired && mode == Mode::Replicated {
+                return to_outcome(Err(split::stale_partition(group)));
+            }
             let ticket = match node.admit(group, &operation, &body) {
                 Ok(ticket) => ticket,
                 Err(refused) => return to_outcome(Err(refused)),
@@ -586,6 +746,13 @@ impl ClusterNode {
                 {
                     node.run_local(group, range, &operation, &body)
                 }
+                Mode::Replicated if operation == split::SPLIT => match node.choose_split(group, &body) {
+                    Ok(body) => {
+                        let command = Command { read_only: false, now_ms: Self::now_ms(), operation, body };
+                        node.propose_local(group, command).await
+                    }
+                    Err(error) => Served::Answered(Err(error), Usage::default()),
+                },
                 Mode::Replicated => {
                     let read_only = is_read(&operation);
                     let command = Command { read_only, now_ms: Self::now_ms(), operation, body };
@@ -721,10 +888,17 @@ impl ClusterNode {
     }
 
     /// Routes an internal transaction operation to partition group `group`.
+    /// A split partition's transaction outcomes live on in its children, so a group no longer
+    /// in the map is reached through its first descendant that is.
     pub async fn route_txn(self: &Arc<Self>, group: u64, operation: &str, body: &Value) -> ApiResult {
-        let Some(p) = self.partition(group) else {
+        let found = self.partition(group).or_else(|| {
+            let map = self.map_of(table_of_group(group))?;
+            map.partitions().iter().find(|p| split::descends_from(p.id.0, group)).cloned()
+        });
+        let Some(p) = found else {
             return Err(ApiError::ResourceNotFound("Requested resource not found".into()));
         };
+        let group = p.id.0;
         let replicas: Vec<u64> = p.replicas.iter().map(|r| r.node.0).collect();
         let bytes = serde_json::to_vec(body).unwrap_or_default();
         self.route(group, &replicas, Some(p.range), Mode::Replicated, operation, &bytes).await
@@ -737,6 +911,7 @@ impl ClusterNode {
         loop {
             tokio::time::sleep(Duration::from_millis(interval_ms)).await;
             let Some(node) = node.upgrade() else { return };
+            node.record_splits().await;
             let led: Vec<u64> = {
                 let hints = lock(&node.leader_hints);
                 node.hosted_groups()
@@ -768,6 +943,24 @@ impl ClusterNode {
         }
     }
 
+    /// Proposes to the metadata group every split this node's replicas applied that it has not
+    /// recorded yet (see [`split`]); the record is idempotent, so every replica may propose it.
+    async fn record_splits(self: &Arc<Self>) {
+        let pending: Vec<(u64, (u64, u64))> = lock(&self.unrecorded_splits).iter().map(|(g, v)| (*g, *v)).collect();
+        for (group, (table_id, at)) in pending {
+            let body = json!({"TableId": table_id, "Group": group, "At": at});
+            let recorded = match split::recorded_splits(&self.db, table_id) {
+                Ok(splits) => splits.contains_key(&group),
+                Err(_) => false,
+            };
+            if recorded
+                || self.route_meta(split::RECORD_SPLIT, &serde_json::to_vec(&body).unwrap_or_default()).await.is_ok()
+            {
+                lock(&self.unrecorded_splits).remove(&group);
+            }
+        }
+    }
+
     /// Runs a request on this node's copy of the catalog, without replication.
     pub fn call_local(&self, operation: &str, body: &[u8]) -> ApiResult {
         let scope = CallScope { read_only: true, ..CallScope::default() };
@@ -781,6 +974,65 @@ impl ClusterNode {
             .map_of(table.meta.id)
             .ok_or_else(|| ApiError::ServiceUnavailable("the table's partitions are not yet placed".into()))?;
         Ok((table, map))
+    }
+}
+
+/// One replica hosted by a node, as `Admin.DescribeReplicas` reports it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ReplicaStatus {
+    /// The raft group (0 for the metadata group).
+    pub group: u64,
+    /// The table of a partition group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// The partition's hash range: first hash and end (exclusive; `None` for the top).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<(u64, Option<u64>)>,
+    /// The index of the last entry applied to the node's store.
+    pub applied_index: u64,
+    /// The leader this node last saw (0 if none).
+    pub leader: u64,
+    /// Whether this replica applied a split of its group (its range now belongs to the
+    /// children, which report the data).
+    pub retired: bool,
+    /// What the replica holds, in brief; replicas at the same applied index must agree. Not
+    /// given for the metadata group and retired replicas.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<super::digest::PartitionDigest>,
+}
+
+impl ClusterNode {
+    /// Every replica this node hosts with its applied index and, for partitions, the digest
+    /// of what it holds. Each replica's index and digest are read together without an await
+    /// between them, so under the simulator (one thread) they describe the same state; on a
+    /// real node an entry applied meanwhile can make them disagree, and callers read again.
+    pub fn replica_statuses(&self) -> Result<Vec<ReplicaStatus>, ClusterError> {
+        let hosted: Vec<(u64, Option<HashRange>, bool)> =
+            lock(&self.groups).iter().map(|(g, h)| (*g, h.range, h.retired)).collect();
+        let tables: BTreeMap<u64, Arc<crate::db::Table>> =
+            self.db.table_names().iter().filter_map(|name| self.db.table(name).ok().map(|t| (t.meta.id, t))).collect();
+        let mut statuses = Vec::with_capacity(hosted.len());
+        for (group, range, retired) in hosted {
+            let applied_index = crate::replication::replica::stored_applied_index(self.db.store().as_ref(), group)?;
+            let leader = lock(&self.leader_hints).get(&group).copied().unwrap_or(0);
+            let table = (group != META_GROUP).then(|| tables.get(&table_of_group(group))).flatten();
+            let digest = match (table, range) {
+                (Some(table), Some(range)) if !retired => {
+                    Some(super::digest::partition_digest(&self.db, &table.meta, group, range)?)
+                }
+                _ => None,
+            };
+            statuses.push(ReplicaStatus {
+                group,
+                table: table.map(|t| t.meta.name.clone()),
+                range: range.map(|r| (r.start(), r.end())),
+                applied_index,
+                leader,
+                retired,
+                digest,
+            });
+        }
+        Ok(statuses)
     }
 }
 

@@ -26,6 +26,12 @@ const META_OPERATIONS: &[&str] = &["CreateTable", "DeleteTable", "UpdateTable", 
 const CATALOG_WAIT_STEPS: u32 = 100;
 const CATALOG_WAIT_STEP_MS: u64 = 20;
 
+/// Attempts of a request that meets split partitions, and the first and longest pause between
+/// them: about 7 s in all, time for the metadata group to record a split.
+const STALE_MAP_ATTEMPTS_MAX: u32 = 20;
+const STALE_MAP_BACKOFF_MS: u64 = 20;
+const STALE_MAP_BACKOFF_MAX_MS: u64 = 500;
+
 /// The router of one node.
 #[derive(Clone)]
 pub struct Router {
@@ -80,17 +86,93 @@ impl Router {
             }
             return result;
         }
+        if let Some(name) = operation.strip_prefix(crate::http::ADMIN_OPERATION_PREFIX) {
+            return self.admin(name, &request).await;
+        }
+        // A partition split while the request was on its way refuses it before it changes
+        // anything; the request is routed again once this node's map shows the split. (A
+        // batch's refused part comes back unprocessed instead, since other parts ran.)
+        let mut backoff_ms = STALE_MAP_BACKOFF_MS;
+        for _ in 1..STALE_MAP_ATTEMPTS_MAX {
+            match self.dispatch(operation, &request, body).await {
+                Err(error) if super::split::is_stale_partition(&error) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(backoff_ms)).await;
+                    backoff_ms = (backoff_ms * 2).min(STALE_MAP_BACKOFF_MAX_MS);
+                }
+                result => return result,
+            }
+        }
+        self.dispatch(operation, &request, body).await
+    }
+
+    /// Sends a data-plane request where its partitions are.
+    async fn dispatch(&self, operation: &str, request: &Value, body: &[u8]) -> ApiResult {
         match operation {
-            "PutItem" | "UpdateItem" | "DeleteItem" => self.item(operation, &request, body, Mode::Replicated).await,
-            "GetItem" => self.item(operation, &request, body, read_mode(&request)).await,
-            "Query" => self.query(&request, body).await,
-            "Scan" => self.scan(&request).await,
-            "BatchWriteItem" => self.batch_write(&request, body).await,
-            "BatchGetItem" => self.batch_get(&request, body).await,
-            "TransactWriteItems" | "TransactGetItems" => self.transaction(operation, &request, body).await,
+            "PutItem" | "UpdateItem" | "DeleteItem" => self.item(operation, request, body, Mode::Replicated).await,
+            "GetItem" => self.item(operation, request, body, read_mode(request)).await,
+            "Query" => self.query(request, body).await,
+            "Scan" => self.scan(request).await,
+            "BatchWriteItem" => self.batch_write(request, body).await,
+            "BatchGetItem" => self.batch_get(request, body).await,
+            "TransactWriteItems" | "TransactGetItems" => self.transaction(operation, request, body).await,
             // DescribeTable, ListTables, ListTagsOfResource and unknown operations: the local
             // catalog answers.
             _ => self.node.call_local(operation, body),
+        }
+    }
+
+    /// Squall's administration operations (`X-Amz-Target: SquallAdmin.<name>`).
+    ///
+    /// - `DescribeReplicas` `{}`: this node's replicas, their applied index and data digest.
+    /// - `DescribePartitions` `{"TableName"}`: the table's partition map as this node knows it.
+    /// - `SplitPartition` `{"TableName", "PartitionId"?, "SplitHash"?}`: splits a partition (by
+    ///   default the widest) at a hash (by default the median of its items' sizes, taken by its
+    ///   leader) and answers with the two new partitions once the split is applied.
+    async fn admin(&self, name: &str, request: &Value) -> ApiResult {
+        match name {
+            "DescribeReplicas" => {
+                let statuses = self.node.replica_statuses().map_err(|e| ApiError::Internal(e.to_string()))?;
+                Ok(json!({ "Node": self.node.id(), "Replicas": statuses }))
+            }
+            "DescribePartitions" => {
+                let (_, map) = self.node.table_map(routing::table_name(request)?)?;
+                Ok(describe_map(&map))
+            }
+            "SplitPartition" => {
+                let (_, map) = self.node.table_map(routing::table_name(request)?)?;
+                let partition = match request.get("PartitionId") {
+                    Some(id) => {
+                        let id = id.as_u64().ok_or_else(|| ApiError::validation("PartitionId must be a number"))?;
+                        map.partitions().iter().find(|p| p.id.0 == id).cloned().ok_or_else(|| {
+                            ApiError::ResourceNotFound(format!("partition {id} is not in the table's map"))
+                        })?
+                    }
+                    None => map
+                        .partitions()
+                        .iter()
+                        .max_by_key(|p| (p.range.width(), std::cmp::Reverse(p.range.start())))
+                        .cloned()
+                        .ok_or_else(|| ApiError::Internal("the table has no partitions".into()))?,
+                };
+                let mut body = json!({});
+                if let Some(at) = request.get("SplitHash") {
+                    let at = at.as_u64().ok_or_else(|| ApiError::validation("SplitHash must be a number"))?;
+                    body["At"] = json!(at);
+                }
+                let answer = self
+                    .node
+                    .route(
+                        partition.id.0,
+                        &replicas_of(&partition),
+                        Some(partition.range),
+                        Mode::Replicated,
+                        super::split::SPLIT,
+                        &to_body(&body),
+                    )
+                    .await?;
+                Ok(json!({"Parent": partition.id.0, "Children": answer["Children"], "SplitHash": answer["At"]}))
+            }
+            other => Err(ApiError::UnknownOperation(format!("Unknown operation: SquallAdmin.{other}"))),
         }
     }
 
@@ -421,6 +503,23 @@ impl Router {
         }
         Ok(merged)
     }
+}
+
+/// A partition map as the administration API shows it.
+fn describe_map(map: &PartitionMap) -> Value {
+    let partitions: Vec<Value> = map
+        .partitions()
+        .iter()
+        .map(|p| {
+            json!({
+                "PartitionId": p.id.0,
+                "RangeStart": p.range.start(),
+                "RangeEnd": p.range.end(),
+                "Replicas": replicas_of(p),
+            })
+        })
+        .collect();
+    json!({"Version": map.version(), "Partitions": partitions})
 }
 
 /// The hash range of a parallel scan's segment, when the request names one.

@@ -63,7 +63,34 @@ pub fn record_range(group: u64) -> (Vec<u8>, Vec<u8>) {
     (start, end)
 }
 
-fn outcome_key(group: u64, txid: u64) -> Vec<u8> {
+/// The key range of `group`'s transaction outcome markers.
+pub fn outcome_range(group: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut start = vec![OUTCOME_PREFIX];
+    start.extend_from_slice(&group.to_be_bytes());
+    let end = keys::prefix_successor(&start).unwrap_or_else(|| vec![OUTCOME_PREFIX + 1]);
+    (start, end)
+}
+
+/// The outcome markers of `group`: transaction id and marker.
+pub fn outcomes(db: &Database, group: u64) -> Result<Vec<(u64, Vec<u8>)>, crate::storage::StorageError> {
+    let (start, end) = outcome_range(group);
+    let pairs = db.store().scan(
+        std::ops::Bound::Included(start.as_slice()),
+        std::ops::Bound::Excluded(end.as_slice()),
+        crate::storage::Direction::Forward,
+        usize::MAX,
+    )?;
+    Ok(pairs
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let txid = key.get(start.len()..).and_then(|t| <[u8; 8]>::try_from(t).ok()).map(u64::from_be_bytes)?;
+            Some((txid, value))
+        })
+        .collect())
+}
+
+/// The key of `group`'s outcome marker of transaction `txid`.
+pub fn outcome_key(group: u64, txid: u64) -> Vec<u8> {
     let mut key = vec![OUTCOME_PREFIX];
     key.extend_from_slice(&group.to_be_bytes());
     key.extend_from_slice(&txid.to_be_bytes());

@@ -116,9 +116,15 @@ pub fn call(addr: SocketAddr, operation: &str, body: &Value) -> std::io::Result<
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(15)))?;
     let payload = body.to_string();
+    // Squall's administration operations carry their own target prefix.
+    let target = if operation.starts_with("SquallAdmin.") {
+        operation.to_string()
+    } else {
+        format!("DynamoDB_20120810.{operation}")
+    };
     write!(
         stream,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: DynamoDB_20120810.{operation}\r\n\
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: {target}\r\n\
          Content-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
         payload.len()
     )?;

@@ -10,6 +10,7 @@ use crate::history::History;
 pub mod linearizable;
 pub mod liveness;
 pub mod lost_writes;
+pub mod replicas;
 pub mod stale_reads;
 
 /// One broken property, with enough context to find it in the timeline.

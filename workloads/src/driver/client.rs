@@ -31,6 +31,9 @@ use super::sigv4::{self, Credentials, SignableRequest, SigningParams, UtcDateTim
 
 /// Prefix of `X-Amz-Target` values.
 pub const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+/// Prefix of Squall's administration operations: an operation named with it (for example
+/// `SquallAdmin.DescribeReplicas`) is sent with that target as it is.
+pub const ADMIN_TARGET_PREFIX: &str = "SquallAdmin.";
 /// Content type of DynamoDB requests and responses.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 /// SigV4 service name of DynamoDB.
@@ -362,7 +365,12 @@ impl DynamoClient {
 
     fn build_request(&self, operation: &str, body: Bytes) -> Result<Request<Full<Bytes>>, DriverError> {
         let config = &self.inner.config;
-        let target = format!("{TARGET_PREFIX}{operation}");
+        // Squall's administration operations carry their own target prefix.
+        let target = if operation.starts_with(ADMIN_TARGET_PREFIX) {
+            operation.to_string()
+        } else {
+            format!("{TARGET_PREFIX}{operation}")
+        };
         let headers = [
             ("host", self.inner.endpoint.authority.as_str()),
             ("x-amz-target", target.as_str()),
