@@ -202,3 +202,57 @@ fn splits_under_load_lose_and_duplicate_nothing() {
     assert_eq!(number_of(&answer, "ver"), Some(100), "{answer}");
     agreeing_replicas(&cluster);
 }
+
+/// Writes `count` items `prefix-0..` of about `value_bytes` each, retrying each until it is
+/// acknowledged.
+fn write_items(cluster: &Cluster, prefix: &str, count: u64, value_bytes: usize) {
+    let value = "x".repeat(value_bytes);
+    for n in 0..count {
+        let item = json!({"TableName": "items", "Item": {"pk": {"S": format!("{prefix}-{n}")}, "v": {"S": value}}});
+        call_until_ok(cluster.api(1 + n % 3), "PutItem", &item, WAIT);
+    }
+}
+
+#[test]
+fn leaders_split_hot_and_large_partitions_on_their_own_but_not_for_one_hot_key() {
+    // Checks every 300 ms; 10 write units a second is hot; 30,000 bytes is large.
+    let args = ["--split-check-interval-ms", "300", "--split-heat-load-min", "0.01", "--split-size-bytes-max", "30000"];
+    let cluster = Cluster::start_with("127.29.0.", 3, 3, 1, &args);
+    create_table(cluster.api(1), "items");
+
+    // One hot key: hot enough, but no split point can divide one key's load.
+    let started = Instant::now();
+    let mut n = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        let item = json!({"TableName": "items", "Item": {"pk": {"S": "hot"}, "n": {"N": n.to_string()}}});
+        call_until_ok(cluster.api(1 + n % 3), "PutItem", &item, WAIT);
+        n += 1;
+    }
+    assert!(n >= 60, "the hot key should see at least 20 writes a second, saw {n} in 3 s");
+    assert_eq!(partitions(&cluster, 1).len(), 1, "a single hot key must not split its partition");
+
+    // Load spread over many keys splits the partition for heat.
+    let deadline = Instant::now() + WAIT;
+    let mut spread = 0u64;
+    while partitions(&cluster, 1).len() < 2 {
+        assert!(Instant::now() < deadline, "the hot partition never split");
+        write_items(&cluster, &format!("spread{spread}"), 20, 10);
+        spread += 1;
+    }
+
+    // Then size: 120 items of 1 KB is about 120 KB, four times the limit; once written, the
+    // partitions keep splitting without load until each is under it.
+    write_items(&cluster, "big", 120, 1_000);
+    let deadline = Instant::now() + WAIT;
+    while partitions(&cluster, 1).len() < 5 {
+        assert!(Instant::now() < deadline, "large partitions never split: {:?}", partitions(&cluster, 1));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for n in 0..120 {
+        let get = json!({"TableName": "items", "Key": {"pk": {"S": format!("big-{n}")}}, "ConsistentRead": true});
+        let answer = call_until_ok(cluster.api(2), "GetItem", &get, WAIT);
+        assert!(answer.get("Item").is_some(), "big-{n} lost: {answer}");
+    }
+    let digests = agreeing_replicas(&cluster);
+    assert!(digests.len() >= 5, "{digests:?}");
+}

@@ -40,6 +40,9 @@ pub enum Scenario {
     /// The last zone is down for the whole chaos phase and comes back for the heal: how the
     /// cluster serves with a zone lost (capacity planning's second question).
     ZoneDown,
+    /// Partitions of the workload's and the checked clients' tables split while the load runs
+    /// and nodes crash and restart: nothing may be lost or duplicated at a split boundary.
+    SplitUnderLoad,
 }
 
 impl Scenario {
@@ -52,6 +55,7 @@ impl Scenario {
             Scenario::RollingRestarts => Some(vec![FaultKind::Crash]),
             Scenario::ZonePartition => Some(vec![FaultKind::ZoneCut]),
             Scenario::FlakyDisks => Some(FaultKind::ALL.into_iter().filter(|k| k.is_disk()).collect()),
+            Scenario::SplitUnderLoad => Some(vec![FaultKind::Split, FaultKind::Crash]),
             Scenario::Kv | Scenario::HotKey | Scenario::Swarm => None,
         }
     }
@@ -66,6 +70,7 @@ impl Scenario {
             Scenario::RollingRestarts => Some("orders"),
             Scenario::ZonePartition => Some("bank"),
             Scenario::FlakyDisks => Some("sessions"),
+            Scenario::SplitUnderLoad => Some("ycsb-a"),
             Scenario::Swarm => Some(load::swarm_workload(seed)),
         }
     }

@@ -59,11 +59,14 @@ pub enum FaultKind {
     DiskFull,
     /// Clog node-to-node links one at a time, then unclog them in another random order.
     Swizzle,
+    /// Split a partition of a table under load (an administration action, not a failure: it
+    /// tests that splits lose and duplicate nothing, whatever else is going on).
+    Split,
 }
 
 impl FaultKind {
     /// Every kind, in the order `--faults all` lists them.
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 15] = [
         FaultKind::Crash,
         FaultKind::Pause,
         FaultKind::ZoneCrash,
@@ -78,6 +81,7 @@ impl FaultKind {
         FaultKind::DiskSlow,
         FaultKind::DiskFull,
         FaultKind::Swizzle,
+        FaultKind::Split,
     ];
 
     /// The command-line name.
@@ -97,6 +101,7 @@ impl FaultKind {
             FaultKind::DiskSlow => "disk-slow",
             FaultKind::DiskFull => "disk-full",
             FaultKind::Swizzle => "swizzle-clog",
+            FaultKind::Split => "split",
         }
     }
 
@@ -199,6 +204,11 @@ pub enum Fault {
     /// partial, intransitive partitions that form and dissolve gradually, which leader leases
     /// and failure detectors find harder than a clean cut.
     Swizzle { links: Vec<(u32, u32)>, unclog_order: Vec<u32> },
+    /// Ask node `via` to split a partition: of the cluster's tables (by name) the one at
+    /// `table_pick` modulo their count, of its partitions the one at `partition_pick` modulo
+    /// theirs, at the split point its leader chooses. The picks are taken when the fault
+    /// starts, against the tables and partitions there are then.
+    SplitPartition { table_pick: u32, partition_pick: u32, via: u32 },
 }
 
 impl fmt::Display for Fault {
@@ -236,6 +246,9 @@ impl fmt::Display for Fault {
                 let clogs: Vec<String> = links.iter().map(|(a, b)| format!("{a}->{b}")).collect();
                 let order: Vec<String> = unclog_order.iter().map(|i| i.to_string()).collect();
                 write!(f, "swizzle-clog links [{}], unclogged in order [{}]", clogs.join(" "), order.join(" "))
+            }
+            Fault::SplitPartition { table_pick, partition_pick, via } => {
+                write!(f, "split-partition pick {partition_pick} of table pick {table_pick} via node {via}")
             }
         }
     }
@@ -336,6 +349,11 @@ fn draw_fault(rng: &mut ChaCha8Rng, kind: FaultKind, cluster: &ClusterSpec, clie
             Fault::Latency { min_ms, max_ms: min_ms + 1 + uniform_below(rng, 300) }
         }
         FaultKind::Swizzle => draw_swizzle(rng, nodes),
+        FaultKind::Split => Fault::SplitPartition {
+            table_pick: uniform_below(rng, 1 << 16) as u32,
+            partition_pick: uniform_below(rng, 1 << 16) as u32,
+            via: node(rng),
+        },
         disk => Fault::Disk { node: node(rng), kind: disk },
     }
 }
@@ -407,8 +425,9 @@ mod tests {
             }
             assert!(p.faults.windows(2).all(|w| w[0].start_ms <= w[1].start_ms));
         }
-        // crash, pause, cut, isolate, split, lose, link, the five disk kinds and swizzle-clog.
-        assert_eq!(kinds_seen.len(), 13, "every shape of fault is drawn by some seed: {kinds_seen:?}");
+        // crash, pause, cut, isolate, split (halves), lose, link, the five disk kinds,
+        // swizzle-clog and split-partition.
+        assert_eq!(kinds_seen.len(), 14, "every shape of fault is drawn by some seed: {kinds_seen:?}");
     }
 
     #[test]

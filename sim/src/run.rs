@@ -57,6 +57,8 @@ const CLIENT_CONNECTIONS_MAX: usize = 2;
 const REPLICAS_CONVERGE_MS: u64 = 20_000;
 /// Pause between two rounds of asking every node for its replicas.
 const REPLICAS_POLL_MS: u64 = 500;
+/// How long an administration request may take before the nemesis stops waiting for it.
+const SPLIT_TIMEOUT_MS: u64 = 10_000;
 
 /// A node's disk: what survives the node crashing, and its fault switchboard.
 struct Disk {
@@ -118,16 +120,16 @@ impl Shared {
 /// Runs one simulation and checks its history.
 pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
     let cluster = ClusterSpec::new(config.zones, config.nodes_per_zone)?;
-    // Client hosts, the checker and the load host each take an address.
+    // Client hosts, the checker, the load host and the admin host each take an address.
     anyhow::ensure!(
         (1..=crate::cluster::PARTITIONS_PER_TABLE_MAX).contains(&config.partitions),
         "partitions must be between 1 and {}",
         crate::cluster::PARTITIONS_PER_TABLE_MAX
     );
     anyhow::ensure!(
-        config.clients >= 1 && config.clients + 2 <= crate::cluster::CLIENTS_MAX,
+        config.clients >= 1 && config.clients + 3 <= crate::cluster::CLIENTS_MAX,
         "clients must be between 1 and {}",
-        crate::cluster::CLIENTS_MAX - 2
+        crate::cluster::CLIENTS_MAX - 3
     );
     let chaos_ms = config.chaos.as_millis() as u64;
     let allowed = match config.scenario.faults() {
@@ -488,6 +490,7 @@ impl Supervisor {
             base: chaos_start,
             base_latency: base_latency(&self.config.profile),
             state: Arc::default(),
+            admin: handle.create_node().name("admin").ip(IpAddr::V4(client_ip(self.config.clients + 2))).build(),
         };
         nemesis.execute(&self.plan).await;
         tokio::time::sleep_until(chaos_end).await;
@@ -904,6 +907,8 @@ struct Nemesis {
     /// The network's latency outside latency faults.
     base_latency: std::ops::Range<Duration>,
     state: Arc<Mutex<HeldDown>>,
+    /// The host administration actions (splits) are sent from.
+    admin: NodeHandle,
 }
 
 impl Nemesis {
@@ -953,6 +958,9 @@ impl Nemesis {
                 self.apply_net_config();
             }
             Fault::Swizzle { links, unclog_order } => self.spawn_swizzle(scheduled, links, unclog_order),
+            Fault::SplitPartition { table_pick, partition_pick, via } => {
+                self.spawn_split(scheduled.id, *table_pick, *partition_pick, *via)
+            }
             network => self.links_of(network).into_iter().for_each(|link| self.hold_link(link)),
         }
     }
@@ -987,6 +995,8 @@ impl Nemesis {
                 let left = self.lock().swizzled.remove(&scheduled.id).unwrap_or_default();
                 left.into_iter().for_each(|link| self.release_link(link));
             }
+            // A split is done when it is done; nothing heals.
+            Fault::SplitPartition { .. } => {}
             network => self.links_of(network).into_iter().for_each(|link| self.release_link(link)),
         }
     }
@@ -1188,6 +1198,49 @@ impl Nemesis {
 
     /// While a slow-disk fault lasts, collects the node's slow-operation debt and pauses the
     /// node for that long: the store is synchronous, so a slow disk stalls the node.
+    /// Asks node `via` for a split from the admin host: picks a table and one of its partitions
+    /// as the cluster lists them now, and logs what came of it (a refusal, for example a
+    /// partition with a single key, is an answer like any other).
+    fn spawn_split(&self, id: u32, table_pick: u32, partition_pick: u32, via: u32) {
+        let endpoint = format!("http://{}", self.cluster.nodes[via as usize].api_addr());
+        let shared = self.shared.clone();
+        self.admin.spawn(async move {
+            let config = ClientConfig::new(endpoint).with_request_timeout(Duration::from_millis(SPLIT_TIMEOUT_MS));
+            let client = DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port");
+            let outcome = async {
+                let tables = client.call("ListTables", serde_json::json!({})).await.map_err(|e| e.to_string())?;
+                let names = tables["TableNames"].as_array().cloned().unwrap_or_default();
+                let name = names.get(table_pick as usize % names.len().max(1)).cloned().ok_or("no tables")?;
+                let map = client
+                    .call("SquallAdmin.DescribePartitions", serde_json::json!({"TableName": name}))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let partitions = map["Partitions"].as_array().cloned().unwrap_or_default();
+                let partition = partitions
+                    .get(partition_pick as usize % partitions.len().max(1))
+                    .and_then(|p| p["PartitionId"].as_u64())
+                    .ok_or("no partitions")?;
+                let request = serde_json::json!({"TableName": name, "PartitionId": partition});
+                let answer = client.call("SquallAdmin.SplitPartition", request).await.map_err(|e| e.to_string())?;
+                let children: Vec<String> = answer["Children"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.as_u64().map(|c| format!("{c:#x}")))
+                    .collect();
+                Ok::<String, String>(format!(
+                    "table {name}: partition {partition:#x} split into {}",
+                    children.join(" ")
+                ))
+            }
+            .await;
+            match outcome {
+                Ok(done) => shared.event(&format!("nemesis: #{id} {done}")),
+                Err(error) => shared.event(&format!("nemesis: #{id} split refused or failed: {error}")),
+            }
+        });
+    }
+
     fn spawn_slow_disk(&self, node: u32, duration_ms: u64) {
         let nemesis = self.clone();
         let until = tokio::time::Instant::now() + Duration::from_millis(duration_ms);

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use squall_engine::cluster::node::ClusterSettings;
+use squall_engine::cluster::split::SplitSettings;
 use squall_engine::cluster::ClusterSpec;
 use squall_engine::node::{self, ClusterConfig, NodeConfig, NodeOptions, StorageConfig};
 
@@ -49,6 +50,17 @@ struct Args {
     /// provisioned throughput (for benchmarks of the engine's raw speed).
     #[arg(long)]
     no_throttling: bool,
+    /// How often each partition leader checks whether to split its partition for size or
+    /// heat, in milliseconds; 0 turns automatic splits off.
+    #[arg(long, default_value_t = SplitSettings::default().check_interval_ms)]
+    split_check_interval_ms: u64,
+    /// A partition estimated larger than this many bytes splits (DynamoDB's 10 GB).
+    #[arg(long, default_value_t = SplitSettings::default().size_bytes_max)]
+    split_size_bytes_max: u64,
+    /// A partition whose load stays at or above this share of one partition's capacity
+    /// (3,000 read, 1,000 write units a second) for three checks in a row splits for heat.
+    #[arg(long, default_value_t = SplitSettings::default().heat_load_min)]
+    split_heat_load_min: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,8 +79,17 @@ fn main() -> anyhow::Result<()> {
     let cluster = match (&args.cluster_file, args.node_id) {
         (Some(path), Some(node_id)) => {
             let spec = ClusterSpec::load(path).with_context(|| format!("load {}", path.display()))?;
-            let settings =
-                ClusterSettings { partitions_per_table: args.partitions_per_table, ..ClusterSettings::default() };
+            let split = SplitSettings {
+                check_interval_ms: args.split_check_interval_ms,
+                size_bytes_max: args.split_size_bytes_max,
+                heat_load_min: args.split_heat_load_min,
+                ..SplitSettings::default()
+            };
+            let settings = ClusterSettings {
+                partitions_per_table: args.partitions_per_table,
+                split,
+                ..ClusterSettings::default()
+            };
             let seed = args.seed.unwrap_or_else(|| {
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
                 now.as_nanos() as u64 ^ node_id

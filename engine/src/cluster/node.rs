@@ -33,7 +33,7 @@ use crate::api::{ApiError, Service};
 use crate::capacity::{Placement, Slot, Usage};
 use crate::catalog::TableMeta;
 use crate::db::Database;
-use crate::partition::{HashRange, NodeId, PartitionMap};
+use crate::partition::{split_point, HashRange, NodeId, PartitionMap};
 use crate::replication::{Replica, ReplicaSettings, ReplicationError, StateMachine};
 use crate::scope::{with_scope, CallScope};
 use crate::storage::Durability;
@@ -69,6 +69,8 @@ pub struct ClusterSettings {
     /// The node's modelled hardware, which its requests and replicas pay for their work in
     /// time (simulation only; a real node's hardware pays).
     pub resources: Option<crate::resources::Resources>,
+    /// When leaders split their partitions on their own.
+    pub split: split::SplitSettings,
 }
 
 impl Default for ClusterSettings {
@@ -87,6 +89,7 @@ impl Default for ClusterSettings {
             txn_resolve_interval_ms: 1_000,
             replica_restart_backoff_ms: 1_000,
             resources: None,
+            split: split::SplitSettings::default(),
         }
     }
 }
@@ -199,6 +202,8 @@ pub struct ClusterNode {
     /// Splits this node's replicas applied that the metadata group has not recorded yet:
     /// parent group to (table id, split hash).
     unrecorded_splits: Mutex<BTreeMap<u64, (u64, u64)>>,
+    /// Load seen per partition group since its last split check.
+    heat: Mutex<BTreeMap<u64, split::HeatTracker>>,
 }
 
 /// How a request sent to this node for one of its groups ended.
@@ -280,10 +285,14 @@ impl ClusterNode {
             next_proposal: AtomicU64::new(1),
             throttle,
             unrecorded_splits: Mutex::new(BTreeMap::new()),
+            heat: Mutex::new(BTreeMap::new()),
         });
         let voters = node.spec.ids();
         node.start_group(META_GROUP, &voters, None, false)?;
         tokio::spawn(Self::resolve_transactions(Arc::downgrade(&node), node.settings.txn_resolve_interval_ms));
+        if node.settings.split.check_interval_ms > 0 {
+            tokio::spawn(Self::split_when_needed(Arc::downgrade(&node), node.settings.split.clone()));
+        }
         node.transport.start_probes();
         for name in node.db.table_names() {
             if let Ok(table) = node.db.table(&name) {
@@ -480,6 +489,98 @@ impl ClusterNode {
         }
     }
 
+    /// The partition-key hash of an item request for `group`, when automatic splits are on
+    /// and its heat is to be recorded.
+    fn heat_hash(&self, group: u64, operation: &str, body: &[u8]) -> Option<u64> {
+        if self.settings.split.check_interval_ms == 0
+            || group == META_GROUP
+            || !matches!(operation, "PutItem" | "UpdateItem" | "DeleteItem" | "GetItem")
+        {
+            return None;
+        }
+        let request = serde_json::from_slice::<Value>(body).ok()?;
+        let table = self.db.table(routing::table_name(&request).ok()?).ok()?;
+        if table.meta.id != table_of_group(group) {
+            return None;
+        }
+        routing::item_request_hash(&table.meta, operation, &request)
+    }
+
+    /// Adds a served item request on `hash` to its partition's heat.
+    fn record_heat(&self, group: u64, hash: u64, usage: &Usage) {
+        let units = |access: crate::capacity::Access| -> f64 {
+            usage
+                .tables
+                .iter()
+                .filter(|((_, a), _)| *a == access)
+                .map(|(_, units)| units.table + units.indexes.values().sum::<f64>())
+                .sum()
+        };
+        let (read, write) = (units(crate::capacity::Access::Read), units(crate::capacity::Access::Write));
+        lock(&self.heat).entry(group).or_default().record(hash, read, write, self.settings.split.heat_samples_max);
+    }
+
+    /// Every `check_interval_ms`, the leader of each partition hosted here splits it when it
+    /// has been hot for long enough (at the point that halves its sampled load, unless one key
+    /// carries it) or has grown past the size limit (at the median of its items' bytes).
+    async fn split_when_needed(node: std::sync::Weak<ClusterNode>, settings: split::SplitSettings) {
+        let window_s = settings.check_interval_ms as f64 / 1_000.0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(settings.check_interval_ms)).await;
+            let Some(node) = node.upgrade() else { return };
+            let hosted: Vec<(u64, HashRange, Vec<u64>)> = lock(&node.groups)
+                .iter()
+                .filter(|(g, h)| **g != META_GROUP && !h.retired)
+                .filter_map(|(g, h)| Some((*g, h.range?, h.voters.clone())))
+                .collect();
+            let hints = lock(&node.leader_hints).clone();
+            for (group, range, voters) in &hosted {
+                if hints.get(group) != Some(&node.me) {
+                    lock(&node.heat).remove(group);
+                    continue;
+                }
+                let hot = lock(&node.heat).entry(*group).or_default().check(window_s, &settings);
+                let by_heat = hot.and_then(|samples| match split_point::split_point_by_load(*range, &samples) {
+                    Ok(at) => Some((at, "heat")),
+                    Err(reason) => {
+                        tracing::info!(group, %reason, "hot partition not split");
+                        None
+                    }
+                });
+                let split_at = by_heat.or_else(|| node.size_split_point(*group, *range, &hosted, &settings));
+                let Some((at, why)) = split_at else { continue };
+                let body = serde_json::to_vec(&json!({"At": at})).unwrap_or_default();
+                let outcome = node.route(*group, voters, Some(*range), Mode::Replicated, split::SPLIT, &body).await;
+                match outcome {
+                    Ok(_) => tracing::info!(group, at, why, "partition split on its own"),
+                    Err(error) => tracing::info!(group, at, why, %error, "partition split refused"),
+                }
+            }
+        }
+    }
+
+    /// Where to split `group` for size, if its share of its table's bytes on this node is over
+    /// the limit.
+    fn size_split_point(
+        &self,
+        group: u64,
+        range: HashRange,
+        hosted: &[(u64, HashRange, Vec<u64>)],
+        settings: &split::SplitSettings,
+    ) -> Option<(u64, &'static str)> {
+        let table_id = table_of_group(group);
+        let table =
+            self.db.table_names().iter().find_map(|n| self.db.table(n).ok().filter(|t| t.meta.id == table_id))?;
+        let bytes = u64::try_from(table.stats(crate::db::keys::TABLE_INDEX_ID).size_bytes).unwrap_or(0);
+        let hosted_width: u128 =
+            hosted.iter().filter(|(g, ..)| table_of_group(*g) == table_id).map(|(_, r, _)| r.width()).sum();
+        if !split::oversized(bytes, range, hosted_width, settings) {
+            return None;
+        }
+        let samples = split::size_samples(&self.db, table_id, range, SPLIT_SAMPLES_MAX).ok()?;
+        split_point::split_point_by_size(range, &samples).ok().map(|at| (at, "size"))
+    }
+
     /// The body of a split of `group` with its hash: the one asked for, or else the weighted
     /// median of this replica's items by size (the leader's view, which every replica then
     /// applies).
@@ -493,7 +594,7 @@ impl ClusterNode {
             .and_then(|g| g.range)
             .ok_or_else(|| ApiError::ResourceNotFound(format!("partition group {group:#x} is not hosted here")))?;
         let samples = split::size_samples(&self.db, table_of_group(group), range, SPLIT_SAMPLES_MAX)?;
-        let at = crate::partition::split_point::split_point_by_size(range, &samples)
+        let at = split_point::split_point_by_size(range, &samples)
             .map_err(|reason| ApiError::validation(format!("partition group {group:#x} cannot be split: {reason}")))?;
         request["At"] = json!(at);
         Ok(serde_json::to_vec(&request).unwrap_or_default())
@@ -737,6 +838,7 @@ impl ClusterNode {
                 Some(cut) if operation != txn::PREPARE => cut.to_vec(),
                 _ => body,
             };
+            let heat_hash = node.heat_hash(group, &operation, &body);
             let served = match mode {
                 Mode::Local => node.run_local(group, range, &operation, &body),
                 Mode::Replicated
@@ -759,6 +861,9 @@ impl ClusterNode {
                     node.propose_local(group, command).await
                 }
             };
+            if let (Served::Answered(Ok(_), usage), Some(hash)) = (&served, heat_hash) {
+                node.record_heat(group, hash, usage);
+            }
             match (served, ticket, &node.throttle) {
                 (Served::Answered(result, usage), Some(ticket), Some(throttle)) => {
                     to_outcome(throttle.settle(ticket, result, &usage))

@@ -56,6 +56,108 @@ const HEAP_MAX: u64 = (1 << (32 - ROOT_BITS)) - 1;
 /// Item keys read from the store per scan call when choosing a split point.
 const SAMPLE_SCAN_CHUNK: usize = 512;
 
+/// When a partition's leader splits it on its own (see [`HeatTracker`] and
+/// [`oversized`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplitSettings {
+    /// How often each leader looks at its partitions' size and heat; 0 turns automatic splits
+    /// off (a split can still be asked for with `SquallAdmin.SplitPartition`).
+    pub check_interval_ms: u64,
+    /// A partition estimated larger than this splits by size (DynamoDB's 10 GB).
+    pub size_bytes_max: u64,
+    /// A partition whose load, as a share of one partition's capacity (3,000 read and 1,000
+    /// write units a second), stays at or above this for `heat_checks_min` checks in a row
+    /// splits for heat.
+    pub heat_load_min: f64,
+    /// Consecutive hot checks before a split for heat.
+    pub heat_checks_min: u32,
+    /// Sampled request hashes kept per partition to choose a heat split point.
+    pub heat_samples_max: usize,
+}
+
+impl Default for SplitSettings {
+    fn default() -> Self {
+        SplitSettings {
+            check_interval_ms: 10_000,
+            size_bytes_max: crate::partition::sizing::PARTITION_BYTES_MAX,
+            heat_load_min: 0.8,
+            heat_checks_min: 3,
+            heat_samples_max: 256,
+        }
+    }
+}
+
+/// Read units one partition serves a second.
+const PARTITION_READ_UNITS_PER_S: f64 = crate::partition::sizing::PARTITION_READ_UNITS_MAX as f64;
+/// Write units one partition serves a second.
+const PARTITION_WRITE_UNITS_PER_S: f64 = crate::partition::sizing::PARTITION_WRITE_UNITS_MAX as f64;
+
+/// The load a partition's leader has seen since its last check, with a bounded sample of the
+/// hashes its requests addressed (weighted by the units they consumed). Pure: the node feeds
+/// it and asks it at each check.
+#[derive(Clone, Debug, Default)]
+pub struct HeatTracker {
+    read_units: f64,
+    write_units: f64,
+    samples: Vec<HashSample>,
+    recorded: u64,
+    hot_checks: u32,
+}
+
+impl HeatTracker {
+    /// Records one request on `hash` that consumed these units. Once `samples_max` samples
+    /// are kept, each new one replaces a slot chosen by a multiplicative hash of the count, so
+    /// the sample keeps following the load without a random source.
+    pub fn record(&mut self, hash: u64, read_units: f64, write_units: f64, samples_max: usize) {
+        self.read_units += read_units;
+        self.write_units += write_units;
+        let weight = ((read_units + write_units) * 10.0).ceil().max(1.0) as u64;
+        let sample = HashSample { hash, weight };
+        if self.samples.len() < samples_max {
+            self.samples.push(sample);
+        } else if samples_max > 0 {
+            let slot = (self.recorded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize % samples_max;
+            self.samples[slot] = sample;
+        }
+        self.recorded += 1;
+    }
+
+    /// Ends a check window of `window_s` seconds: the samples to choose a heat split point
+    /// from when the partition has been hot for `heat_checks_min` windows in a row (the count
+    /// starts again after), `None` otherwise.
+    pub fn check(&mut self, window_s: f64, settings: &SplitSettings) -> Option<Vec<HashSample>> {
+        let load = if window_s > 0.0 {
+            self.read_units / window_s / PARTITION_READ_UNITS_PER_S
+                + self.write_units / window_s / PARTITION_WRITE_UNITS_PER_S
+        } else {
+            0.0
+        };
+        self.read_units = 0.0;
+        self.write_units = 0.0;
+        if load < settings.heat_load_min {
+            self.hot_checks = 0;
+            return None;
+        }
+        self.hot_checks += 1;
+        if self.hot_checks < settings.heat_checks_min {
+            return None;
+        }
+        self.hot_checks = 0;
+        Some(std::mem::take(&mut self.samples))
+    }
+}
+
+/// Whether a partition of `range` is estimated over the size limit, from its table's bytes on
+/// this node spread over the ranges this node hosts (hashing spreads items evenly, so the
+/// share of the hosted width is the share of the bytes).
+pub fn oversized(table_bytes_here: u64, range: HashRange, hosted_width: u128, settings: &SplitSettings) -> bool {
+    if hosted_width == 0 {
+        return false;
+    }
+    let estimate = u128::from(table_bytes_here) * range.width() / hosted_width;
+    estimate > u128::from(settings.size_bytes_max)
+}
+
 /// The error a retired partition answers with; routers look the partition up again.
 pub fn stale_partition(group: u64) -> ApiError {
     ApiError::ServiceUnavailable(format!("{STALE_PARTITION_MESSAGE} (group {group:#x})"))
@@ -261,6 +363,47 @@ mod tests {
         assert_eq!(map.lookup((1 << 62) - 1).id.0, right_left);
         assert_eq!(map.lookup(5).id.0, left);
         assert_eq!(map.validate_ranges(), Ok(()));
+    }
+
+    #[test]
+    fn sustained_heat_yields_samples_and_a_cool_window_starts_over() {
+        let settings = SplitSettings { heat_checks_min: 2, heat_samples_max: 8, ..SplitSettings::default() };
+        let mut tracker = HeatTracker::default();
+        // 900 write units a second for 1 s: 90% of a partition.
+        let hot = |tracker: &mut HeatTracker| {
+            for i in 0..900u64 {
+                tracker.record(i * 1_000_003, 0.0, 1.0, settings.heat_samples_max);
+            }
+        };
+        hot(&mut tracker);
+        assert_eq!(tracker.check(1.0, &settings), None, "one hot window is not sustained");
+        tracker.record(1, 10.0, 0.0, 8);
+        assert_eq!(tracker.check(1.0, &settings), None, "a cool window resets the count");
+        hot(&mut tracker);
+        assert_eq!(tracker.check(1.0, &settings), None);
+        hot(&mut tracker);
+        let samples = tracker.check(1.0, &settings).expect("two hot windows in a row");
+        assert_eq!(samples.len(), 8, "the sample is bounded");
+        assert!(samples.iter().all(|s| s.weight == 10));
+        // Reads count against 3,000 units a second: 2,000 read units is 67%, not hot.
+        for _ in 0..2 {
+            for i in 0..2_000u64 {
+                tracker.record(i, 1.0, 0.0, 8);
+            }
+            assert_eq!(tracker.check(1.0, &settings), None);
+        }
+    }
+
+    #[test]
+    fn size_estimates_share_the_table_bytes_by_range_width() {
+        let settings = SplitSettings { size_bytes_max: 1_000, ..SplitSettings::default() };
+        let whole = HashRange::new(0, None).unwrap();
+        let (half, _) = whole.split_at(1 << 63).unwrap();
+        assert!(oversized(1_001, whole, whole.width(), &settings));
+        assert!(!oversized(1_000, whole, whole.width(), &settings));
+        assert!(!oversized(1_800, half, whole.width(), &settings), "half of 1,800 bytes is 900");
+        assert!(oversized(2_400, half, whole.width(), &settings));
+        assert!(!oversized(5_000, half, 0, &settings));
     }
 
     #[test]

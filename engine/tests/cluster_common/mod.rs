@@ -24,6 +24,8 @@ pub struct Cluster {
     spec: PathBuf,
     dir: tempfile::TempDir,
     partitions_per_table: u64,
+    /// More `squall-server` arguments for every node.
+    extra_args: Vec<String>,
     nodes: BTreeMap<u64, Child>,
 }
 
@@ -31,6 +33,11 @@ impl Cluster {
     /// Starts `count` nodes in `zones` zones on `ip_prefix` (for example `"127.23.0."`; each test
     /// uses its own prefix so tests can run at once).
     pub fn start(ip_prefix: &str, zones: u64, count: u64, partitions_per_table: u64) -> Cluster {
+        Cluster::start_with(ip_prefix, zones, count, partitions_per_table, &[])
+    }
+
+    /// [`start`](Cluster::start) with more `squall-server` arguments for every node.
+    pub fn start_with(ip_prefix: &str, zones: u64, count: u64, partitions_per_table: u64, args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let nodes: Vec<Value> = (1..=count)
             .map(|id| {
@@ -47,6 +54,7 @@ impl Cluster {
             spec,
             dir,
             partitions_per_table,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             nodes: BTreeMap::new(),
         };
         for id in 1..=count {
@@ -76,6 +84,7 @@ impl Cluster {
             .arg("--data-dir")
             .arg(self.dir.path().join(format!("node-{id}")))
             .args(["--log", "warn"])
+            .args(&self.extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
