@@ -2,7 +2,7 @@
 //! consistent readers go through several nodes while every process of one zone is killed with
 //! SIGKILL. Writes must resume within a few seconds, no acknowledged write may be lost, no
 //! strongly consistent read may return a value older than one already acknowledged, and the
-//! killed zone, restarted, must catch up.
+//! killed zone, restarted, must catch up. A partition is split under the load before the kill.
 
 mod cluster_common;
 
@@ -109,7 +109,12 @@ fn a_zone_outage_loses_nothing_and_the_zone_catches_up() {
         })
         .collect();
 
-    std::thread::sleep(LOAD_BEFORE_KILL);
+    // A partition splits under the load, before the zone goes down.
+    std::thread::sleep(LOAD_BEFORE_KILL / 2);
+    let split =
+        call_until_ok(cluster.api(2), "SquallAdmin.SplitPartition", &json!({"TableName": "kvtable"}), CATCH_UP_WAIT);
+    assert_eq!(split["Children"].as_array().map(Vec::len), Some(2), "{split}");
+    std::thread::sleep(LOAD_BEFORE_KILL / 2);
     let killed: Vec<u64> = (1..=NODES).filter(|id| cluster.zone_of(*id) == 0).collect();
     let kill_time = Instant::now();
     for id in &killed {
