@@ -11,8 +11,13 @@ use std::process::Command;
 const SEEDS: [u64; 3] = [1, 2, 3];
 
 fn trace_hash(seed: u64, storage: &str) -> String {
+    trace_hash_with(seed, storage, &[])
+}
+
+fn trace_hash_with(seed: u64, storage: &str, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_squall-sim"))
         .args(["run", "--seed", &seed.to_string(), "--storage", storage])
+        .args(args)
         .args(["--duration", "6s", "--heal-ops", "5", "--timeline", "none"])
         .output()
         .expect("start squall-sim");
@@ -39,5 +44,20 @@ fn same_seed_same_hash_across_processes_and_different_seeds_differ() {
                 panic!("seeds {other} and {seed} with {storage} storage gave the same hash {first}");
             }
         }
+    }
+}
+
+/// Partitions split under load (their children elected, the map recorded, the split point
+/// chosen from the data) replay exactly as well.
+#[test]
+fn splits_under_load_replay_exactly() {
+    let args = ["--scenario", "split-under-load", "--workload", "none"];
+    for storage in ["memory", "rocksdb"] {
+        let first = trace_hash_with(4, storage, &args);
+        assert_eq!(
+            first,
+            trace_hash_with(4, storage, &args),
+            "split-under-load with {storage} storage gave two hashes"
+        );
     }
 }

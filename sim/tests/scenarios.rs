@@ -10,8 +10,17 @@ const SEEDS: [u64; 2] = [1, 2];
 
 #[test]
 fn every_scenario_passes_for_a_few_seeds() {
-    let scenarios =
-        ["kv", "hot-key", "calm", "zone-outage", "rolling-restarts", "zone-partition", "flaky-disks", "swarm"];
+    let scenarios = [
+        "kv",
+        "hot-key",
+        "calm",
+        "zone-outage",
+        "rolling-restarts",
+        "zone-partition",
+        "flaky-disks",
+        "swarm",
+        "split-under-load",
+    ];
     for scenario in scenarios {
         for seed in SEEDS {
             let output = Command::new(env!("CARGO_BIN_EXE_squall-sim"))
@@ -34,6 +43,36 @@ fn every_scenario_passes_for_a_few_seeds() {
             if scenario == "zone-outage" {
                 assert!(stdout.contains("crash zone"), "zone-outage without a zone crash:\n{stdout}");
             }
+            // Every run ends by comparing every partition's replicas.
+            assert!(
+                stdout.contains("replicas: every replica of"),
+                "{scenario} seed {seed}: replicas not compared:\n{stdout}"
+            );
         }
     }
+}
+
+/// The split scenario splits partitions for real while its load runs, and the split
+/// partitions' replicas are compared with the rest.
+#[test]
+fn the_split_scenario_splits_partitions_under_load() {
+    let mut splits = 0;
+    for seed in SEEDS {
+        let output = Command::new(env!("CARGO_BIN_EXE_squall-sim"))
+            .args(["run", "--seed", &seed.to_string(), "--scenario", "split-under-load"])
+            .args(["--duration", "30s", "--heal-ops", "5", "--timeline", "faults"])
+            .output()
+            .expect("start squall-sim");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "seed {seed} failed:\n{stdout}");
+        splits += stdout.lines().filter(|l| l.contains(" split into 0x")).count();
+        let compared = stdout
+            .lines()
+            .find_map(|l| l.split_once("replicas: every replica of ").map(|(_, rest)| rest.to_string()))
+            .and_then(|rest| rest.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
+            .expect("the replicas were compared");
+        // The checked clients' table and the workload's start with four partitions each.
+        assert!(compared >= 8, "seed {seed}: only {compared} partitions compared");
+    }
+    assert!(splits > 0, "no seed split a partition");
 }
