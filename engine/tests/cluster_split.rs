@@ -2,7 +2,8 @@
 //! partition is split twice (by its items' sizes, then at a chosen hash); afterwards every
 //! acknowledged write reads back, a scan returns every item exactly once, every node's map shows
 //! the new partitions, the replicas of every partition agree, a transaction spans the new
-//! partitions, and the split survives a node's restart.
+//! partitions, and the split survives a node's restart. Leaders also split on their own: for
+//! heat (never for one hot key), for size, and when UpdateTable raises a table's capacity.
 
 mod cluster_common;
 
@@ -255,4 +256,22 @@ fn leaders_split_hot_and_large_partitions_on_their_own_but_not_for_one_hot_key()
     }
     let digests = agreeing_replicas(&cluster);
     assert!(digests.len() >= 5, "{digests:?}");
+
+    // Raising a provisioned table's capacity past what its partitions serve adds partitions:
+    // 3,500 write units need four (1,000 each).
+    create_table(cluster.api(1), "cap");
+    let update = json!({"TableName": "cap", "BillingMode": "PROVISIONED",
+                        "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 3500}});
+    call_until_ok(cluster.api(1), "UpdateTable", &update, WAIT);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let map = call_until_ok(cluster.api(3), "SquallAdmin.DescribePartitions", &json!({"TableName": "cap"}), WAIT);
+        let count = map["Partitions"].as_array().map_or(0, Vec::len);
+        assert!(count <= 4, "more partitions than the capacity needs: {map}");
+        if count == 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "UpdateTable never added partitions: {map}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -540,6 +540,7 @@ impl ClusterNode {
                     continue;
                 }
                 let hot = lock(&node.heat).entry(*group).or_default().check(window_s, &settings);
+                let for_capacity = node.capacity_split_point(*group).map(|at| (at, "capacity"));
                 let by_heat = hot.and_then(|samples| match split_point::split_point_by_load(*range, &samples) {
                     Ok(at) => Some((at, "heat")),
                     Err(reason) => {
@@ -547,7 +548,8 @@ impl ClusterNode {
                         None
                     }
                 });
-                let split_at = by_heat.or_else(|| node.size_split_point(*group, *range, &hosted, &settings));
+                let split_at =
+                    for_capacity.or(by_heat).or_else(|| node.size_split_point(*group, *range, &hosted, &settings));
                 let Some((at, why)) = split_at else { continue };
                 let body = serde_json::to_vec(&json!({"At": at})).unwrap_or_default();
                 let outcome = node.route(*group, voters, Some(*range), Mode::Replicated, split::SPLIT, &body).await;
@@ -557,6 +559,24 @@ impl ClusterNode {
                 }
             }
         }
+    }
+
+    /// Where to split `group` so its provisioned table has the partitions its capacity needs
+    /// (DynamoDB's rule, capped like a new table's count), if it is one of those to split now.
+    fn capacity_split_point(&self, group: u64) -> Option<u64> {
+        let table_id = table_of_group(group);
+        let table =
+            self.db.table_names().iter().find_map(|n| self.db.table(n).ok().filter(|t| t.meta.id == table_id))?;
+        if table.meta.billing_mode != crate::catalog::BillingMode::Provisioned {
+            return None;
+        }
+        let throughput = &table.meta.throughput;
+        let needed =
+            crate::partition::sizing::partitions_for_provisioned(throughput.read_units, throughput.write_units, 0)
+                .min(routing::INITIAL_PARTITIONS_MAX);
+        let map = self.map_of(table_id)?;
+        let chosen = split::capacity_splits(&map, needed).contains(&crate::partition::PartitionId(group));
+        chosen.then(|| map.get(crate::partition::PartitionId(group)).and_then(|p| p.range.midpoint())).flatten()
     }
 
     /// Where to split `group` for size, if its share of its table's bytes on this node is over

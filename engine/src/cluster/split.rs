@@ -158,6 +158,18 @@ pub fn oversized(table_bytes_here: u64, range: HashRange, hosted_width: u128, se
     estimate > u128::from(settings.size_bytes_max)
 }
 
+/// The partitions of `map` to split, each at its midpoint, so that the table grows towards
+/// `needed` partitions: the widest first (the lowest start among equals), at most one split
+/// each per round, so a round never overshoots. Used when UpdateTable raises a provisioned
+/// table's capacity past what its partitions serve (3,000 read and 1,000 write units each).
+pub fn capacity_splits(map: &PartitionMap, needed: u64) -> Vec<PartitionId> {
+    let missing = needed.saturating_sub(map.partitions().len() as u64) as usize;
+    let mut widest: Vec<&crate::partition::PartitionDescriptor> =
+        map.partitions().iter().filter(|p| p.range.midpoint().is_some()).collect();
+    widest.sort_by_key(|p| (std::cmp::Reverse(p.range.width()), p.range.start()));
+    widest.into_iter().take(missing).map(|p| p.id).collect()
+}
+
 /// The error a retired partition answers with; routers look the partition up again.
 pub fn stale_partition(group: u64) -> ApiError {
     ApiError::ServiceUnavailable(format!("{STALE_PARTITION_MESSAGE} (group {group:#x})"))
@@ -404,6 +416,25 @@ mod tests {
         assert!(!oversized(1_800, half, whole.width(), &settings), "half of 1,800 bytes is 900");
         assert!(oversized(2_400, half, whole.width(), &settings));
         assert!(!oversized(5_000, half, 0, &settings));
+    }
+
+    #[test]
+    fn capacity_splits_take_the_widest_partitions_and_never_overshoot() {
+        let replicas = |_: PartitionId, _: HashRange| vec![ReplicaPlacement { node: NodeId(1), zone: ZoneId(0) }];
+        let first = partition_group(1, 0);
+        let map = PartitionMap::initial(2, PartitionId(first), replicas).expect("map");
+        assert_eq!(capacity_splits(&map, 2), vec![]);
+        assert_eq!(capacity_splits(&map, 1), vec![]);
+        // Five needed from two: both split this round (three missing, two partitions).
+        assert_eq!(capacity_splits(&map, 5).len(), 2);
+        let halves = apply_splits(map, &BTreeMap::from([(first, 1 << 62)]));
+        // Now [0, 2^62), [2^62, 2^63), [2^63, top): the last is the widest.
+        assert_eq!(capacity_splits(&halves, 4), vec![PartitionId(partition_group(1, 1))]);
+        let [left, right] = children_of(first).unwrap();
+        assert_eq!(
+            capacity_splits(&halves, 6),
+            vec![PartitionId(partition_group(1, 1)), PartitionId(left), PartitionId(right)]
+        );
     }
 
     #[test]
