@@ -41,8 +41,74 @@ pub struct CallScope {
 
 thread_local! {
     static CURRENT: RefCell<Option<CallScope>> = const { RefCell::new(None) };
-    static WRITE_FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static STORAGE_FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static USAGE: RefCell<Option<Usage>> = const { RefCell::new(None) };
+    static DEFERRED: RefCell<Option<crate::storage::WriteBatch>> = const { RefCell::new(None) };
+}
+
+/// Starts collecting the writes of the code that runs next on this thread into one batch
+/// instead of writing them (see [`take_deferred`]). A replicated apply uses it so that an
+/// entry's writes — a BatchWriteItem's items, a transaction's commit and release — reach the
+/// store as one atomic batch with the applied index: an entry is then either wholly applied
+/// or not at all, whatever the store does midway.
+///
+/// Collection ends when the returned guard is finished or dropped (a panic midway must not
+/// leave later, unrelated writes on this thread collected and never written).
+pub fn begin_deferred() -> DeferredWrites {
+    DEFERRED.with(|d| *d.borrow_mut() = Some(crate::storage::WriteBatch::new()));
+    DeferredWrites { _not_send: std::marker::PhantomData }
+}
+
+/// Collection of an apply's writes on this thread; see [`begin_deferred`].
+pub struct DeferredWrites {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl DeferredWrites {
+    /// Ends collecting and returns what was collected.
+    pub fn finish(self) -> crate::storage::WriteBatch {
+        DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default()
+    }
+}
+
+impl Drop for DeferredWrites {
+    fn drop(&mut self) {
+        DEFERRED.with(|d| d.borrow_mut().take());
+    }
+}
+
+/// Whether a storage failure has been noted since the last [`take_storage_failure`], without
+/// clearing it.
+pub fn storage_failure_noted() -> bool {
+    STORAGE_FAILED.with(|f| f.get())
+}
+
+/// Adds `batch` to the collected one; gives it back when collection is off.
+pub fn defer(batch: crate::storage::WriteBatch) -> Option<crate::storage::WriteBatch> {
+    DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+        Some(collected) => {
+            collected.ops.extend(batch.ops);
+            None
+        }
+        None => Some(batch),
+    })
+}
+
+/// What the collected batch says about `key`: `Some(Some(value))` written, `Some(None)`
+/// deleted, `None` untouched (or collection off), so reads see the entry's own writes.
+pub fn deferred_value(key: &[u8]) -> Option<Option<Vec<u8>>> {
+    DEFERRED.with(|d| {
+        let collected = d.borrow();
+        let ops = &collected.as_ref()?.ops;
+        ops.iter().rev().find_map(|op| match op {
+            crate::storage::WriteOp::Put { key: k, value } if k.as_slice() == key => Some(Some(value.clone())),
+            crate::storage::WriteOp::Delete { key: k } if k.as_slice() == key => Some(None),
+            crate::storage::WriteOp::DeleteRange { start, end } if start.as_slice() <= key && key < end.as_slice() => {
+                Some(None)
+            }
+            _ => None,
+        })
+    })
 }
 
 /// Runs `f` and returns, with its result, the capacity the operations inside it reported
@@ -83,18 +149,19 @@ pub fn record_usage(table: &str, access: Access, units: &Units) {
     });
 }
 
-/// Records that a write inside the current scope failed in the store. A replicated apply
-/// checks it afterwards: an entry whose writes failed is not applied, whatever the operation
-/// answered, and must be applied again.
-pub fn note_write_failure() {
-    if current(|s| s.is_some()) {
-        WRITE_FAILED.with(|f| f.set(true));
-    }
+/// Records that a storage call on this thread failed: a write, or a read that failed or
+/// returned corrupt data. A replicated apply clears the record before an entry and checks it
+/// after (including the entry's own final write, made outside any scope): an entry whose
+/// storage calls failed is not applied, whatever the operation answered, and must be applied
+/// again — a failed or corrupt read is this replica's accident, not the entry's outcome, and
+/// answering from it would make this replica's state differ from the others'.
+pub fn note_storage_failure() {
+    STORAGE_FAILED.with(|f| f.set(true));
 }
 
-/// Whether a write failed since the last call, clearing the record.
-pub fn take_write_failure() -> bool {
-    WRITE_FAILED.with(|f| f.replace(false))
+/// Whether a storage call failed since the last call, clearing the record.
+pub fn take_storage_failure() -> bool {
+    STORAGE_FAILED.with(|f| f.replace(false))
 }
 
 /// Runs `f` with `scope` as the current scope, restoring the previous one afterwards.
@@ -173,5 +240,42 @@ mod tests {
         });
         assert!(result.is_err());
         assert!(now_ms().is_none());
+    }
+
+    #[test]
+    fn deferred_writes_collect_in_order_and_reads_see_them() {
+        use crate::storage::WriteBatch;
+        let mut first = WriteBatch::new();
+        first.put(b"a".to_vec(), b"1".to_vec());
+        first.put(b"b".to_vec(), b"2".to_vec());
+        // Without collection the batch is handed back to be written.
+        assert!(defer(first.clone()).is_some());
+        assert_eq!(deferred_value(b"a"), None);
+        let collecting = begin_deferred();
+        assert!(defer(first).is_none());
+        let mut second = WriteBatch::new();
+        second.put(b"a".to_vec(), b"3".to_vec());
+        second.delete_range(b"b".to_vec(), b"c".to_vec());
+        assert!(defer(second).is_none());
+        assert_eq!(deferred_value(b"a"), Some(Some(b"3".to_vec())), "the latest write wins");
+        assert_eq!(deferred_value(b"b"), Some(None), "a deleted range hides the earlier put");
+        assert_eq!(deferred_value(b"z"), None, "untouched keys are read from the store");
+        let collected = collecting.finish();
+        assert_eq!(collected.ops.len(), 4);
+        assert_eq!(deferred_value(b"a"), None, "collection ended");
+    }
+
+    #[test]
+    fn a_dropped_collection_ends_and_storage_failures_are_noted_outside_scopes() {
+        {
+            let _collecting = begin_deferred();
+            assert!(defer(crate::storage::WriteBatch::new()).is_none());
+        }
+        assert!(defer(crate::storage::WriteBatch::new()).is_some(), "dropping the guard ends collection");
+        take_storage_failure();
+        note_storage_failure();
+        assert!(storage_failure_noted());
+        assert!(take_storage_failure());
+        assert!(!take_storage_failure());
     }
 }

@@ -739,7 +739,20 @@ async fn compare_replicas(endpoints: &[String], shared: &Shared) -> Vec<Violatio
             }
         }
         match (unanswered, replicas::judge(&reports)) {
-            (_, Verdict::Diverged(violations)) => return violations,
+            (_, Verdict::Diverged(mut violations)) => {
+                // Name the first differing records of the first diverged partition.
+                if let Some(group) = replicas::diverged_groups(&violations).first().copied() {
+                    let mut answers = Vec::new();
+                    for client in &clients {
+                        let request = serde_json::json!({"Group": group});
+                        if let Ok(answer) = client.call("SquallAdmin.DescribeReplicaRecords", request).await {
+                            answers.push(answer);
+                        }
+                    }
+                    violations[0].message.push_str(&format!(" | {}", replicas::record_differences(&answers, 5)));
+                }
+                return violations;
+            }
             (None, Verdict::Agree { partitions }) => {
                 shared.event(&format!("replicas: every replica of {partitions} partitions agrees"));
                 return Vec::new();

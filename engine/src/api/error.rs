@@ -205,6 +205,9 @@ impl From<crate::model::ValueError> for ApiError {
 
 impl From<crate::storage::StorageError> for ApiError {
     fn from(error: crate::storage::StorageError) -> ApiError {
+        // Inside a replicated apply, a storage failure must stop the replica, not become the
+        // entry's answer (see `scope::note_storage_failure`).
+        crate::scope::note_storage_failure();
         match error {
             // A full disk refuses writes cleanly; the client may retry elsewhere or later.
             crate::storage::StorageError::Full => {

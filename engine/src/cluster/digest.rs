@@ -114,19 +114,48 @@ pub fn partition_digest(
     group: u64,
     range: HashRange,
 ) -> Result<PartitionDigest, StorageError> {
-    let store = db.store().as_ref();
     let mut digest = PartitionDigest::new();
-    let mut add = |key: &[u8], value: &[u8]| {
+    for_each_record(db, table, group, range, &mut |key, value| {
         digest.add(key, value);
         Ok(())
-    };
-    walk_hashed(store, &keys::index_prefix(table.id, keys::TABLE_INDEX_ID), range, &mut add)?;
+    })?;
+    Ok(digest)
+}
+
+/// Every record of the partition (as [`partition_digest`] counts them), each as its key and
+/// the FNV-1a hash of its value: what two replicas that disagree can compare key by key.
+pub fn partition_records(
+    db: &Database,
+    table: &TableMeta,
+    group: u64,
+    range: HashRange,
+) -> Result<Vec<(Vec<u8>, u64)>, StorageError> {
+    let mut records = Vec::new();
+    for_each_record(db, table, group, range, &mut |key, value| {
+        let mut one = PartitionDigest::new();
+        one.fold_bytes(value);
+        records.push((key.to_vec(), one.hash));
+        Ok(())
+    })?;
+    Ok(records)
+}
+
+/// Visits every record of the partition in the module docs' order.
+fn for_each_record(
+    db: &Database,
+    table: &TableMeta,
+    group: u64,
+    range: HashRange,
+    add: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    let store = db.store().as_ref();
+    walk_hashed(store, &keys::index_prefix(table.id, keys::TABLE_INDEX_ID), range, add)?;
     let mut indexes: Vec<_> = table.indexes.iter().collect();
     indexes.sort_by_key(|index| index.id);
     for index in indexes {
         let prefix = keys::index_prefix(table.id, index.id);
         match index.kind {
-            IndexKind::Local => walk_hashed(store, &prefix, range, &mut add)?,
+            IndexKind::Local => walk_hashed(store, &prefix, range, add)?,
             IndexKind::Global => {
                 let partition = &table.key_schema.partition.name;
                 let end = keys::prefix_successor(&prefix).unwrap_or_else(|| vec![0xff; prefix.len() + 1]);
@@ -143,14 +172,14 @@ pub fn partition_digest(
             }
         }
     }
-    walk_hashed(store, &keys::collection_table_prefix(table.id), range, &mut add)?;
+    walk_hashed(store, &keys::collection_table_prefix(table.id), range, add)?;
     let mut locks = vec![keys::LOCK_PREFIX];
     locks.extend_from_slice(&keys::index_prefix(table.id, keys::TABLE_INDEX_ID));
-    walk_hashed(store, &locks, range, &mut add)?;
+    walk_hashed(store, &locks, range, add)?;
     for (start, end) in [super::txn::record_range(group), super::txn::outcome_range(group)] {
-        walk(store, &start, &end, &mut add)?;
+        walk(store, &start, &end, add)?;
     }
-    Ok(digest)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -462,13 +462,18 @@ impl ClusterNode {
             return;
         }
         let scope = CallScope {
-            batch_extra: vec![applied],
+            batch_extra: vec![applied.clone()],
             durability: Some(Durability::Buffered),
             now_ms: Some(command.now_ms),
             hash_range: range,
             read_only: command.read_only,
             ..CallScope::default()
         };
+        // A partition entry's writes (several items of a batch, a transaction's commit and
+        // release) reach the store as one batch with the applied index, so the entry is
+        // wholly applied or not at all. The metadata group's catalog changes update the
+        // node's catalog in memory as they write, and are written as they go.
+        let collecting = (group != META_GROUP).then(crate::scope::begin_deferred);
         // The proposer's own application tells its admission what the request consumed.
         let (result, usage) = crate::scope::measure(|| {
             with_scope(scope, || {
@@ -479,6 +484,16 @@ impl ClusterNode {
                 }
             })
         });
+        if let Some(collecting) = collecting {
+            let mut batch = collecting.finish();
+            if !batch.is_empty() && !crate::scope::storage_failure_noted() {
+                batch.put(applied.0, applied.1);
+                if let Err(error) = self.db.store().write(batch, Durability::Buffered) {
+                    tracing::warn!(group, index = entry.index, %error, "an applied entry's writes failed");
+                    crate::scope::note_storage_failure();
+                }
+            }
+        }
         if group == META_GROUP {
             self.after_meta_apply(&command, &result);
         }
@@ -1013,15 +1028,25 @@ impl ClusterNode {
     }
 
     /// Routes an internal transaction operation to partition group `group`.
-    /// A split partition's transaction outcomes live on in its children, so a group no longer
-    /// in the map is reached through its first descendant that is.
+    /// A split partition's transaction outcomes live on in its children, so the outcome of a
+    /// group no longer in the map is asked of its first descendant that is. Any other step
+    /// for such a group was planned on an old map, and fails as stale: a transaction is
+    /// never prepared, committed or aborted in a partition that owns only part of its items.
     pub async fn route_txn(self: &Arc<Self>, group: u64, operation: &str, body: &Value) -> ApiResult {
         let found = self.partition(group).or_else(|| {
+            if operation != txn::RESOLVE {
+                return None;
+            }
             let map = self.map_of(table_of_group(group))?;
             map.partitions().iter().find(|p| split::descends_from(p.id.0, group)).cloned()
         });
         let Some(p) = found else {
-            return Err(ApiError::ResourceNotFound("Requested resource not found".into()));
+            let known = self.map_of(table_of_group(group)).is_some();
+            return Err(if known {
+                split::stale_partition(group)
+            } else {
+                ApiError::ResourceNotFound("Requested resource not found".into())
+            });
         };
         let group = p.id.0;
         let replicas: Vec<u64> = p.replicas.iter().map(|r| r.node.0).collect();
@@ -1127,6 +1152,27 @@ pub struct ReplicaStatus {
 }
 
 impl ClusterNode {
+    /// The records this node's replica of partition `group` holds, each as its key and the
+    /// hash of its value, with the applied index they stand at (see
+    /// [`digest::partition_records`](super::digest::partition_records)).
+    pub fn replica_records(&self, group: u64) -> Result<(u64, Vec<(Vec<u8>, u64)>), ApiError> {
+        let range = lock(&self.groups)
+            .get(&group)
+            .and_then(|g| g.range)
+            .ok_or_else(|| ApiError::ResourceNotFound(format!("partition group {group} is not hosted here")))?;
+        let table_id = table_of_group(group);
+        let table = self
+            .db
+            .table_names()
+            .iter()
+            .find_map(|n| self.db.table(n).ok().filter(|t| t.meta.id == table_id))
+            .ok_or_else(|| ApiError::ResourceNotFound(format!("no table has id {table_id}")))?;
+        let applied = crate::replication::replica::stored_applied_index(self.db.store().as_ref(), group)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let records = super::digest::partition_records(&self.db, &table.meta, group, range)?;
+        Ok((applied, records))
+    }
+
     /// Every replica this node hosts with its applied index and, for partitions, the digest
     /// of what it holds. Each replica's index and digest are read together without an await
     /// between them, so under the simulator (one thread) they describe the same state; on a
@@ -1205,11 +1251,11 @@ struct NodeMachine<'a>(&'a Arc<ClusterNode>);
 
 impl StateMachine for NodeMachine<'_> {
     fn apply(&mut self, group: u64, entry: &Entry, applied: (Vec<u8>, Vec<u8>)) -> Result<(), ReplicationError> {
-        crate::scope::take_write_failure();
+        crate::scope::take_storage_failure();
         self.0.apply_entry(group, entry, applied);
-        if crate::scope::take_write_failure() {
+        if crate::scope::take_storage_failure() {
             return Err(ReplicationError::Storage(crate::storage::StorageError::Io(format!(
-                "writes of entry {} of group {group} failed",
+                "storage calls of entry {} of group {group} failed",
                 entry.index
             ))));
         }

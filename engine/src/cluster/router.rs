@@ -124,6 +124,8 @@ impl Router {
     /// Squall's administration operations (`X-Amz-Target: SquallAdmin.<name>`).
     ///
     /// - `DescribeReplicas` `{}`: this node's replicas, their applied index and data digest.
+    /// - `DescribeReplicaRecords` `{"Group"}`: every record this node's replica of a partition
+    ///   holds (key in hex, hash of the value), to find where two replicas differ.
     /// - `DescribePartitions` `{"TableName"}`: the table's partition map as this node knows it.
     /// - `SplitPartition` `{"TableName", "PartitionId"?, "SplitHash"?}`: splits a partition (by
     ///   default the widest) at a hash (by default the median of its items' sizes, taken by its
@@ -133,6 +135,16 @@ impl Router {
             "DescribeReplicas" => {
                 let statuses = self.node.replica_statuses().map_err(|e| ApiError::Internal(e.to_string()))?;
                 Ok(json!({ "Node": self.node.id(), "Replicas": statuses }))
+            }
+            "DescribeReplicaRecords" => {
+                let group = request
+                    .get("Group")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| ApiError::validation("Group must be a partition group id"))?;
+                let (applied, records) = self.node.replica_records(group)?;
+                let records: Vec<Value> =
+                    records.iter().map(|(key, hash)| json!([hex_of(key), format!("{hash:016x}")])).collect();
+                Ok(json!({"Node": self.node.id(), "Group": group, "AppliedIndex": applied, "Records": records}))
             }
             "DescribePartitions" => {
                 let (_, map) = self.node.table_map(routing::table_name(request)?)?;
@@ -503,6 +515,11 @@ impl Router {
         }
         Ok(merged)
     }
+}
+
+/// Bytes as lowercase hex.
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A partition map as the administration API shows it.

@@ -160,6 +160,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn corrupt(what: &str, error: impl std::fmt::Display) -> ApiError {
+    crate::scope::note_storage_failure();
     ApiError::Internal(format!("corrupt {what}: {error}"))
 }
 
@@ -201,11 +202,19 @@ impl Database {
         self.commit(batch, Durability::Sync)
     }
 
+    /// One key's value, as the writes collected so far by the current apply leave it (see
+    /// `scope::begin_deferred`), else as stored.
+    fn read_key(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        match crate::scope::deferred_value(key) {
+            Some(value) => Ok(value),
+            None => self.store.get(key),
+        }
+    }
+
     /// The transaction holding the item stored at `storage_key`, if one does.
     pub fn lock_holder(&self, storage_key: &[u8]) -> Result<Option<u64>, StorageError> {
         Ok(self
-            .store
-            .get(&keys::lock_key(storage_key))?
+            .read_key(&keys::lock_key(storage_key))?
             .and_then(|v| v.as_slice().try_into().ok().map(u64::from_be_bytes)))
     }
 
@@ -225,10 +234,12 @@ impl Database {
     /// Writes a batch with `durability`, or as the current [`scope`](crate::scope) says: inside
     /// a replicated apply the scope adds the group's applied index to the batch and lowers the
     /// durability to `Buffered`, since the synced raft log already holds the change.
-    fn commit(&self, mut batch: WriteBatch, durability: Durability) -> Result<(), StorageError> {
+    fn commit(&self, batch: WriteBatch, durability: Durability) -> Result<(), StorageError> {
         if crate::scope::current(|scope| scope.is_some_and(|s| s.read_only)) {
             return Err(StorageError::Io("write attempted outside replication".into()));
         }
+        // Inside an apply that collects its writes, the apply writes them all at once.
+        let Some(mut batch) = crate::scope::defer(batch) else { return Ok(()) };
         let durability = crate::scope::current(|scope| match scope {
             Some(scope) => {
                 for (key, value) in &scope.batch_extra {
@@ -240,7 +251,7 @@ impl Database {
         });
         let result = self.store.write(batch, durability);
         if result.is_err() {
-            crate::scope::note_write_failure();
+            crate::scope::note_storage_failure();
         }
         result
     }
@@ -334,7 +345,7 @@ impl Database {
     }
 
     fn next_table_id(&self) -> Result<u64, ApiError> {
-        Ok(match self.store.get(keys::NEXT_TABLE_ID_KEY)? {
+        Ok(match self.read_key(keys::NEXT_TABLE_ID_KEY)? {
             Some(bytes) => {
                 let array: [u8; 8] =
                     bytes.as_slice().try_into().map_err(|_| corrupt("table id counter", "wrong length"))?;
@@ -461,7 +472,7 @@ impl Database {
     /// Reads an item by its key attributes.
     pub fn get_item(&self, table: &Table, key: &Item) -> Result<Option<Item>, ApiError> {
         let storage_key = keys::entry_key(table.meta.id, keys::TABLE_INDEX_ID, &table.meta.key_schema, None, key);
-        match self.store.get(&storage_key)? {
+        match self.read_key(&storage_key)? {
             Some(bytes) => Ok(Some(decode_item(&bytes).map_err(|e| corrupt("item", e))?)),
             None => Ok(None),
         }
@@ -529,7 +540,7 @@ impl Database {
     }
 
     fn collection_size(&self, counter_key: &[u8]) -> Result<u64, ApiError> {
-        Ok(match self.store.get(counter_key)? {
+        Ok(match self.read_key(counter_key)? {
             Some(bytes) => {
                 let array: [u8; 8] =
                     bytes.as_slice().try_into().map_err(|_| corrupt("collection size", "wrong length"))?;

@@ -105,6 +105,49 @@ pub fn judge(reports: &[ReplicaReport]) -> Verdict {
     }
 }
 
+/// The groups of diverged violations' messages (`partition group 0x…:`), in order.
+pub fn diverged_groups(violations: &[Violation]) -> Vec<u64> {
+    violations
+        .iter()
+        .filter_map(|v| v.message.strip_prefix("partition group 0x")?.split(':').next())
+        .filter_map(|hex| u64::from_str_radix(hex, 16).ok())
+        .collect()
+}
+
+/// Where replicas' records differ: for each node's `DescribeReplicaRecords` answer, the keys
+/// (at most `shown`) whose value hash differs from the first node's or that one side lacks.
+pub fn record_differences(answers: &[Value], shown: usize) -> String {
+    let records = |answer: &Value| -> BTreeMap<String, String> {
+        answer["Records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| Some((r.get(0)?.as_str()?.to_string(), r.get(1)?.as_str()?.to_string())))
+            .collect()
+    };
+    let Some(first) = answers.first() else { return String::from("no records fetched") };
+    let base = records(first);
+    let mut lines = Vec::new();
+    for answer in &answers[1..] {
+        let other = records(answer);
+        let keys: std::collections::BTreeSet<&String> = base.keys().chain(other.keys()).collect();
+        for key in keys.into_iter().filter(|k| base.get(*k) != other.get(*k)).take(shown) {
+            lines.push(format!(
+                "key {key}: node {} {}, node {} {}",
+                first["Node"],
+                base.get(key).map_or("absent", String::as_str),
+                answer["Node"],
+                other.get(key).map_or("absent", String::as_str)
+            ));
+        }
+    }
+    if lines.is_empty() {
+        String::from("the records fetched now agree")
+    } else {
+        lines.join("; ")
+    }
+}
+
 /// The violation of replicas that never reached one index within the bound.
 pub fn not_converged(example: &str, waited_ms: u64) -> Violation {
     Violation {
@@ -143,6 +186,17 @@ mod tests {
     fn a_replica_behind_is_pending_not_a_violation() {
         let reports = [report(1, 7, 10, (2, 9)), report(2, 7, 9, (1, 3))];
         assert!(matches!(judge(&reports), Verdict::Pending { example } if example.contains("node 2 at 9")));
+    }
+
+    #[test]
+    fn record_differences_name_the_keys_that_differ() {
+        let a = json!({"Node": 1, "Records": [["01aa", "11"], ["01bb", "22"], ["01cc", "33"]]});
+        let b = json!({"Node": 2, "Records": [["01aa", "11"], ["01bb", "99"]]});
+        let text = record_differences(&[a.clone(), b], 5);
+        assert_eq!(text, "key 01bb: node 1 22, node 2 99; key 01cc: node 1 33, node 2 absent");
+        assert_eq!(record_differences(&[a.clone(), a], 5), "the records fetched now agree");
+        let violation = Violation { checker: NAME, key: None, message: "partition group 0x2a: replicas differ".into() };
+        assert_eq!(diverged_groups(&[violation]), vec![0x2a]);
     }
 
     #[test]
