@@ -657,7 +657,8 @@ impl ClusterNode {
             .ok_or_else(|| ApiError::validation(format!("split hash {at:#x} is not strictly inside {range:?}")))?;
         let children = split::children_of(group)
             .ok_or_else(|| ApiError::validation(format!("partition group {group:#x} cannot be split further")))?;
-        if !txn::records(&self.db, group).is_empty() {
+        // Read strictly: a failed read must stop this replica, not let it alone split.
+        if txn::has_records(&self.db, group)? {
             return Err(ApiError::ResourceInUse(format!(
                 "partition group {group:#x} holds prepared transactions; split it later"
             )));

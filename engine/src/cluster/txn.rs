@@ -125,6 +125,21 @@ fn read_record(db: &Database, group: u64, txid: u64) -> Result<Option<TxnRecord>
     }
 }
 
+/// Whether `group` holds any prepared transaction's record.
+pub fn has_records(db: &Database, group: u64) -> Result<bool, ApiError> {
+    let (start, end) = record_range(group);
+    let first = db
+        .store()
+        .scan(
+            std::ops::Bound::Included(start.as_slice()),
+            std::ops::Bound::Excluded(end.as_slice()),
+            crate::storage::Direction::Forward,
+            1,
+        )
+        .map_err(storage)?;
+    Ok(!first.is_empty())
+}
+
 /// The records of `group`'s prepared transactions.
 pub fn records(db: &Database, group: u64) -> Vec<TxnRecord> {
     let (start, end) = record_range(group);
