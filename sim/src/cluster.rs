@@ -130,8 +130,17 @@ pub fn cluster_settings(partitions: u64, resources: Option<Resources>) -> Cluste
         flush_interval_us: crate::resources::TIMER_RESOLUTION_NS / 1_000,
         ..defaults.transport.clone()
     };
-    ClusterSettings { partitions_per_table: Some(partitions), resources, transport, ..defaults }
+    // Logs are compacted far sooner than on a real node, so that compaction happens in every
+    // run, under every fault, rather than only in runs long enough to fill 10,000 entries.
+    let replica = squall_engine::replication::ReplicaSettings {
+        log_entries_max: SIM_LOG_ENTRIES_MAX,
+        ..defaults.replica.clone()
+    };
+    ClusterSettings { partitions_per_table: Some(partitions), resources, transport, replica, ..defaults }
 }
+
+/// Raft log entries a simulated group keeps before its leader has it compacted.
+pub const SIM_LOG_ENTRIES_MAX: u64 = 300;
 
 /// Address of client host `index` (from 0).
 pub fn client_ip(index: u32) -> Ipv4Addr {

@@ -754,7 +754,11 @@ async fn compare_replicas(endpoints: &[String], shared: &Shared) -> Vec<Violatio
                 return violations;
             }
             (None, Verdict::Agree { partitions }) => {
-                shared.event(&format!("replicas: every replica of {partitions} partitions agrees"));
+                let compacted = reports.iter().filter(|r| r.log_first_index > 1).count();
+                shared.event(&format!(
+                    "replicas: every replica of {partitions} partitions agrees ({compacted} of {} replicas' logs compacted)",
+                    reports.len()
+                ));
                 return Vec::new();
             }
             (Some(example), _) | (None, Verdict::Pending { example }) => last = example,

@@ -9,6 +9,7 @@ use squall_engine::cluster::node::ClusterSettings;
 use squall_engine::cluster::split::SplitSettings;
 use squall_engine::cluster::ClusterSpec;
 use squall_engine::node::{self, ClusterConfig, NodeConfig, NodeOptions, StorageConfig};
+use squall_engine::replication::ReplicaSettings;
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8000))
@@ -61,6 +62,10 @@ struct Args {
     /// (3,000 read, 1,000 write units a second) for three checks in a row splits for heat.
     #[arg(long, default_value_t = SplitSettings::default().heat_load_min)]
     split_heat_load_min: f64,
+    /// A raft group's leader whose log holds more entries than this has every replica compact
+    /// it through what all of them hold; 0 keeps logs whole.
+    #[arg(long, default_value_t = ReplicaSettings::default().log_entries_max)]
+    log_entries_max: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,9 +90,11 @@ fn main() -> anyhow::Result<()> {
                 heat_load_min: args.split_heat_load_min,
                 ..SplitSettings::default()
             };
+            let replica = ReplicaSettings { log_entries_max: args.log_entries_max, ..ReplicaSettings::default() };
             let settings = ClusterSettings {
                 partitions_per_table: args.partitions_per_table,
                 split,
+                replica,
                 ..ClusterSettings::default()
             };
             let seed = args.seed.unwrap_or_else(|| {

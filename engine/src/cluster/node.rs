@@ -101,6 +101,12 @@ fn partition_count_key(table_id: u64) -> Vec<u8> {
     key
 }
 
+/// The partition-log operation that compacts every replica's log through an index every
+/// replica holds: body `{"Through": index}`.
+const COMPACT_LOG: &str = "Squall.CompactLog";
+/// Ticks between a leader's checks of its log's length.
+const COMPACT_CHECK_TICKS: u64 = 50;
+
 /// Item keys a leader samples to choose a split point by size.
 const SPLIT_SAMPLES_MAX: usize = 4_096;
 
@@ -204,6 +210,9 @@ pub struct ClusterNode {
     unrecorded_splits: Mutex<BTreeMap<u64, (u64, u64)>>,
     /// Load seen per partition group since its last split check.
     heat: Mutex<BTreeMap<u64, split::HeatTracker>>,
+    /// Log compactions applied and not yet carried out by their group's task: group to the
+    /// index to compact through.
+    compactions: Mutex<BTreeMap<u64, u64>>,
 }
 
 /// How a request sent to this node for one of its groups ended.
@@ -286,6 +295,7 @@ impl ClusterNode {
             throttle,
             unrecorded_splits: Mutex::new(BTreeMap::new()),
             heat: Mutex::new(BTreeMap::new()),
+            compactions: Mutex::new(BTreeMap::new()),
         });
         let voters = node.spec.ids();
         node.start_group(META_GROUP, &voters, None, false)?;
@@ -447,6 +457,16 @@ impl ClusterNode {
         }
         let (range, retired) = lock(&self.groups).get(&group).map_or((None, false), |g| (g.range, g.retired));
         let special = match command.operation.as_str() {
+            // Every replica compacts at the same log position; the group's task does it, as
+            // the log belongs to the replica, not to the state machine. A retired group's log
+            // is compacted too, or its leader's proposals would grow it for good.
+            COMPACT_LOG => {
+                let through = serde_json::from_slice::<Value>(&command.body).ok().and_then(|b| b["Through"].as_u64());
+                if let Some(through) = through {
+                    lock(&self.compactions).insert(group, through);
+                }
+                Some(Ok(json!({})))
+            }
             // A retired partition changes nothing more: routers look up the new partitions.
             _ if retired => Some(Err(split::stale_partition(group))),
             split::SPLIT if group != META_GROUP => {
@@ -1141,6 +1161,8 @@ pub struct ReplicaStatus {
     pub range: Option<(u64, Option<u64>)>,
     /// The index of the last entry applied to the node's store.
     pub applied_index: u64,
+    /// The first index still in the replica's raft log (earlier entries were compacted).
+    pub log_first_index: u64,
     /// The leader this node last saw (0 if none).
     pub leader: u64,
     /// Whether this replica applied a split of its group (its range now belongs to the
@@ -1186,6 +1208,8 @@ impl ClusterNode {
         let mut statuses = Vec::with_capacity(hosted.len());
         for (group, range, retired) in hosted {
             let applied_index = crate::replication::replica::stored_applied_index(self.db.store().as_ref(), group)?;
+            let log_first_index = crate::replication::log_store::stored_first_index(self.db.store().as_ref(), group)
+                .map_err(|e| ClusterError::Storage(crate::storage::StorageError::Corruption(e.to_string())))?;
             let leader = lock(&self.leader_hints).get(&group).copied().unwrap_or(0);
             let table = (group != META_GROUP).then(|| tables.get(&table_of_group(group))).flatten();
             let digest = match (table, range) {
@@ -1199,6 +1223,7 @@ impl ClusterNode {
                 table: table.map(|t| t.meta.name.clone()),
                 range: range.map(|r| (r.start(), r.end())),
                 applied_index,
+                log_first_index,
                 leader,
                 retired,
                 digest,
@@ -1264,6 +1289,28 @@ impl StateMachine for NodeMachine<'_> {
     }
 }
 
+/// Has a leader whose log is over `log_entries_max` entries propose its compaction through
+/// what every replica holds (see `Replica::compactable_index`), so logs stay bounded while
+/// every replica is up, and no replica ever needs a snapshot.
+fn propose_compaction(replica: &mut Replica, log_entries_max: u64) {
+    if log_entries_max == 0 || replica.log_entries() <= log_entries_max {
+        return;
+    }
+    let Some(through) = replica.compactable_index() else { return };
+    if through < replica.first_index() {
+        return;
+    }
+    let command = Command {
+        read_only: false,
+        now_ms: ClusterNode::now_ms(),
+        operation: COMPACT_LOG.to_string(),
+        body: serde_json::to_vec(&json!({"Through": through})).unwrap_or_default(),
+    };
+    if let Err(error) = replica.propose(Vec::new(), command.encode()) {
+        tracing::debug!(group = replica.group(), %error, "log compaction not proposed");
+    }
+}
+
 /// The task driving one replica: ticks, inbound messages and proposals, then persistence,
 /// application and sending, in batches.
 async fn run_group(
@@ -1275,10 +1322,17 @@ async fn run_group(
 ) {
     let group = replica.group();
     let mut ticker = tokio::time::interval(Duration::from_millis(settings.tick_ms));
+    let mut ticks: u64 = 0;
     loop {
         let mut events = Vec::new();
         tokio::select! {
-            _ = ticker.tick() => replica.tick(),
+            _ = ticker.tick() => {
+                replica.tick();
+                ticks += 1;
+                if ticks % COMPACT_CHECK_TICKS == 0 {
+                    propose_compaction(&mut replica, settings.replica.log_entries_max);
+                }
+            }
             event = inbox.recv() => match event {
                 Some(event) => events.push(event),
                 None => return,
@@ -1329,6 +1383,11 @@ async fn run_group(
                 continue;
             }
         };
+        if let Some(through) = lock(&node.compactions).remove(&group) {
+            if let Err(error) = replica.compact_log(through) {
+                tracing::warn!(group, through, %error, "log compaction failed; the log stays longer");
+            }
+        }
         if let Some(resources) = &settings.resources {
             // The Ready's storage work, taken before the next await (see `resources`): its log
             // writes and syncs and its applications, paid before the messages that depend on

@@ -114,6 +114,15 @@ fn decode<M: PbMessage>(group: u64, what: &str, value: &[u8]) -> Result<M, raft:
     M::parse_from_bytes(body).map_err(|e| corruption(group, what, e))
 }
 
+/// The first index in the stored log of `group` (one past its compaction point).
+pub fn stored_first_index(store: &dyn KvStore, group: u64) -> Result<u64, raft::Error> {
+    let point: SnapshotMetadata = match store.get(&tag_key(group, SNAPSHOT_TAG)).map_err(store_err)? {
+        Some(v) => decode(group, "snapshot metadata", &v)?,
+        None => SnapshotMetadata::default(),
+    };
+    Ok(point.index + 1)
+}
+
 /// The `raft::Storage` of one replica group, persisted in a `KvStore`. See the module docs for
 /// the key layout and the write contract.
 pub struct RaftLogStore {
@@ -395,16 +404,12 @@ impl Storage for RaftLogStore {
         Ok(self.last_index)
     }
 
-    /// Squall's snapshots carry the partition's data, which the state machine produces; until
-    /// that exists this returns the compaction point's metadata with empty data, or
-    /// `SnapshotTemporarilyUnavailable` if the compaction point is older than `request_index`.
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        if self.truncated.index < request_index {
-            return Err(RaftStorageError::SnapshotTemporarilyUnavailable.into());
-        }
-        let mut snapshot = Snapshot::default();
-        snapshot.set_metadata(self.truncated.clone());
-        Ok(snapshot)
+    /// Squall's snapshots will carry the partition's data, which the state machine produces;
+    /// until they do, raft is never handed one (a snapshot without data would install an empty
+    /// partition on its receiver). The log is compacted only up to what every replica holds,
+    /// so no replica needs one; a leader asked for one keeps probing instead.
+    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        Err(RaftStorageError::SnapshotTemporarilyUnavailable.into())
     }
 }
 

@@ -38,11 +38,20 @@ pub struct ReplicaSettings {
     pub append_bytes_max: u64,
     /// Append messages in flight to one follower before the leader waits.
     pub inflight_appends_max: usize,
+    /// A leader whose log holds more entries than this proposes to compact it through what
+    /// every replica holds (0: never).
+    pub log_entries_max: u64,
 }
 
 impl Default for ReplicaSettings {
     fn default() -> Self {
-        ReplicaSettings { election_ticks: 10, heartbeat_ticks: 2, append_bytes_max: 1 << 20, inflight_appends_max: 64 }
+        ReplicaSettings {
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            append_bytes_max: 1 << 20,
+            inflight_appends_max: 64,
+            log_entries_max: 10_000,
+        }
     }
 }
 
@@ -242,6 +251,42 @@ impl Replica {
     /// Whether the group's log is empty here (a replica that has never taken part).
     pub fn is_new(&self) -> bool {
         self.raw.raft.raft_log.last_index() == 0
+    }
+
+    /// The first index still in the log (one past the compaction point).
+    pub fn first_index(&self) -> u64 {
+        self.raw.store().compaction_point().index + 1
+    }
+
+    /// Entries in the log.
+    pub fn log_entries(&self) -> u64 {
+        self.raw.raft.raft_log.last_index().saturating_sub(self.first_index() - 1)
+    }
+
+    /// Leader only: the highest index that every voter holds durably in its log (a follower's
+    /// acknowledged match, the leader's own persisted entries), capped at what this replica
+    /// applied. No replica can need an entry up to it again, so the log may be compacted
+    /// through it without a snapshot. `None` on a follower, whose view of the others is stale.
+    pub fn compactable_index(&self) -> Option<u64> {
+        if !self.is_leader() {
+            return None;
+        }
+        let voters = self.raw.raft.prs().conf().voters().ids();
+        let matched =
+            self.raw.raft.prs().iter().filter(|(id, _)| voters.contains(**id)).map(|(_, pr)| pr.matched).min()?;
+        Some(matched.min(self.applied_index()))
+    }
+
+    /// Removes the log's entries through `through` (never beyond what this replica applied).
+    /// Only the log shrinks: the applied data holds everything those entries did.
+    pub fn compact_log(&mut self, through: u64) -> Result<(), ReplicationError> {
+        let through = through.min(self.applied_index());
+        let mut batch = WriteBatch::new();
+        self.raw.mut_store().compact(through + 1, &mut batch)?;
+        if !batch.is_empty() {
+            self.store.write(batch, Durability::Buffered)?;
+        }
+        Ok(())
     }
 
     /// Tells raft a peer could not be reached, so the leader probes it instead of streaming.

@@ -26,6 +26,8 @@ pub struct ReplicaReport {
     pub applied_index: u64,
     /// Its data digest: record count and hash.
     pub digest: (u64, u64),
+    /// The first index left in its raft log (past 1 once the log was compacted).
+    pub log_first_index: u64,
 }
 
 /// The partition replicas of one `DescribeReplicas` answer (the metadata group has no digest
@@ -42,6 +44,7 @@ pub fn parse_reports(answer: &Value) -> Vec<ReplicaReport> {
                 group: replica.get("group")?.as_u64()?,
                 applied_index: replica.get("applied_index")?.as_u64()?,
                 digest: (digest.get("records")?.as_u64()?, digest.get("hash")?.as_u64()?),
+                log_first_index: replica.get("log_first_index").and_then(Value::as_u64).unwrap_or(1),
             })
         })
         .collect()
@@ -164,16 +167,17 @@ mod tests {
     use super::*;
 
     fn report(node: u64, group: u64, applied_index: u64, digest: (u64, u64)) -> ReplicaReport {
-        ReplicaReport { node, group, applied_index, digest }
+        ReplicaReport { node, group, applied_index, digest, log_first_index: 1 }
     }
 
     #[test]
     fn answers_parse_and_skip_the_metadata_group() {
         let answer = json!({"Node": 4, "Replicas": [
             {"group": 0, "applied_index": 9, "leader": 1},
-            {"group": 77, "applied_index": 12, "leader": 4, "digest": {"records": 3, "bytes": 90, "hash": 5}}
+            {"group": 77, "applied_index": 12, "leader": 4, "log_first_index": 9,
+             "digest": {"records": 3, "bytes": 90, "hash": 5}}
         ]});
-        assert_eq!(parse_reports(&answer), vec![report(4, 77, 12, (3, 5))]);
+        assert_eq!(parse_reports(&answer), vec![ReplicaReport { log_first_index: 9, ..report(4, 77, 12, (3, 5)) }]);
     }
 
     #[test]

@@ -200,11 +200,13 @@ fn snapshot_apply_resets_the_log() {
         assert_eq!(log.hard_state().commit, 4);
         assert_eq!(log.hard_state().term, 4);
         assert_eq!(log.conf_state().voters, vec![1, 2, 3]);
-        assert_eq!(log.snapshot(4, 2).unwrap().get_metadata().index, 4);
-        assert!(matches!(
-            log.snapshot(5, 2),
-            Err(raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable))
-        ));
+        // Snapshots carry no partition data yet: raft is never handed one.
+        for request_index in [4, 5] {
+            assert!(matches!(
+                log.snapshot(request_index, 2),
+                Err(raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable))
+            ));
+        }
     }
     // A snapshot beyond the log drops every entry.
     apply(&store, &mut log, Durability::Sync, |l, b| l.apply_snapshot(&snapshot(100, 9, vec![1]), b));
