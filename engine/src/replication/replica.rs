@@ -142,7 +142,12 @@ impl Replica {
             log.set_conf_state(&ConfState::from((voters.to_vec(), vec![])), &mut batch)?;
             store.write(batch, Durability::Sync)?;
         }
-        let applied = stored_applied_index(&*store, group)?.min(log.hard_state().commit);
+        // Entries through the compaction point were applied before they were compacted, and
+        // the store writes in order, so their data is as durable as the compaction; the stored
+        // applied index may be behind it when the last entries wrote nothing (a read, the
+        // compaction entry itself).
+        let applied =
+            stored_applied_index(&*store, group)?.max(log.compaction_point().index).min(log.hard_state().commit);
         // raft-rs draws its randomized election timeout from an unseeded thread RNG whenever it
         // changes role or term; `settle_timing` replaces every such draw with one from the
         // seeded RNG before the next tick can use it.
