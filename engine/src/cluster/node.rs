@@ -381,9 +381,7 @@ impl ClusterNode {
             // A crash between applying CreateTable and recording its partition count: the count
             // follows from the table's settings, the same on every node.
             None => {
-                let Some(table) =
-                    self.db.table_names().iter().find_map(|n| self.db.table(n).ok().filter(|t| t.meta.id == table_id))
-                else {
+                let Some(table) = self.table_by_id(table_id) else {
                     return Ok(());
                 };
                 let count = routing::initial_partition_count(&table.meta, self.settings.partitions_per_table);
@@ -433,6 +431,11 @@ impl ClusterNode {
                 handle.task.abort();
             }
         }
+    }
+
+    /// The table with id `table_id`, if this node's catalog has it.
+    fn table_by_id(&self, table_id: u64) -> Option<Arc<crate::db::Table>> {
+        self.db.table_names().iter().find_map(|n| self.db.table(n).ok().filter(|t| t.meta.id == table_id))
     }
 
     fn map_of(&self, table_id: u64) -> Option<Arc<PartitionMap>> {
@@ -600,8 +603,7 @@ impl ClusterNode {
     /// (DynamoDB's rule, capped like a new table's count), if it is one of those to split now.
     fn capacity_split_point(&self, group: u64) -> Option<u64> {
         let table_id = table_of_group(group);
-        let table =
-            self.db.table_names().iter().find_map(|n| self.db.table(n).ok().filter(|t| t.meta.id == table_id))?;
+        let table = self.table_by_id(table_id)?;
         if table.meta.billing_mode != crate::catalog::BillingMode::Provisioned {
             return None;
         }
@@ -624,8 +626,7 @@ impl ClusterNode {
         settings: &split::SplitSettings,
     ) -> Option<(u64, &'static str)> {
         let table_id = table_of_group(group);
-        let table =
-            self.db.table_names().iter().find_map(|n| self.db.table(n).ok().filter(|t| t.meta.id == table_id))?;
+        let table = self.table_by_id(table_id)?;
         let bytes = u64::try_from(table.stats(crate::db::keys::TABLE_INDEX_ID).size_bytes).unwrap_or(0);
         let hosted_width: u128 =
             hosted.iter().filter(|(g, ..)| table_of_group(*g) == table_id).map(|(_, r, _)| r.width()).sum();
@@ -1185,10 +1186,7 @@ impl ClusterNode {
             .ok_or_else(|| ApiError::ResourceNotFound(format!("partition group {group} is not hosted here")))?;
         let table_id = table_of_group(group);
         let table = self
-            .db
-            .table_names()
-            .iter()
-            .find_map(|n| self.db.table(n).ok().filter(|t| t.meta.id == table_id))
+            .table_by_id(table_id)
             .ok_or_else(|| ApiError::ResourceNotFound(format!("no table has id {table_id}")))?;
         let applied = crate::replication::replica::stored_applied_index(self.db.store().as_ref(), group)
             .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -125,33 +125,28 @@ fn read_record(db: &Database, group: u64, txid: u64) -> Result<Option<TxnRecord>
     }
 }
 
-/// Whether `group` holds any prepared transaction's record.
-pub fn has_records(db: &Database, group: u64) -> Result<bool, ApiError> {
+/// Up to `limit` stored records of `group`'s prepared transactions, in key order.
+fn record_pairs(db: &Database, group: u64, limit: usize) -> Result<Vec<crate::storage::KvPair>, ApiError> {
     let (start, end) = record_range(group);
-    let first = db
-        .store()
+    db.store()
         .scan(
             std::ops::Bound::Included(start.as_slice()),
             std::ops::Bound::Excluded(end.as_slice()),
             crate::storage::Direction::Forward,
-            1,
+            limit,
         )
-        .map_err(storage)?;
-    Ok(!first.is_empty())
+        .map_err(storage)
 }
 
-/// The records of `group`'s prepared transactions.
+/// Whether `group` holds any prepared transaction's record.
+pub fn has_records(db: &Database, group: u64) -> Result<bool, ApiError> {
+    Ok(!record_pairs(db, group, 1)?.is_empty())
+}
+
+/// The records of `group`'s prepared transactions (for the resolver: a failed read finds none
+/// this round).
 pub fn records(db: &Database, group: u64) -> Vec<TxnRecord> {
-    let (start, end) = record_range(group);
-    let pairs = db
-        .store()
-        .scan(
-            std::ops::Bound::Included(start.as_slice()),
-            std::ops::Bound::Excluded(end.as_slice()),
-            crate::storage::Direction::Forward,
-            1024,
-        )
-        .unwrap_or_default();
+    let pairs = record_pairs(db, group, 1024).unwrap_or_default();
     pairs.into_iter().filter_map(|(_, v)| serde_json::from_slice(&v).ok()).collect()
 }
 
