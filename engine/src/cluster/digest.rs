@@ -15,18 +15,13 @@
 //! The digest walks them in key order and folds every key and value into a 64-bit FNV-1a hash
 //! with their lengths, so two replicas agree exactly when they hold the same records.
 
-use std::ops::Bound;
-
 use serde::Serialize;
 
 use crate::catalog::{IndexKind, TableMeta};
 use crate::db::{keys, Database};
 use crate::model::decode_item;
 use crate::partition::HashRange;
-use crate::storage::{Direction, KvStore, StorageError};
-
-/// Entries read from the store per scan call.
-const DIGEST_SCAN_CHUNK: usize = 512;
+use crate::storage::StorageError;
 
 /// What one replica of a partition holds, in brief.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -68,7 +63,7 @@ fn with_hash(prefix: &[u8], hash: u64) -> Vec<u8> {
 
 /// Visits every record whose key starts with `prefix` followed by a hash in `range`.
 fn walk_hashed(
-    store: &dyn KvStore,
+    db: &Database,
     prefix: &[u8],
     range: HashRange,
     visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
@@ -78,32 +73,25 @@ fn walk_hashed(
         Some(end) => with_hash(prefix, end),
         None => keys::prefix_successor(prefix).unwrap_or_else(|| vec![0xff; prefix.len() + 9]),
     };
-    walk(store, &start, &end, visit)
+    walk(db, &start, &end, visit)
 }
 
-/// Visits every record in `[start, end)` in key order.
+/// Visits every record in `[start, end)` in key order, stopping at the first error.
 fn walk(
-    store: &dyn KvStore,
+    db: &Database,
     start: &[u8],
     end: &[u8],
     visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
 ) -> Result<(), StorageError> {
-    let mut lower = start.to_vec();
-    let mut included = true;
-    loop {
-        let bound = if included { Bound::Included(lower.as_slice()) } else { Bound::Excluded(lower.as_slice()) };
-        let chunk = store.scan(bound, Bound::Excluded(end), Direction::Forward, DIGEST_SCAN_CHUNK)?;
-        for (key, value) in &chunk {
-            visit(key, value)?;
+    let mut failure = None;
+    db.for_each_in_range(start, end, |key, value| match visit(key, value) {
+        Ok(()) => true,
+        Err(error) => {
+            failure = Some(error);
+            false
         }
-        match chunk.last() {
-            Some((key, _)) if chunk.len() == DIGEST_SCAN_CHUNK => {
-                lower = key.clone();
-                included = false;
-            }
-            _ => return Ok(()),
-        }
-    }
+    })?;
+    failure.map_or(Ok(()), Err)
 }
 
 /// The digest of the records partition group `group` of `table` owns in `db` over `range`
@@ -148,18 +136,17 @@ fn for_each_record(
     range: HashRange,
     add: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
 ) -> Result<(), StorageError> {
-    let store = db.store().as_ref();
-    walk_hashed(store, &keys::index_prefix(table.id, keys::TABLE_INDEX_ID), range, add)?;
+    walk_hashed(db, &keys::index_prefix(table.id, keys::TABLE_INDEX_ID), range, add)?;
     let mut indexes: Vec<_> = table.indexes.iter().collect();
     indexes.sort_by_key(|index| index.id);
     for index in indexes {
         let prefix = keys::index_prefix(table.id, index.id);
         match index.kind {
-            IndexKind::Local => walk_hashed(store, &prefix, range, add)?,
+            IndexKind::Local => walk_hashed(db, &prefix, range, add)?,
             IndexKind::Global => {
                 let partition = &table.key_schema.partition.name;
                 let end = keys::prefix_successor(&prefix).unwrap_or_else(|| vec![0xff; prefix.len() + 1]);
-                walk(store, &prefix, &end, &mut |key, value| {
+                walk(db, &prefix, &end, &mut |key, value| {
                     let entry = decode_item(value).map_err(|e| StorageError::Corruption(e.to_string()))?;
                     let owned = entry
                         .get(partition)
@@ -172,12 +159,12 @@ fn for_each_record(
             }
         }
     }
-    walk_hashed(store, &keys::collection_table_prefix(table.id), range, add)?;
+    walk_hashed(db, &keys::collection_table_prefix(table.id), range, add)?;
     let mut locks = vec![keys::LOCK_PREFIX];
     locks.extend_from_slice(&keys::index_prefix(table.id, keys::TABLE_INDEX_ID));
-    walk_hashed(store, &locks, range, add)?;
+    walk_hashed(db, &locks, range, add)?;
     for (start, end) in [super::txn::record_range(group), super::txn::outcome_range(group)] {
-        walk(store, &start, &end, add)?;
+        walk(db, &start, &end, add)?;
     }
     Ok(())
 }

@@ -53,8 +53,6 @@ const RETIRED_TAG: u8 = b'r';
 const ROOT_BITS: u32 = 7;
 /// Largest heap position a child may take (the low half of a group id is 32 bits).
 const HEAP_MAX: u64 = (1 << (32 - ROOT_BITS)) - 1;
-/// Item keys read from the store per scan call when choosing a split point.
-const SAMPLE_SCAN_CHUNK: usize = 512;
 
 /// When a partition's leader splits it on its own (see [`HeatTracker`] and
 /// [`oversized`]).
@@ -291,25 +289,13 @@ pub fn size_samples(
         Some(end) => bound(end),
         None => keys::prefix_successor(&prefix).unwrap_or_else(|| vec![0xff; prefix.len() + 9]),
     };
-    let mut lower = bound(range.start());
-    let mut included = true;
     let mut samples = Vec::new();
-    loop {
-        let start = if included { Bound::Included(lower.as_slice()) } else { Bound::Excluded(lower.as_slice()) };
-        let chunk = db.store().scan(start, Bound::Excluded(&end), Direction::Forward, SAMPLE_SCAN_CHUNK)?;
-        for (key, value) in &chunk {
-            if let Some(hash) = key.get(prefix.len()..prefix.len() + 8).and_then(hash_value) {
-                samples.push(HashSample { hash, weight: (key.len() + value.len()) as u64 });
-            }
+    db.for_each_in_range(&bound(range.start()), &end, |key, value| {
+        if let Some(hash) = key.get(prefix.len()..prefix.len() + 8).and_then(hash_value) {
+            samples.push(HashSample { hash, weight: (key.len() + value.len()) as u64 });
         }
-        match chunk.last() {
-            Some((key, _)) if chunk.len() == SAMPLE_SCAN_CHUNK && samples.len() < samples_max * 4 => {
-                lower = key.clone();
-                included = false;
-            }
-            _ => break,
-        }
-    }
+        samples.len() < samples_max * 4
+    })?;
     if samples.len() > samples_max {
         let step = samples.len().div_ceil(samples_max);
         samples = samples.into_iter().step_by(step).collect();

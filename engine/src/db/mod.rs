@@ -283,7 +283,9 @@ impl Database {
     }
 
     /// Calls `visit` for every pair in `[start, end)` in ascending order until it returns false.
-    fn for_each_in_range(
+    /// Visits the stored records in `[start, end)` in key order, a chunk of the store at a
+    /// time, until `visit` returns false.
+    pub fn for_each_in_range(
         &self,
         start: &[u8],
         end: &[u8],
