@@ -110,6 +110,22 @@ pub fn partition_digest(
     Ok(digest)
 }
 
+/// The FNV-1a hash of one record's value, as [`partition_records`] lists it.
+pub fn value_hash(value: &[u8]) -> u64 {
+    let mut one = PartitionDigest::new();
+    one.fold_bytes(value);
+    one.hash
+}
+
+/// The digest of the metadata group's records in `db` (what its snapshots carry).
+pub fn meta_digest(db: &Database) -> Result<PartitionDigest, StorageError> {
+    let mut digest = PartitionDigest::new();
+    for (key, value) in super::snapshot::meta_records(db)? {
+        digest.add(&key, &value);
+    }
+    Ok(digest)
+}
+
 /// Every record of the partition (as [`partition_digest`] counts them), each as its key and
 /// the FNV-1a hash of its value: what two replicas that disagree can compare key by key.
 pub fn partition_records(
@@ -120,16 +136,14 @@ pub fn partition_records(
 ) -> Result<Vec<(Vec<u8>, u64)>, StorageError> {
     let mut records = Vec::new();
     for_each_record(db, table, group, range, &mut |key, value| {
-        let mut one = PartitionDigest::new();
-        one.fold_bytes(value);
-        records.push((key.to_vec(), one.hash));
+        records.push((key.to_vec(), value_hash(value)));
         Ok(())
     })?;
     Ok(records)
 }
 
 /// Visits every record of the partition in the module docs' order.
-fn for_each_record(
+pub(crate) fn for_each_record(
     db: &Database,
     table: &TableMeta,
     group: u64,

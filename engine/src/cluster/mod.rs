@@ -11,6 +11,7 @@ pub mod digest;
 pub mod node;
 pub mod router;
 pub mod routing;
+pub mod snapshot;
 pub mod split;
 pub mod transport;
 pub mod txn;

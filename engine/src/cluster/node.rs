@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::routing::{self, table_of_group};
 use super::transport::{Inbound, OutcomeFuture, Transport, TransportError, TransportSettings};
 use super::wire::{Mode, Outcome};
-use super::{split, txn};
+use super::{snapshot, split, txn};
 use super::{ClusterSpec, META_GROUP};
 use crate::api::{ApiError, Service};
 use crate::capacity::{Placement, Slot, Usage};
@@ -110,6 +110,9 @@ const COMPACT_CHECK_TICKS: u64 = 50;
 /// Item keys a leader samples to choose a split point by size.
 const SPLIT_SAMPLES_MAX: usize = 4_096;
 
+/// Ticks a leader waits for a follower to acknowledge a snapshot before it counts the
+/// snapshot as lost and lets raft send another.
+const SNAPSHOT_ACK_TICKS_MAX: u64 = 100;
 /// Key of the node's start counter, which makes proposal ids unique across restarts.
 const INCARNATION_KEY: &[u8] = &[0x00, b'i'];
 /// How long the `DelayRaftMessages` fault point holds a ready's messages: a few raft ticks'
@@ -180,6 +183,9 @@ struct GroupHandle {
     /// Whether this replica applied a split of the group: it refuses every later request, and
     /// keeps running only so that lagging replicas can still learn the split.
     retired: bool,
+    /// The replica's applied index as its task last saw it: entries that write nothing (a
+    /// read, a compaction, a leader's empty entry) count too, unlike the stored index.
+    applied: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -368,8 +374,9 @@ impl ClusterNode {
         // After a storage failure the replica is opened again from what the store holds (the
         // in-memory raft state may be ahead of it), and applies again from its durable point.
         let reopen = move || Replica::open(store.clone(), group, me, &voters_owned, settings.clone(), seed);
-        let task = tokio::spawn(run_group(node, replica, rx, self.settings.clone(), reopen));
-        groups.insert(group, GroupHandle { inbox: tx, range, voters: voters.to_vec(), retired, task });
+        let applied = Arc::new(AtomicU64::new(replica.applied_index()));
+        let task = tokio::spawn(run_group(node, replica, rx, self.settings.clone(), reopen, applied.clone()));
+        groups.insert(group, GroupHandle { inbox: tx, range, voters: voters.to_vec(), retired, applied, task });
         Ok(())
     }
 
@@ -669,11 +676,10 @@ impl ClusterNode {
     ) -> ApiResult {
         let body: Value = serde_json::from_slice(&command.body).map_err(|e| ApiError::Serialization(e.to_string()))?;
         let at = body.get("At").and_then(Value::as_u64).ok_or_else(|| ApiError::validation("At is required"))?;
-        let Some((range, voters)) = lock(&self.groups).get(&group).and_then(|g| Some((g.range?, g.voters.clone())))
-        else {
+        let Some(range) = lock(&self.groups).get(&group).and_then(|g| g.range) else {
             return Err(ApiError::Internal(format!("group {group:#x} has no range")));
         };
-        let halves = range
+        range
             .split_at(at)
             .ok_or_else(|| ApiError::validation(format!("split hash {at:#x} is not strictly inside {range:?}")))?;
         let children = split::children_of(group)
@@ -684,7 +690,6 @@ impl ClusterNode {
                 "partition group {group:#x} holds prepared transactions; split it later"
             )));
         }
-        let table_id = table_of_group(group);
         let mut puts = vec![(split::retired_key(group), at.to_be_bytes().to_vec()), applied];
         // Transactions this partition decided stay decided: a participant still finishing one
         // asks a child for the outcome.
@@ -695,24 +700,38 @@ impl ClusterNode {
         }
         let scope = CallScope { durability: Some(Durability::Buffered), ..CallScope::default() };
         with_scope(scope, || self.db.write_records(puts, Vec::new())).map_err(ApiError::from)?;
-        if let Some(handle) = lock(&self.groups).get_mut(&group) {
-            handle.retired = true;
-        }
-        let campaign = proposer == Some(self.me);
-        for (child, half) in children.into_iter().zip([halves.0, halves.1]) {
+        self.retire(group, at, proposer == Some(self.me));
+        tracing::info!(group, at, left = children[0], right = children[1], "partition split");
+        Ok(json!({"Children": children, "At": at}))
+    }
+
+    /// Follows a split of `group` at `at` that this replica applied (or learned from a
+    /// snapshot): the replica refuses every later request, the children start on the same
+    /// nodes (campaigning at once when `campaign`), this node routes to them, and the
+    /// metadata group is asked to record the split, now and, should that fail, again on
+    /// every resolver round.
+    fn retire(self: &Arc<Self>, group: u64, at: u64, campaign: bool) {
+        let (range, voters) = match lock(&self.groups).get_mut(&group) {
+            Some(handle) => {
+                handle.retired = true;
+                (handle.range, handle.voters.clone())
+            }
+            None => return,
+        };
+        let (Some(children), Some((left, right))) = (split::children_of(group), range.and_then(|r| r.split_at(at)))
+        else {
+            return;
+        };
+        for (child, half) in children.into_iter().zip([left, right]) {
             if let Err(error) = self.start_group(child, &voters, Some(half), campaign) {
                 tracing::error!(group = child, %error, "cannot start a split's child");
             }
         }
-        // This node routes to the children at once; the others once the metadata group has
-        // recorded the split, which this replica proposes now and, should that fail, again
-        // on every resolver round.
+        let table_id = table_of_group(group);
         self.follow_split(table_id, group, at);
         lock(&self.unrecorded_splits).insert(group, (table_id, at));
         let node = self.clone();
         tokio::spawn(async move { node.record_splits().await });
-        tracing::info!(group, at, left = children[0], right = children[1], "partition split");
-        Ok(json!({"Children": children, "At": at}))
     }
 
     /// Records a split in this node's partition map (the metadata group's decision).
@@ -744,13 +763,66 @@ impl ClusterNode {
     /// Follows a catalog change with the partition layout it implies.
     fn after_meta_apply(self: &Arc<Self>, command: &Command, result: &ApiResult) {
         self.after_meta_layout(command, result);
-        if let (Ok(_), Some(throttle)) = (result, &self.throttle) {
-            // The buckets follow the catalog: a new capacity applies at once on every node (the
-            // leaders among them), and buckets live as long as what they limit.
+        if result.is_ok() {
+            self.follow_catalog_capacity();
+        }
+    }
+
+    /// The buckets follow the catalog: a new capacity applies at once on every node (the
+    /// leaders among them), and buckets live as long as what they limit.
+    fn follow_catalog_capacity(&self) {
+        if let Some(throttle) = &self.throttle {
             let partitions = |meta: &TableMeta| {
                 self.map_of(meta.id).map(|m| u32::try_from(m.partitions().len()).unwrap_or(u32::MAX))
             };
             throttle.follow_catalog(&self.db, &partitions);
+        }
+    }
+
+    /// The records group `group` owns in this node's store, as a snapshot carries them.
+    fn group_records(&self, group: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, crate::storage::StorageError> {
+        if group == META_GROUP {
+            return snapshot::meta_records(&self.db);
+        }
+        let range = lock(&self.groups).get(&group).and_then(|g| g.range);
+        match (range, self.table_by_id(table_of_group(group))) {
+            (Some(range), Some(table)) => snapshot::partition_records(&self.db, &table.meta, group, range),
+            // A table this node's catalog no longer has: the group owns nothing here.
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Brings what this node keeps in memory in line with a snapshot one of its replicas
+    /// installed: the catalog, partition maps, replicas and buckets after a metadata snapshot;
+    /// the table's counters, and a split the snapshot carries, after a partition's.
+    fn follow_restored(self: &Arc<Self>, group: u64) {
+        if group == META_GROUP {
+            if let Err(error) = self.db.reload_catalog() {
+                tracing::error!(%error, "cannot reload the catalog from a metadata snapshot");
+                return;
+            }
+            let live: Vec<u64> =
+                self.db.table_names().iter().filter_map(|n| self.db.table(n).ok().map(|t| t.meta.id)).collect();
+            let known: Vec<u64> = self.maps.read().unwrap_or_else(|p| p.into_inner()).keys().copied().collect();
+            for id in known.into_iter().filter(|id| !live.contains(id)) {
+                self.drop_table(id);
+            }
+            for id in live {
+                if let Err(error) = self.load_table(id) {
+                    tracing::error!(table_id = id, %error, "cannot start a table's partitions after a snapshot");
+                }
+            }
+            self.follow_catalog_capacity();
+            return;
+        }
+        if let Err(error) = self.db.recount_table(table_of_group(group)) {
+            tracing::warn!(group, %error, "cannot count the table's items after a snapshot");
+        }
+        let retired = lock(&self.groups).get(&group).is_some_and(|g| g.retired);
+        match split::retired_at(&self.db, group) {
+            Ok(Some(at)) if !retired => self.retire(group, at, false),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(group, %error, "cannot read the split marker after a snapshot"),
         }
     }
 
@@ -1160,7 +1232,7 @@ pub struct ReplicaStatus {
     /// The partition's hash range: first hash and end (exclusive; `None` for the top).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub range: Option<(u64, Option<u64>)>,
-    /// The index of the last entry applied to the node's store.
+    /// The index of the last entry this replica applied (entries that write nothing count).
     pub applied_index: u64,
     /// The first index still in the replica's raft log (earlier entries were compacted).
     pub log_first_index: u64,
@@ -1180,6 +1252,14 @@ impl ClusterNode {
     /// hash of its value, with the applied index they stand at (see
     /// [`digest::partition_records`](super::digest::partition_records)).
     pub fn replica_records(&self, group: u64) -> Result<(u64, Vec<(Vec<u8>, u64)>), ApiError> {
+        let applied = lock(&self.groups)
+            .get(&group)
+            .map(|g| g.applied.load(Ordering::Relaxed))
+            .ok_or_else(|| ApiError::ResourceNotFound(format!("group {group} is not hosted here")))?;
+        if group == META_GROUP {
+            let records = snapshot::meta_records(&self.db)?;
+            return Ok((applied, records.into_iter().map(|(k, v)| (k, super::digest::value_hash(&v))).collect()));
+        }
         let range = lock(&self.groups)
             .get(&group)
             .and_then(|g| g.range)
@@ -1188,8 +1268,6 @@ impl ClusterNode {
         let table = self
             .table_by_id(table_id)
             .ok_or_else(|| ApiError::ResourceNotFound(format!("no table has id {table_id}")))?;
-        let applied = crate::replication::replica::stored_applied_index(self.db.store().as_ref(), group)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let records = super::digest::partition_records(&self.db, &table.meta, group, range)?;
         Ok((applied, records))
     }
@@ -1199,13 +1277,14 @@ impl ClusterNode {
     /// between them, so under the simulator (one thread) they describe the same state; on a
     /// real node an entry applied meanwhile can make them disagree, and callers read again.
     pub fn replica_statuses(&self) -> Result<Vec<ReplicaStatus>, ClusterError> {
-        let hosted: Vec<(u64, Option<HashRange>, bool)> =
-            lock(&self.groups).iter().map(|(g, h)| (*g, h.range, h.retired)).collect();
+        let hosted: Vec<(u64, Option<HashRange>, bool, u64)> = lock(&self.groups)
+            .iter()
+            .map(|(g, h)| (*g, h.range, h.retired, h.applied.load(Ordering::Relaxed)))
+            .collect();
         let tables: BTreeMap<u64, Arc<crate::db::Table>> =
             self.db.table_names().iter().filter_map(|name| self.db.table(name).ok().map(|t| (t.meta.id, t))).collect();
         let mut statuses = Vec::with_capacity(hosted.len());
-        for (group, range, retired) in hosted {
-            let applied_index = crate::replication::replica::stored_applied_index(self.db.store().as_ref(), group)?;
+        for (group, range, retired, applied_index) in hosted {
             let log_first_index = crate::replication::log_store::stored_first_index(self.db.store().as_ref(), group)
                 .map_err(|e| ClusterError::Storage(crate::storage::StorageError::Corruption(e.to_string())))?;
             let leader = lock(&self.leader_hints).get(&group).copied().unwrap_or(0);
@@ -1214,6 +1293,7 @@ impl ClusterNode {
                 (Some(table), Some(range)) if !retired => {
                     Some(super::digest::partition_digest(&self.db, &table.meta, group, range)?)
                 }
+                _ if group == META_GROUP => Some(super::digest::meta_digest(&self.db)?),
                 _ => None,
             };
             statuses.push(ReplicaStatus {
@@ -1285,16 +1365,42 @@ impl StateMachine for NodeMachine<'_> {
         }
         Ok(())
     }
+
+    fn snapshot(&mut self, group: u64) -> Result<Vec<u8>, ReplicationError> {
+        let records = self.0.group_records(group)?;
+        tracing::info!(group, records = records.len(), "snapshot prepared for a lagging replica");
+        Ok(snapshot::encode_records(&records))
+    }
+
+    fn restore(
+        &mut self,
+        group: u64,
+        data: &[u8],
+        applied: (Vec<u8>, Vec<u8>),
+        batch: &mut crate::storage::WriteBatch,
+    ) -> Result<(), ReplicationError> {
+        let wanted = snapshot::decode_records(data)?;
+        let current = self.0.group_records(group)?;
+        let counts = snapshot::replace_records(current, wanted, batch);
+        batch.put(applied.0, applied.1);
+        tracing::info!(group, written = counts.written, deleted = counts.deleted, "replica restores a snapshot");
+        Ok(())
+    }
+
+    fn restored(&mut self, group: u64) {
+        self.0.follow_restored(group);
+    }
 }
 
 /// Has a leader whose log is over `log_entries_max` entries propose its compaction through
-/// what every replica holds (see `Replica::compactable_index`), so logs stay bounded while
-/// every replica is up, and no replica ever needs a snapshot.
+/// what every replica holds, or through all but the last `log_entries_max / 2` applied
+/// entries when a replica lags further (see `Replica::compactable_index`): logs stay bounded
+/// whatever a replica does, and only a replica that fell that far behind needs a snapshot.
 fn propose_compaction(replica: &mut Replica, log_entries_max: u64) {
     if log_entries_max == 0 || replica.log_entries() <= log_entries_max {
         return;
     }
-    let Some(through) = replica.compactable_index() else { return };
+    let Some(through) = replica.compactable_index(log_entries_max / 2) else { return };
     if through < replica.first_index() {
         return;
     }
@@ -1317,10 +1423,14 @@ async fn run_group(
     mut inbox: mpsc::Receiver<GroupEvent>,
     settings: ClusterSettings,
     reopen: impl Fn() -> Result<Replica, ReplicationError> + Send + 'static,
+    applied: Arc<AtomicU64>,
 ) {
     let group = replica.group();
     let mut ticker = tokio::time::interval(Duration::from_millis(settings.tick_ms));
     let mut ticks: u64 = 0;
+    // Followers sent a snapshot, and the tick it left: one whose acknowledgement is overdue
+    // was lost on the way (raft would wait for it for good), so raft is told to try again.
+    let mut snapshots_sent: BTreeMap<u64, u64> = BTreeMap::new();
     loop {
         let mut events = Vec::new();
         tokio::select! {
@@ -1329,6 +1439,16 @@ async fn run_group(
                 ticks += 1;
                 if ticks % COMPACT_CHECK_TICKS == 0 {
                     propose_compaction(&mut replica, settings.replica.log_entries_max);
+                }
+                if !snapshots_sent.is_empty() {
+                    let in_flight = replica.snapshots_in_flight();
+                    snapshots_sent.retain(|peer, sent| {
+                        let overdue = ticks - *sent > SNAPSHOT_ACK_TICKS_MAX;
+                        if overdue && in_flight.contains(peer) {
+                            replica.report_snapshot_lost(*peer);
+                        }
+                        !overdue && in_flight.contains(peer)
+                    });
                 }
             }
             event = inbox.recv() => match event {
@@ -1381,6 +1501,7 @@ async fn run_group(
                 continue;
             }
         };
+        applied.store(replica.applied_index(), Ordering::Relaxed);
         if let Some(through) = lock(&node.compactions).remove(&group) {
             if let Err(error) = replica.compact_log(through) {
                 tracing::warn!(group, through, %error, "log compaction failed; the log stays longer");
@@ -1415,6 +1536,9 @@ async fn run_group(
             tokio::time::sleep(Duration::from_millis(BUGGIFY_DELAY_MESSAGES_MS)).await;
         }
         for message in outcome.messages {
+            if message.get_msg_type() == raft::prelude::MessageType::MsgSnapshot {
+                snapshots_sent.insert(message.to, ticks);
+            }
             node.transport.send_raft(group, message);
         }
     }

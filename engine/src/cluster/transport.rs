@@ -205,10 +205,12 @@ impl Transport {
         if crate::buggify::fires(crate::buggify::Site::DropRaftMessage) {
             return;
         }
-        let frame = wire::encode(&PeerMessage::Raft { group, message: Box::new(message) });
-        if let Ok(link) = self.link(to) {
+        let Ok(link) = self.link(to) else { return };
+        for frame in raft_frames(group, message) {
             if link.try_send(frame).is_err() {
+                // A snapshot missing a part is dropped by its receiver; raft sends it again.
                 tracing::trace!(to, group, "raft message dropped: queue full");
+                return;
             }
         }
     }
@@ -419,6 +421,72 @@ async fn read_responses<R: AsyncRead + Unpin>(
     }
 }
 
+/// The frames of one raft message: a snapshot whose data is too large for one frame goes as
+/// its data's parts followed by the message without its data.
+fn raft_frames(group: u64, mut message: RaftMessage) -> Vec<Vec<u8>> {
+    let data_bytes = message.get_snapshot().get_data().len();
+    if data_bytes <= wire::SNAPSHOT_PART_BYTES {
+        return vec![wire::encode(&PeerMessage::Raft { group, message: Box::new(message) })];
+    }
+    let data = std::mem::take(&mut message.mut_snapshot().data);
+    let mut frames: Vec<Vec<u8>> = data
+        .chunks(wire::SNAPSHOT_PART_BYTES)
+        .enumerate()
+        .map(|(i, part)| {
+            let offset = (i * wire::SNAPSHOT_PART_BYTES) as u64;
+            wire::encode(&PeerMessage::SnapshotPart { group, total: data_bytes as u64, offset, bytes: part.to_vec() })
+        })
+        .collect();
+    frames.push(wire::encode(&PeerMessage::Raft { group, message: Box::new(message) }));
+    frames
+}
+
+/// Snapshot data arriving in parts on one connection, per group.
+#[derive(Default)]
+struct SnapshotParts {
+    groups: BTreeMap<u64, (u64, Vec<u8>)>,
+}
+
+impl SnapshotParts {
+    /// Adds a part. Parts must follow each other: a first part starts a new snapshot, and a
+    /// part that does not continue the one being gathered discards it (a part went missing).
+    fn add(&mut self, group: u64, total: u64, offset: u64, bytes: &[u8]) {
+        if total > wire::SNAPSHOT_BYTES_MAX {
+            tracing::warn!(group, total, "snapshot too large to reassemble; dropped");
+            return;
+        }
+        if offset == 0 {
+            self.groups.insert(group, (total, Vec::new()));
+        }
+        let Some(gathered) = self.groups.get_mut(&group) else { return };
+        let end = offset + bytes.len() as u64;
+        if gathered.0 != total || gathered.1.len() as u64 != offset || end > total {
+            self.groups.remove(&group);
+            return;
+        }
+        gathered.1.extend_from_slice(bytes);
+    }
+
+    /// The raft message to deliver: a snapshot message without data gets the parts gathered
+    /// for its group, or is dropped (`None`) when they do not add up.
+    fn complete(&mut self, group: u64, mut message: RaftMessage) -> Option<RaftMessage> {
+        let is_snapshot = message.get_msg_type() == raft::prelude::MessageType::MsgSnapshot;
+        if !is_snapshot || !message.get_snapshot().get_data().is_empty() {
+            return Some(message);
+        }
+        match self.groups.remove(&group) {
+            Some((total, data)) if data.len() as u64 == total => {
+                message.mut_snapshot().data = data.into();
+                Some(message)
+            }
+            _ => {
+                tracing::debug!(group, "snapshot message without its parts dropped");
+                None
+            }
+        }
+    }
+}
+
 async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>, settings: TransportSettings) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let Some(PeerMessage::Hello { from }) = read_frame(&mut reader).await else {
@@ -434,9 +502,15 @@ async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>, settings
             }
         }
     });
+    let mut parts = SnapshotParts::default();
     while let Some(message) = read_frame(&mut reader).await {
         match message {
-            PeerMessage::Raft { group, message } => inbound.raft(group, *message),
+            PeerMessage::Raft { group, message } => {
+                if let Some(message) = parts.complete(group, *message) {
+                    inbound.raft(group, message);
+                }
+            }
+            PeerMessage::SnapshotPart { group, total, offset, bytes } => parts.add(group, total, offset, &bytes),
             PeerMessage::Request { id, group, mode, range, operation, body } => {
                 let future = inbound.request(group, mode, range, operation, body);
                 let tx = tx.clone();
@@ -461,4 +535,56 @@ async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>, settings
     }
     drop(tx);
     let _ = writer_task.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot_message(data: Vec<u8>) -> RaftMessage {
+        let mut message = RaftMessage { from: 1, to: 2, term: 3, ..Default::default() };
+        message.set_msg_type(raft::prelude::MessageType::MsgSnapshot);
+        message.mut_snapshot().data = data.into();
+        message.mut_snapshot().mut_metadata().index = 40;
+        message
+    }
+
+    fn receive(parts: &mut SnapshotParts, frames: &[Vec<u8>]) -> Vec<RaftMessage> {
+        let mut delivered = Vec::new();
+        for frame in frames {
+            match wire::decode(&frame[4..]).expect("frame decodes") {
+                PeerMessage::SnapshotPart { group, total, offset, bytes } => parts.add(group, total, offset, &bytes),
+                PeerMessage::Raft { group, message } => delivered.extend(parts.complete(group, *message)),
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+        delivered
+    }
+
+    #[test]
+    fn a_large_snapshot_travels_in_parts_and_arrives_whole() {
+        let data: Vec<u8> = (0..2 * wire::SNAPSHOT_PART_BYTES + 10).map(|i| (i % 251) as u8).collect();
+        let message = snapshot_message(data);
+        let frames = raft_frames(7, message.clone());
+        assert_eq!(frames.len(), 4, "three parts and the message");
+        assert!(frames.iter().all(|f| f.len() <= FRAME_BYTES_MAX));
+        let mut parts = SnapshotParts::default();
+        assert_eq!(receive(&mut parts, &frames), vec![message]);
+        // A small message is one frame, delivered as it is.
+        let small = snapshot_message(b"small".to_vec());
+        assert_eq!(raft_frames(7, small.clone()).len(), 1);
+        assert_eq!(receive(&mut parts, &raft_frames(7, small.clone())), vec![small]);
+    }
+
+    #[test]
+    fn a_snapshot_missing_a_part_is_dropped() {
+        let data = vec![9u8; wire::SNAPSHOT_PART_BYTES * 2 + 1];
+        let mut frames = raft_frames(7, snapshot_message(data.clone()));
+        frames.remove(1);
+        let mut parts = SnapshotParts::default();
+        assert!(receive(&mut parts, &frames).is_empty());
+        // The next complete sending gets through.
+        let message = snapshot_message(data);
+        assert_eq!(receive(&mut parts, &raft_frames(7, message.clone())), vec![message]);
+    }
 }

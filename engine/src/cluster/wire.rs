@@ -14,6 +14,11 @@ use raft::prelude::Message as RaftMessage;
 
 /// Largest frame: a 16 MB request plus its envelope.
 pub const FRAME_BYTES_MAX: usize = 17 * 1024 * 1024;
+/// Snapshot data travels in parts of at most this many bytes ([`PeerMessage::SnapshotPart`]).
+pub const SNAPSHOT_PART_BYTES: usize = 4 * 1024 * 1024;
+/// Largest snapshot a receiver reassembles; a larger one is dropped (and the sender's replica
+/// stays behind, which its leader's log records).
+pub const SNAPSHOT_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024;
 
 /// How a routed request is to be run by the node that receives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +94,19 @@ pub enum PeerMessage {
         /// The ping's nonce.
         nonce: u64,
     },
+    /// One part of a snapshot's data too large for one frame. The parts of a snapshot travel
+    /// in order on one connection, then the raft message itself with its data left out; the
+    /// receiver puts the data back when the parts add up to `total` bytes.
+    SnapshotPart {
+        /// The group.
+        group: u64,
+        /// The whole data's size.
+        total: u64,
+        /// Where in the data this part starts.
+        offset: u64,
+        /// The part's bytes.
+        bytes: Vec<u8>,
+    },
 }
 
 /// A frame that could not be decoded.
@@ -111,6 +129,7 @@ const KIND_REQUEST: u8 = 3;
 const KIND_RESPONSE: u8 = 4;
 const KIND_PING: u8 = 5;
 const KIND_PONG: u8 = 6;
+const KIND_SNAPSHOT_PART: u8 = 7;
 
 fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
@@ -185,6 +204,13 @@ pub fn encode(message: &PeerMessage) -> Vec<u8> {
         PeerMessage::Pong { nonce } => {
             out.push(KIND_PONG);
             put_u64(&mut out, *nonce);
+        }
+        PeerMessage::SnapshotPart { group, total, offset, bytes } => {
+            out.push(KIND_SNAPSHOT_PART);
+            put_u64(&mut out, *group);
+            put_u64(&mut out, *total);
+            put_u64(&mut out, *offset);
+            put_bytes(&mut out, bytes);
         }
     }
     let len = (out.len() - 4) as u32;
@@ -269,6 +295,12 @@ pub fn decode(payload: &[u8]) -> Result<PeerMessage, WireError> {
         }
         KIND_PING => PeerMessage::Ping { nonce: r.u64("nonce")? },
         KIND_PONG => PeerMessage::Pong { nonce: r.u64("nonce")? },
+        KIND_SNAPSHOT_PART => PeerMessage::SnapshotPart {
+            group: r.u64("group")?,
+            total: r.u64("total")?,
+            offset: r.u64("offset")?,
+            bytes: r.bytes("snapshot part")?.to_vec(),
+        },
         _ => return Err(WireError::Invalid("kind")),
     };
     if !r.rest.is_empty() {
@@ -325,6 +357,7 @@ mod tests {
     fn probes_round_trip() {
         round_trip(PeerMessage::Ping { nonce: 0 });
         round_trip(PeerMessage::Pong { nonce: u64::MAX });
+        round_trip(PeerMessage::SnapshotPart { group: 5, total: 9, offset: 4, bytes: b"part".to_vec() });
     }
 
     proptest! {

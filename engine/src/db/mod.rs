@@ -173,20 +173,47 @@ impl Database {
             ddl: Mutex::new(()),
             stripes: (0..WRITE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         };
+        db.reload_catalog()?;
+        Ok(db)
+    }
+
+    /// Loads the catalog from the store again, replacing the one in memory (a replica installed
+    /// a snapshot of it): tables that changed are counted again, tables that are gone dropped.
+    pub fn reload_catalog(&self) -> Result<(), StorageError> {
         let end = keys::prefix_successor(keys::CATALOG_PREFIX).expect("catalog prefix has a successor");
         let mut entries = Vec::new();
-        db.for_each_in_range(keys::CATALOG_PREFIX, &end, |_, value| {
+        self.for_each_in_range(keys::CATALOG_PREFIX, &end, |_, value| {
             entries.push(value.to_vec());
             true
         })?;
+        let mut loaded = BTreeMap::new();
         for value in entries {
             let meta: TableMeta =
                 serde_json::from_slice(&value).map_err(|e| StorageError::Corruption(format!("catalog entry: {e}")))?;
-            let stats = db.count_table(&meta)?;
-            let table = Table { meta, stats: Arc::new(Mutex::new(stats)) };
-            db.tables.write().unwrap_or_else(|p| p.into_inner()).insert(table.meta.name.clone(), Arc::new(table));
+            let unchanged = self.tables.read().unwrap_or_else(|p| p.into_inner()).get(&meta.name).cloned();
+            let table = match unchanged {
+                Some(table) if table.meta == meta => table,
+                _ => {
+                    let stats = self.count_table(&meta)?;
+                    Arc::new(Table { meta, stats: Arc::new(Mutex::new(stats)) })
+                }
+            };
+            loaded.insert(table.meta.name.clone(), table);
         }
-        Ok(db)
+        *self.tables.write().unwrap_or_else(|p| p.into_inner()) = loaded;
+        Ok(())
+    }
+
+    /// Counts the items of table `table_id` in the store again (a replica of one of its
+    /// partitions installed a snapshot, replacing items without writing them one by one).
+    pub fn recount_table(&self, table_id: u64) -> Result<(), StorageError> {
+        let table =
+            self.tables.read().unwrap_or_else(|p| p.into_inner()).values().find(|t| t.meta.id == table_id).cloned();
+        if let Some(table) = table {
+            let stats = self.count_table(&table.meta)?;
+            *lock(&table.stats) = stats;
+        }
+        Ok(())
     }
 
     /// The store underneath.

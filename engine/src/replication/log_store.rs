@@ -136,6 +136,10 @@ pub struct RaftLogStore {
     last_index: u64,
     /// Term of the entry at `last_index`.
     last_term: u64,
+    /// The snapshot prepared for followers that need entries no longer in the log.
+    prepared: Option<Snapshot>,
+    /// Whether raft asked for a snapshot that was not prepared (see [`Storage::snapshot`]).
+    snapshot_wanted: std::cell::Cell<bool>,
 }
 
 impl std::fmt::Debug for RaftLogStore {
@@ -173,6 +177,8 @@ impl RaftLogStore {
             last_index: truncated.index,
             last_term: truncated.term,
             truncated,
+            prepared: None,
+            snapshot_wanted: std::cell::Cell::new(false),
         };
         let start = entry_key(group, 0);
         let end = entries_end(group);
@@ -297,7 +303,15 @@ impl RaftLogStore {
         batch.delete_range(entry_key(self.group, first), entry_key(self.group, to_index));
         batch.put(tag_key(self.group, SNAPSHOT_TAG), encode(&point)?);
         self.truncated = point;
+        self.drop_outdated_snapshot();
         Ok(())
+    }
+
+    /// Drops the prepared snapshot once the log no longer continues it.
+    fn drop_outdated_snapshot(&mut self) {
+        if self.prepared.as_ref().is_some_and(|s| s.get_metadata().index < self.truncated.index) {
+            self.prepared = None;
+        }
     }
 
     /// Replaces the log by `snapshot`'s position: every entry is removed, the log continues after
@@ -324,7 +338,36 @@ impl RaftLogStore {
         self.truncated = point;
         self.hard_state = hard_state;
         self.conf_state = conf_state;
+        self.drop_outdated_snapshot();
         Ok(())
+    }
+}
+
+impl RaftLogStore {
+    /// Whether raft asked for a snapshot since the last one was prepared: the replica then
+    /// has its state machine produce one ([`prepare_snapshot`](RaftLogStore::prepare_snapshot)).
+    pub fn snapshot_wanted(&self) -> bool {
+        self.snapshot_wanted.get()
+    }
+
+    /// Keeps `snapshot` (the state machine's data as of its metadata's index, which must be
+    /// applied and not before the compaction point) to hand to raft for every follower that
+    /// needs one, until the log is compacted past it.
+    pub fn prepare_snapshot(&mut self, snapshot: Snapshot) {
+        assert!(
+            snapshot.get_metadata().index >= self.truncated.index,
+            "group {}: snapshot at {} is older than the compaction point {}",
+            self.group,
+            snapshot.get_metadata().index,
+            self.truncated.index
+        );
+        self.snapshot_wanted.set(false);
+        self.prepared = Some(snapshot);
+    }
+
+    /// The prepared snapshot's index, if one is kept.
+    pub fn prepared_snapshot_index(&self) -> Option<u64> {
+        self.prepared.as_ref().map(|s| s.get_metadata().index)
     }
 }
 
@@ -404,12 +447,24 @@ impl Storage for RaftLogStore {
         Ok(self.last_index)
     }
 
-    /// Squall's snapshots will carry the partition's data, which the state machine produces;
-    /// until they do, raft is never handed one (a snapshot without data would install an empty
-    /// partition on its receiver). The log is compacted only up to what every replica holds,
-    /// so no replica needs one; a leader asked for one keeps probing instead.
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        Err(RaftStorageError::SnapshotTemporarilyUnavailable.into())
+    /// A snapshot carries the state machine's data, which only the replica's driver can
+    /// produce: raft's first request finds none prepared, notes that one is wanted and is told
+    /// to try again later; the driver prepares one after the current `Ready`, and raft's next
+    /// attempt gets it. A prepared snapshot serves every follower until the log is compacted
+    /// past it (a follower given it must find the entries after it in the log).
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        match &self.prepared {
+            Some(snapshot)
+                if snapshot.get_metadata().index >= self.truncated.index
+                    && snapshot.get_metadata().index >= request_index =>
+            {
+                Ok(snapshot.clone())
+            }
+            _ => {
+                self.snapshot_wanted.set(true);
+                Err(RaftStorageError::SnapshotTemporarilyUnavailable.into())
+            }
+        }
     }
 }
 

@@ -73,6 +73,24 @@ pub trait StateMachine {
     /// entry's data, if it writes anything. An error means the entry's writes did not reach the
     /// store: the replica stops, and reopened it applies the entry again.
     fn apply(&mut self, group: u64, entry: &Entry, applied: (Vec<u8>, Vec<u8>)) -> Result<(), ReplicationError>;
+
+    /// Everything this replica's state for `group` holds, as applied so far: what a replica
+    /// that lacks the log's compacted entries installs to continue from the applied index.
+    fn snapshot(&mut self, group: u64) -> Result<Vec<u8>, ReplicationError>;
+
+    /// Adds to `batch` the writes that replace this replica's state for `group` by a
+    /// snapshot's `data`, and `applied` (the snapshot's index as the group's applied index).
+    /// The replica writes the batch, synced, with the log's own changes.
+    fn restore(
+        &mut self,
+        group: u64,
+        data: &[u8],
+        applied: (Vec<u8>, Vec<u8>),
+        batch: &mut WriteBatch,
+    ) -> Result<(), ReplicationError>;
+
+    /// Called once a restored snapshot is durable, so state kept in memory follows the store.
+    fn restored(&mut self, group: u64);
 }
 
 /// What one call to [`Replica::process_ready`] produced.
@@ -86,6 +104,10 @@ pub struct ReadyOutcome {
     pub entries_applied: u64,
     /// Bytes of those entries.
     pub applied_bytes: u64,
+    /// Whether a snapshot from the leader replaced this replica's state.
+    pub snapshot_restored: bool,
+    /// Bytes of snapshot data prepared for followers.
+    pub snapshot_bytes_prepared: u64,
 }
 
 /// One replica of one raft group.
@@ -268,18 +290,42 @@ impl Replica {
         self.raw.raft.raft_log.last_index().saturating_sub(self.first_index() - 1)
     }
 
-    /// Leader only: the highest index that every voter holds durably in its log (a follower's
-    /// acknowledged match, the leader's own persisted entries), capped at what this replica
-    /// applied. No replica can need an entry up to it again, so the log may be compacted
-    /// through it without a snapshot. `None` on a follower, whose view of the others is stale.
-    pub fn compactable_index(&self) -> Option<u64> {
+    /// Leader only: the index through which the log may be compacted. That is the highest
+    /// index every replica holds durably (a follower's acknowledged match, the leader's own
+    /// persisted entries), so that no replica that keeps up needs a snapshot; but a replica
+    /// lagging more than `retain_entries` behind what this replica applied does not hold the
+    /// log back: it will catch up from a snapshot. Never past what this replica applied.
+    /// `None` on a follower, whose view of the others is stale.
+    pub fn compactable_index(&self, retain_entries: u64) -> Option<u64> {
         if !self.is_leader() {
             return None;
         }
-        let voters = self.raw.raft.prs().conf().voters().ids();
-        let matched =
-            self.raw.raft.prs().iter().filter(|(id, _)| voters.contains(**id)).map(|(_, pr)| pr.matched).min()?;
-        Some(matched.min(self.applied_index()))
+        let matched = self.raw.raft.prs().iter().map(|(_, pr)| pr.matched).min()?;
+        let applied = self.applied_index();
+        Some(matched.max(applied.saturating_sub(retain_entries)).min(applied))
+    }
+
+    /// Leader only: the followers that were sent a snapshot and have not acknowledged it.
+    pub fn snapshots_in_flight(&self) -> Vec<u64> {
+        if !self.is_leader() {
+            return Vec::new();
+        }
+        let mut peers: Vec<u64> = self
+            .raw
+            .raft
+            .prs()
+            .iter()
+            .filter(|(_, pr)| pr.state == raft::ProgressState::Snapshot)
+            .map(|(id, _)| *id)
+            .collect();
+        peers.sort_unstable();
+        peers
+    }
+
+    /// Tells raft a snapshot sent to `peer` was lost (its acknowledgement never came): the
+    /// leader probes the peer again and sends a new one if it still needs it.
+    pub fn report_snapshot_lost(&mut self, peer: u64) {
+        self.raw.report_snapshot(peer, raft::SnapshotStatus::Failure);
     }
 
     /// Removes the log's entries through `through` (never beyond what this replica applied).
@@ -312,16 +358,25 @@ impl Replica {
             outcome.messages.extend(ready.take_messages());
 
             let mut batch = WriteBatch::new();
-            let log = self.raw.mut_store();
-            if !ready.snapshot().is_empty() {
-                log.apply_snapshot(ready.snapshot(), &mut batch)?;
+            let restoring = !ready.snapshot().is_empty();
+            if restoring {
+                let snapshot = ready.snapshot();
+                let index = snapshot.get_metadata().index;
+                let applied = (tag_key(self.group, APPLIED_TAG), index.to_be_bytes().to_vec());
+                machine.restore(self.group, &snapshot.data, applied, &mut batch)?;
+                self.raw.mut_store().apply_snapshot(snapshot, &mut batch)?;
             }
+            let log = self.raw.mut_store();
             log.append(ready.entries(), &mut batch)?;
             if let Some(hard_state) = ready.hs() {
                 log.set_hard_state(hard_state, &mut batch)?;
             }
             if !batch.is_empty() {
                 self.store.write(batch, log_durability())?;
+            }
+            if restoring {
+                machine.restored(self.group);
+                outcome.snapshot_restored = true;
             }
             outcome.messages.extend(ready.take_persisted_messages());
             let committed = ready.take_committed_entries();
@@ -340,8 +395,29 @@ impl Replica {
             self.apply(machine, committed, &mut outcome)?;
             self.raw.advance_apply();
         }
+        if self.raw.store().snapshot_wanted() {
+            outcome.snapshot_bytes_prepared += self.prepare_snapshot(machine)?;
+        }
         self.settle_timing();
         Ok(outcome)
+    }
+
+    /// Has the state machine produce a snapshot at the applied index for raft to send, and
+    /// returns its size in bytes. Everything applied is in the store already (applied writes
+    /// are buffered, never held back), so the machine's state is exactly the applied index's.
+    fn prepare_snapshot(&mut self, machine: &mut dyn StateMachine) -> Result<u64, ReplicationError> {
+        let index = self.applied_index();
+        let term = self.raw.raft.raft_log.term(index)?;
+        let data = machine.snapshot(self.group)?;
+        let bytes = data.len() as u64;
+        let mut snapshot = raft::prelude::Snapshot::default();
+        snapshot.data = data.into();
+        let metadata = snapshot.mut_metadata();
+        metadata.index = index;
+        metadata.term = term;
+        metadata.set_conf_state(self.raw.store().conf_state().clone());
+        self.raw.mut_store().prepare_snapshot(snapshot);
+        Ok(bytes)
     }
 
     fn apply(

@@ -30,8 +30,8 @@ pub struct ReplicaReport {
     pub log_first_index: u64,
 }
 
-/// The partition replicas of one `DescribeReplicas` answer (the metadata group has no digest
-/// and is left out).
+/// The replicas of one `DescribeReplicas` answer that carry a digest: partitions' and the
+/// metadata group's (a retired partition has none and is left out).
 pub fn parse_reports(answer: &Value) -> Vec<ReplicaReport> {
     let node = answer.get("Node").and_then(Value::as_u64).unwrap_or(0);
     let replicas = answer.get("Replicas").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();

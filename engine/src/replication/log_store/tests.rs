@@ -200,17 +200,26 @@ fn snapshot_apply_resets_the_log() {
         assert_eq!(log.hard_state().commit, 4);
         assert_eq!(log.hard_state().term, 4);
         assert_eq!(log.conf_state().voters, vec![1, 2, 3]);
-        // Snapshots carry no partition data yet: raft is never handed one.
-        for request_index in [4, 5] {
-            assert!(matches!(
-                log.snapshot(request_index, 2),
-                Err(raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable))
-            ));
-        }
     }
+    // No snapshot is prepared: raft is told to wait, and the driver learns one is wanted.
+    assert!(!log.snapshot_wanted());
+    assert!(matches!(log.snapshot(0, 2), Err(raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable))));
+    assert!(log.snapshot_wanted());
+    let mut prepared = snapshot(4, 4, vec![1, 2, 3]);
+    prepared.data = b"state".to_vec().into();
+    log.prepare_snapshot(prepared.clone());
+    assert!(!log.snapshot_wanted());
+    assert_eq!(log.snapshot(0, 2).unwrap(), prepared);
+    assert_eq!(log.prepared_snapshot_index(), Some(4));
+    // A request for a newer snapshot than the prepared one waits for a new one.
+    assert!(log.snapshot(5, 2).is_err());
+    assert!(log.snapshot_wanted());
     // A snapshot beyond the log drops every entry.
     apply(&store, &mut log, Durability::Sync, |l, b| l.apply_snapshot(&snapshot(100, 9, vec![1]), b));
     assert_eq!((log.first_index().unwrap(), log.last_index().unwrap()), (101, 100));
+    // The snapshot prepared at 4 is behind the compaction point now: it is not handed out.
+    assert!(log.snapshot(0, 2).is_err());
+    assert_eq!(log.prepared_snapshot_index(), None);
     apply(&store, &mut log, Durability::Sync, |l, b| l.append(&[entry(101, 9)], b));
     assert_eq!(open(&store).entries(101, 102, None, ctx()).unwrap(), vec![entry(101, 9)]);
 }

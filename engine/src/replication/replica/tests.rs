@@ -4,9 +4,13 @@ use super::*;
 use crate::storage::MemStore;
 
 /// Records applied entries and writes each one's applied index, as a real state machine must.
+/// Its snapshot is the list of entries applied so far.
 struct Recorder {
     store: Arc<MemStore>,
     applied: Vec<Vec<u8>>,
+    /// A restored snapshot's entries, until it is durable.
+    restoring: Option<Vec<Vec<u8>>>,
+    snapshots_restored: usize,
 }
 
 impl StateMachine for Recorder {
@@ -16,6 +20,29 @@ impl StateMachine for Recorder {
         batch.put(applied.0, applied.1);
         self.store.write(batch, Durability::Buffered)?;
         Ok(())
+    }
+
+    fn snapshot(&mut self, _group: u64) -> Result<Vec<u8>, ReplicationError> {
+        Ok(self.applied.join(&b'\n'))
+    }
+
+    fn restore(
+        &mut self,
+        _group: u64,
+        data: &[u8],
+        applied: (Vec<u8>, Vec<u8>),
+        batch: &mut WriteBatch,
+    ) -> Result<(), ReplicationError> {
+        let entries =
+            if data.is_empty() { Vec::new() } else { data.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect() };
+        self.restoring = Some(entries);
+        batch.put(applied.0, applied.1);
+        Ok(())
+    }
+
+    fn restored(&mut self, _group: u64) {
+        self.applied = self.restoring.take().expect("a restore precedes restored");
+        self.snapshots_restored += 1;
     }
 }
 
@@ -28,7 +55,7 @@ const GROUP: u64 = 7;
 
 fn node(id: u64, store: Arc<MemStore>, seed: u64) -> Node {
     let replica = Replica::open(store.clone(), GROUP, id, &[1, 2, 3], ReplicaSettings::default(), seed).unwrap();
-    Node { replica, machine: Recorder { store, applied: Vec::new() } }
+    Node { replica, machine: Recorder { store, applied: Vec::new(), restoring: None, snapshots_restored: 0 } }
 }
 
 /// Ticks every node `ticks` times, delivering messages after each tick except to `down` nodes,
@@ -142,4 +169,42 @@ fn replicas_of_one_group_with_one_node_seed_draw_different_timeouts() {
         })
         .count();
     assert!(differing >= 15, "only {differing} of 20 seeds gave different timeouts");
+}
+
+#[test]
+fn a_replica_behind_the_compacted_log_catches_up_from_a_snapshot() {
+    let stores: BTreeMap<u64, Arc<MemStore>> = (1..=3).map(|id| (id, Arc::new(MemStore::new()))).collect();
+    let mut nodes: BTreeMap<u64, Node> = stores.iter().map(|(&id, s)| (id, node(id, s.clone(), 7))).collect();
+    assert!(run(&mut nodes, &[], 200, |n| leader(n, &[]).is_some()), "no leader elected");
+    let first = leader(&nodes, &[]).unwrap();
+    let away = *nodes.keys().find(|id| **id != first).unwrap();
+    let down = [away];
+    for i in 0..40 {
+        nodes.get_mut(&first).unwrap().replica.propose(vec![], format!("e{i}").into_bytes()).unwrap();
+        assert!(run(&mut nodes, &down, 5, |n| n[&first].machine.applied.len() == i + 1));
+    }
+    // The replica that is away holds compaction back only as far as `retain_entries`.
+    let through = nodes[&first].replica.compactable_index(10).unwrap();
+    assert_eq!(through, nodes[&first].replica.applied_index() - 10);
+    for n in nodes.values_mut() {
+        n.replica.compact_log(through).unwrap();
+    }
+    assert!(nodes[&first].replica.first_index() > 2);
+
+    // Back, it needs entries the log no longer holds: the leader sends a snapshot.
+    assert!(
+        run(&mut nodes, &[], 200, |n| n[&away].machine.applied == n[&first].machine.applied),
+        "the returning replica did not catch up"
+    );
+    assert_eq!(nodes[&away].machine.snapshots_restored, 1);
+    // Its log starts after the snapshot, which is at least as recent as the compaction point.
+    assert!(nodes[&away].replica.first_index() > through);
+    // It goes on applying new entries, and a restart starts from the snapshot's position.
+    nodes.get_mut(&first).unwrap().replica.propose(vec![], b"after".to_vec()).unwrap();
+    assert!(
+        run(&mut nodes, &[], 20, |n| n[&away].machine.applied.last().map(Vec::as_slice) == Some(b"after".as_slice()))
+    );
+    let reopened = node(away, stores[&away].clone(), 7);
+    assert_eq!(reopened.replica.applied_index(), nodes[&away].replica.applied_index());
+    assert!(stored_applied_index(&*stores[&away], GROUP).unwrap() >= through);
 }
