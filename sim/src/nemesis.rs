@@ -25,6 +25,9 @@ pub const FAULT_MS_MAX: u64 = 10_000;
 pub const CHAOS_MS_PER_FAULT: u64 = 4_000;
 /// Most faults in one run.
 pub const FAULTS_MAX: u64 = 64;
+/// Time after a replaced disk's node restarts before another disk may be replaced: the node
+/// must have rejoined its groups first.
+const WIPE_SPACING_MS: u64 = 30_000;
 /// Chance (per million) that swarm testing keeps an allowed fault kind for a seed.
 const SWARM_KEEP_PER_MILLION: u64 = 700_000;
 
@@ -62,11 +65,14 @@ pub enum FaultKind {
     /// Split a partition of a table under load (an administration action, not a failure: it
     /// tests that splits lose and duplicate nothing, whatever else is going on).
     Split,
+    /// Crash one node and replace its disk by an empty one; it restarts at the heal and
+    /// rejoins the cluster.
+    Wipe,
 }
 
 impl FaultKind {
     /// Every kind, in the order `--faults all` lists them.
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::Crash,
         FaultKind::Pause,
         FaultKind::ZoneCrash,
@@ -82,6 +88,7 @@ impl FaultKind {
         FaultKind::DiskFull,
         FaultKind::Swizzle,
         FaultKind::Split,
+        FaultKind::Wipe,
     ];
 
     /// The command-line name.
@@ -102,6 +109,7 @@ impl FaultKind {
             FaultKind::DiskFull => "disk-full",
             FaultKind::Swizzle => "swizzle-clog",
             FaultKind::Split => "split",
+            FaultKind::Wipe => "wipe",
         }
     }
 
@@ -146,7 +154,7 @@ impl FromStr for FaultSet {
                 "none" => {}
                 "disk" => kinds.extend(FaultKind::ALL.into_iter().filter(|k| k.is_disk())),
                 "network" => kinds.extend(FaultKind::ALL.into_iter().filter(|k| k.is_network())),
-                "process" => kinds.extend([FaultKind::Crash, FaultKind::Pause, FaultKind::ZoneCrash]),
+                "process" => kinds.extend([FaultKind::Crash, FaultKind::Pause, FaultKind::ZoneCrash, FaultKind::Wipe]),
                 name => match FaultKind::ALL.into_iter().find(|k| k.name() == name) {
                     Some(kind) => kinds.push(kind),
                     None => {
@@ -181,6 +189,8 @@ pub enum CutDirection {
 pub enum Fault {
     /// Crash node `node`; restart it at the heal.
     Crash { node: u32 },
+    /// Crash node `node` and empty its disk; restart it at the heal, rejoining.
+    Wipe { node: u32 },
     /// Pause node `node`; resume it at the heal.
     Pause { node: u32 },
     /// Crash every node of `zone`.
@@ -215,6 +225,7 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::Crash { node } => write!(f, "crash node {node}"),
+            Fault::Wipe { node } => write!(f, "crash node {node} and replace its disk by an empty one"),
             Fault::Pause { node } => write!(f, "pause node {node}"),
             Fault::ZoneCrash { zone } => write!(f, "crash zone {zone}"),
             Fault::ZoneCut { zone, direction } => write!(f, "cut zone {zone} off ({direction:?})"),
@@ -317,6 +328,20 @@ pub fn plan(seed: u64, cluster: &ClusterSpec, clients: u32, chaos_ms: u64, allow
         })
         .collect();
     faults.sort_by_key(|f| (f.start_ms, f.duration_ms));
+    // Losing two disks of one partition's replicas at once loses data for real (its writes
+    // had a quorum of two); the fault model replaces one disk at a time, and gives the node
+    // time to rejoin before the next.
+    let mut last_wipe_end_ms: Option<u64> = None;
+    faults.retain(|f| {
+        if !matches!(f.fault, Fault::Wipe { .. }) {
+            return true;
+        }
+        if last_wipe_end_ms.is_some_and(|end| f.start_ms < end + WIPE_SPACING_MS) {
+            return false;
+        }
+        last_wipe_end_ms = Some(f.start_ms + f.duration_ms);
+        true
+    });
     for (id, fault) in faults.iter_mut().enumerate() {
         fault.id = id as u32;
     }
@@ -330,6 +355,7 @@ fn draw_fault(rng: &mut ChaCha8Rng, kind: FaultKind, cluster: &ClusterSpec, clie
     let zone = |rng: &mut ChaCha8Rng| uniform_below(rng, u64::from(cluster.zones)) as u32;
     match kind {
         FaultKind::Crash => Fault::Crash { node: node(rng) },
+        FaultKind::Wipe => Fault::Wipe { node: node(rng) },
         FaultKind::Pause => Fault::Pause { node: node(rng) },
         FaultKind::ZoneCrash => Fault::ZoneCrash { zone: zone(rng) },
         FaultKind::ZoneCut => {
@@ -428,6 +454,24 @@ mod tests {
         // crash, pause, cut, isolate, split (halves), lose, link, the five disk kinds,
         // swizzle-clog and split-partition.
         assert_eq!(kinds_seen.len(), 14, "every shape of fault is drawn by some seed: {kinds_seen:?}");
+    }
+
+    #[test]
+    fn disks_are_replaced_one_at_a_time_with_time_to_rejoin_between() {
+        let cluster = ClusterSpec::new(3, 3).unwrap();
+        let wipes_only: FaultSet = "wipe".parse().unwrap();
+        let mut wipes_seen = 0;
+        for seed in 0..100 {
+            let p = plan(seed, &cluster, 3, 120_000, &wipes_only);
+            let wipes: Vec<&ScheduledFault> =
+                p.faults.iter().filter(|f| matches!(f.fault, Fault::Wipe { .. })).collect();
+            assert!(!wipes.is_empty());
+            wipes_seen += wipes.len();
+            for pair in wipes.windows(2) {
+                assert!(pair[1].start_ms >= pair[0].end_ms() + WIPE_SPACING_MS, "{pair:?}");
+            }
+        }
+        assert!(wipes_seen > 100, "some runs replace several disks, one after another");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,6 +64,9 @@ const SPLIT_TIMEOUT_MS: u64 = 10_000;
 struct Disk {
     medium: Medium,
     faults: Arc<StorageFaults>,
+    /// Whether the disk was replaced by an empty one since the node last started: the node
+    /// then starts on an empty store and rejoins the cluster.
+    wiped: AtomicBool,
 }
 
 enum Medium {
@@ -72,14 +75,27 @@ enum Medium {
 }
 
 impl Disk {
-    /// Opens the store a starting node runs on.
-    fn open(&self) -> Result<Arc<dyn KvStore>, StorageError> {
+    /// Opens the store a starting node runs on, and whether it is a replaced (empty) disk.
+    fn open(&self) -> Result<(Arc<dyn KvStore>, bool), StorageError> {
+        let wiped = self.wiped.load(Ordering::Relaxed);
+        if wiped {
+            match &self.medium {
+                Medium::Memory(store) => store.wipe(),
+                Medium::Rocks(path) => match std::fs::remove_dir_all(path) {
+                    Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(StorageError::Io(format!("replace the disk: {error}")))
+                    }
+                    _ => {}
+                },
+            }
+            self.wiped.store(false, Ordering::Relaxed);
+        }
         let inner: Arc<dyn KvStore> = match &self.medium {
             Medium::Memory(store) => store.clone(),
             Medium::Rocks(path) => Arc::new(RocksStore::open(path)?),
         };
         // Metered above the faults, so a write the disk refused costs no modelled time.
-        Ok(Arc::new(MeteredStore::new(Arc::new(FaultyStore::new(inner, self.faults.clone())))))
+        Ok((Arc::new(MeteredStore::new(Arc::new(FaultyStore::new(inner, self.faults.clone())))), wiped))
     }
 
     /// The node's process died: what was never synced is gone. (RocksDB keeps unsynced writes
@@ -156,7 +172,7 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
                 None => Medium::Memory(Arc::new(MemStore::new())),
             };
             let fault_seed = config.seed ^ (u64::from(spec.id) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            Arc::new(Disk { medium, faults: Arc::new(StorageFaults::new(fault_seed)) })
+            Arc::new(Disk { medium, faults: Arc::new(StorageFaults::new(fault_seed)), wiped: AtomicBool::new(false) })
         })
         .collect();
 
@@ -685,8 +701,8 @@ fn start_node(
             let resources = Resources(Arc::new(resources.clone()));
             async move {
                 for attempt in 0..NODE_START_ATTEMPTS_MAX {
-                    let store = match disk.open() {
-                        Ok(store) => store,
+                    let (store, wiped) = match disk.open() {
+                        Ok(opened) => opened,
                         Err(error) => {
                             shared.event(&format!("node {}: open store (attempt {attempt}): {error}", spec.id));
                             tokio::time::sleep(Duration::from_millis(NODE_START_RETRY_MS)).await;
@@ -694,7 +710,13 @@ fn start_node(
                         }
                     };
                     let storage = StorageConfig::Provided(ProvidedStore(store));
-                    let settings = cluster_settings(partitions, Some(resources.clone()));
+                    let mut settings = cluster_settings(partitions, Some(resources.clone()));
+                    // A node whose disk was replaced rejoins rather than start as the voter it
+                    // was; a store it wrote since (a restart during the rejoin) remembers that.
+                    settings.rejoin = wiped;
+                    if wiped {
+                        shared.event(&format!("node {}: starts on an empty disk and rejoins", spec.id));
+                    }
                     let config = node_config(&spec, &cluster, storage, shared.seed, settings);
                     let ready_shared = shared.clone();
                     let id = spec.id;
@@ -958,6 +980,10 @@ impl Nemesis {
     fn start(&self, scheduled: &ScheduledFault) {
         match &scheduled.fault {
             Fault::Crash { node } => self.hold_crash(*node),
+            Fault::Wipe { node } => {
+                self.hold_crash(*node);
+                self.disks[*node as usize].wiped.store(true, Ordering::Relaxed);
+            }
             Fault::Pause { node } => self.hold_pause(*node),
             Fault::ZoneCrash { zone } => self.cluster.zone_nodes(*zone).into_iter().for_each(|n| self.hold_crash(n)),
             Fault::Disk { node, kind } => {
@@ -984,7 +1010,7 @@ impl Nemesis {
 
     fn heal(&self, scheduled: &ScheduledFault) {
         match &scheduled.fault {
-            Fault::Crash { node } => self.release_crash(*node),
+            Fault::Crash { node } | Fault::Wipe { node } => self.release_crash(*node),
             Fault::Pause { node } => self.release_pause(*node),
             Fault::ZoneCrash { zone } => self.cluster.zone_nodes(*zone).into_iter().for_each(|n| self.release_crash(n)),
             Fault::Disk { node, kind } => {

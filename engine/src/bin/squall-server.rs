@@ -66,6 +66,12 @@ struct Args {
     /// it through what all of them hold; 0 keeps logs whole.
     #[arg(long, default_value_t = ReplicaSettings::default().log_entries_max)]
     log_entries_max: u64,
+    /// This node's store was lost (a replaced disk, an emptied --data-dir): rejoin the cluster
+    /// as a new replica of every group, taken back as a learner that catches up from the
+    /// others before it votes, instead of starting as the voter it was (it forgot its votes).
+    /// Ignored when the store is not empty.
+    #[arg(long, requires = "cluster_file")]
+    rejoin: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -95,6 +101,7 @@ fn main() -> anyhow::Result<()> {
                 partitions_per_table: args.partitions_per_table,
                 split,
                 replica,
+                rejoin: args.rejoin,
                 ..ClusterSettings::default()
             };
             let seed = args.seed.unwrap_or_else(|| {

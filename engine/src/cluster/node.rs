@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use raft::prelude::{Entry, Message as RaftMessage};
+use raft::prelude::{ConfChangeType, Entry, Message as RaftMessage, MessageType};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
@@ -71,6 +71,11 @@ pub struct ClusterSettings {
     pub resources: Option<crate::resources::Resources>,
     /// When leaders split their partitions on their own.
     pub split: split::SplitSettings,
+    /// This node's store was lost and replaced by an empty one: rather than start its groups as
+    /// the voter it was (it forgot its votes and the entries it acknowledged), each replica
+    /// waits to be removed from its group and added back as a learner that catches up from a
+    /// snapshot before it votes again. Ignored when the store is not empty.
+    pub rejoin: bool,
 }
 
 impl Default for ClusterSettings {
@@ -90,6 +95,7 @@ impl Default for ClusterSettings {
             replica_restart_backoff_ms: 1_000,
             resources: None,
             split: split::SplitSettings::default(),
+            rejoin: false,
         }
     }
 }
@@ -115,6 +121,15 @@ const SPLIT_SAMPLES_MAX: usize = 4_096;
 const SNAPSHOT_ACK_TICKS_MAX: u64 = 100;
 /// Key of the node's start counter, which makes proposal ids unique across restarts.
 const INCARNATION_KEY: &[u8] = &[0x00, b'i'];
+/// Key present while this node rejoins after losing its store (see `ClusterSettings::rejoin`).
+const REJOINING_KEY: &[u8] = &[0x00, b'j'];
+/// Key tag of a replica that is rejoining (`03 <group> 'j'`), until it votes again.
+const REJOINING_TAG: u8 = b'j';
+/// Ticks between a rejoining replica's requests to be replaced, and between a leader's checks
+/// for learners ready to vote.
+const MEMBERSHIP_CHECK_TICKS: u64 = 20;
+/// The operation a rejoining replica sends to its group's nodes: body `{"Node": id}`.
+pub const REPLACE_REPLICA: &str = "Squall.ReplaceReplica";
 /// How long the `DelayRaftMessages` fault point holds a ready's messages: a few raft ticks'
 /// worth of heartbeats late, short of an election timeout.
 const BUGGIFY_DELAY_MESSAGES_MS: u64 = 150;
@@ -171,7 +186,27 @@ fn parse_context(context: &[u8]) -> Option<(u64, u64, u64)> {
 /// An event for a group's task.
 enum GroupEvent {
     Raft(RaftMessage),
-    Propose { context: Vec<u8>, data: Vec<u8>, reply: oneshot::Sender<Result<(), u64>> },
+    /// A rejoining replica on `node` asks to be removed and added back as a learner; the
+    /// answer says whether it is a learner now.
+    Replace {
+        node: u64,
+        reply: oneshot::Sender<bool>,
+    },
+    Propose {
+        context: Vec<u8>,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), u64>>,
+    },
+}
+
+/// What a group's task shares with the node.
+struct GroupShared {
+    applied: Arc<AtomicU64>,
+    rejoining: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether a rejoining replica takes raft messages: only once a leader has told it that
+    /// it is a learner. Before, the leader's view of it is the one from before its store was
+    /// lost (entries it no longer holds), and what the leader sends would not fit its log.
+    accepting: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A running replica of a group on this node.
@@ -186,6 +221,12 @@ struct GroupHandle {
     /// The replica's applied index as its task last saw it: entries that write nothing (a
     /// read, a compaction, a leader's empty entry) count too, unlike the stored index.
     applied: Arc<AtomicU64>,
+    /// Whether this replica is rejoining after the node lost its store: until its group has
+    /// taken it back as a learner and promoted it, it neither votes nor campaigns nor serves
+    /// reads.
+    rejoining: Arc<std::sync::atomic::AtomicBool>,
+    /// See `GroupShared::accepting`.
+    accepting: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -219,6 +260,9 @@ pub struct ClusterNode {
     /// Log compactions applied and not yet carried out by their group's task: group to the
     /// index to compact through.
     compactions: Mutex<BTreeMap<u64, u64>>,
+    /// Whether this node is rejoining after losing its store: groups it has no membership for
+    /// start uninitialised and rejoining (see `ClusterSettings::rejoin`).
+    rejoining: std::sync::atomic::AtomicBool,
 }
 
 /// How a request sent to this node for one of its groups ended.
@@ -276,12 +320,19 @@ impl ClusterNode {
             return Err(ClusterError::NotInCluster(me));
         }
         let store = db.store().clone();
-        let incarnation = match store.get(INCARNATION_KEY)? {
+        let stored_incarnation = store.get(INCARNATION_KEY)?;
+        let incarnation = match &stored_incarnation {
             Some(bytes) if bytes.len() == 8 => u64::from_be_bytes(bytes[..8].try_into().unwrap_or_default()) + 1,
             _ => 1,
         };
         let mut batch = crate::storage::WriteBatch::new();
         batch.put(INCARNATION_KEY.to_vec(), incarnation.to_be_bytes().to_vec());
+        if settings.rejoin && stored_incarnation.is_none() {
+            batch.put(REJOINING_KEY.to_vec(), Vec::new());
+        } else if settings.rejoin {
+            tracing::warn!(node = me, "--rejoin ignored: this node's store is not empty");
+        }
+        let rejoining = settings.rejoin && stored_incarnation.is_none() || store.get(REJOINING_KEY)?.is_some();
         store.write(batch, Durability::Sync)?;
         let transport = Transport::new(me, spec.peer_addresses()?, settings.transport.clone());
         let node = Arc::new(ClusterNode {
@@ -302,7 +353,11 @@ impl ClusterNode {
             unrecorded_splits: Mutex::new(BTreeMap::new()),
             heat: Mutex::new(BTreeMap::new()),
             compactions: Mutex::new(BTreeMap::new()),
+            rejoining: std::sync::atomic::AtomicBool::new(rejoining),
         });
+        if rejoining {
+            tracing::info!(node = me, "rejoining the cluster with an empty store");
+        }
         let voters = node.spec.ids();
         node.start_group(META_GROUP, &voters, None, false)?;
         tokio::spawn(Self::resolve_transactions(Arc::downgrade(&node), node.settings.txn_resolve_interval_ms));
@@ -361,22 +416,48 @@ impl ClusterNode {
         if groups.contains_key(&group) {
             return Ok(());
         }
-        let replica =
-            Replica::open(self.db.store().clone(), group, self.me, voters, self.settings.replica.clone(), self.seed)?;
+        // A node that lost its store starts the groups it holds no membership of uninitialised:
+        // it may have voted and acknowledged entries in them before, and forgot.
+        let stored = crate::replication::RaftLogStore::open(self.db.store().clone(), group)
+            .map_err(|e| crate::storage::StorageError::Io(e.to_string()))?;
+        let stored_conf = stored.conf_state().clone();
+        let marker = crate::replication::log_store::tag_key(group, REJOINING_TAG);
+        let rejoining = self.rejoining.load(Ordering::Relaxed)
+            && (stored_conf.voters.is_empty() || self.db.store().get(&marker)?.is_some());
+        if rejoining {
+            // The replica stays rejoining across restarts until it votes again.
+            self.db.put_record(marker, Vec::new())?;
+        }
+        let accepting = Arc::new(std::sync::atomic::AtomicBool::new(stored_conf.learners.contains(&self.me)));
+        let start_voters: &[u64] = if rejoining { &[] } else { voters };
+        let replica = Replica::open(
+            self.db.store().clone(),
+            group,
+            self.me,
+            start_voters,
+            self.settings.replica.clone(),
+            self.seed,
+        )?;
         let mut replica = replica;
-        if replica.is_new() && (campaign || voters.first() == Some(&self.me)) {
+        if !rejoining && replica.is_new() && (campaign || voters.first() == Some(&self.me)) {
             replica.campaign()?;
         }
+        let rejoining = Arc::new(std::sync::atomic::AtomicBool::new(rejoining));
         let (tx, rx) = mpsc::channel(self.settings.group_inbox_max);
         let node = Arc::downgrade(self);
         let store = self.db.store().clone();
         let (me, settings, seed, voters_owned) = (self.me, self.settings.replica.clone(), self.seed, voters.to_vec());
         // After a storage failure the replica is opened again from what the store holds (the
         // in-memory raft state may be ahead of it), and applies again from its durable point.
-        let reopen = move || Replica::open(store.clone(), group, me, &voters_owned, settings.clone(), seed);
+        let reopen_voters = if rejoining.load(Ordering::Relaxed) { Vec::new() } else { voters_owned };
+        let reopen = move || Replica::open(store.clone(), group, me, &reopen_voters, settings.clone(), seed);
         let applied = Arc::new(AtomicU64::new(replica.applied_index()));
-        let task = tokio::spawn(run_group(node, replica, rx, self.settings.clone(), reopen, applied.clone()));
-        groups.insert(group, GroupHandle { inbox: tx, range, voters: voters.to_vec(), retired, applied, task });
+        let shared =
+            GroupShared { applied: applied.clone(), rejoining: rejoining.clone(), accepting: accepting.clone() };
+        let task = tokio::spawn(run_group(node, replica, rx, self.settings.clone(), reopen, shared));
+        let handle =
+            GroupHandle { inbox: tx, range, voters: voters.to_vec(), retired, applied, rejoining, accepting, task };
+        groups.insert(group, handle);
         Ok(())
     }
 
@@ -779,6 +860,90 @@ impl ClusterNode {
         }
     }
 
+    /// Whether this node's catalog is not there yet: it lost its store and has not yet
+    /// received the metadata group's snapshot.
+    pub fn catalog_unready(&self) -> bool {
+        lock(&self.groups)
+            .get(&META_GROUP)
+            .is_some_and(|g| g.rejoining.load(Ordering::Relaxed) && g.applied.load(Ordering::Relaxed) == 0)
+    }
+
+    /// Asks every other node to replace this node's replica of `group` (only its leader acts).
+    fn ask_to_be_replaced(self: &Arc<Self>, group: u64) {
+        let body = serde_json::to_vec(&json!({"Node": self.me})).unwrap_or_default();
+        let timeout = Duration::from_millis(self.settings.request_timeout_ms);
+        for peer in self.spec.ids().into_iter().filter(|p| *p != self.me) {
+            let (transport, body, node) = (self.transport.clone(), body.clone(), self.clone());
+            tokio::spawn(async move {
+                let outcome = transport.request(peer, group, Mode::Replicated, None, REPLACE_REPLICA, &body, timeout);
+                let Ok(Outcome::Ok(answer)) = outcome.await else { return };
+                let learner = serde_json::from_slice::<Value>(&answer).ok().and_then(|a| a["Learner"].as_bool());
+                if learner == Some(true) {
+                    if let Some(handle) = lock(&node.groups).get(&group) {
+                        if !handle.accepting.swap(true, Ordering::Relaxed) {
+                            tracing::info!(group, leader = peer, "taken back as a learner; catching up");
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// A rejoining replica's request to be replaced, passed to this node's replica of the group
+    /// (which acts only if it leads).
+    async fn replace_requested(&self, group: u64, body: &[u8]) -> Outcome {
+        let peer = serde_json::from_slice::<Value>(body).ok().and_then(|b| b["Node"].as_u64());
+        let Some(peer) = peer.filter(|p| self.spec.node(*p).is_some()) else {
+            return to_outcome(Err(ApiError::validation("Node must be a node of the cluster")));
+        };
+        let Some(inbox) = lock(&self.groups).get(&group).map(|h| h.inbox.clone()) else {
+            return Outcome::NoReplica;
+        };
+        let (reply, answer) = oneshot::channel();
+        if inbox.try_send(GroupEvent::Replace { node: peer, reply }).is_err() {
+            return to_outcome(Ok(json!({"Learner": false})));
+        }
+        let learner = answer.await.unwrap_or(false);
+        to_outcome(Ok(json!({"Learner": learner})))
+    }
+
+    /// Follows a membership change of `group`'s replica: the voters its children would get,
+    /// and the end of its rejoining once it has been a learner and votes again. When every
+    /// replica here has rejoined, so has the node.
+    fn follow_membership(&self, group: u64, replica: &Replica, shared: &GroupShared, was_learner: &mut bool) {
+        let voters = replica.voters();
+        if let Some(handle) = lock(&self.groups).get_mut(&group) {
+            if !voters.is_empty() {
+                handle.voters = voters.clone();
+            }
+        }
+        if !shared.rejoining.load(Ordering::Relaxed) {
+            return;
+        }
+        if replica.learners().contains(&self.me) {
+            *was_learner = true;
+        }
+        if *was_learner && voters.contains(&self.me) {
+            let mut batch = crate::storage::WriteBatch::new();
+            batch.delete(crate::replication::log_store::tag_key(group, REJOINING_TAG));
+            if let Err(error) = self.db.store().write(batch, Durability::Sync) {
+                tracing::warn!(group, %error, "cannot record that the replica has rejoined; it will ask again");
+                return;
+            }
+            shared.rejoining.store(false, Ordering::Relaxed);
+            tracing::info!(group, node = self.me, "replica rejoined its group as a voter");
+            let done = lock(&self.groups).values().all(|g| !g.rejoining.load(Ordering::Relaxed));
+            if done && self.rejoining.swap(false, Ordering::Relaxed) {
+                let mut batch = crate::storage::WriteBatch::new();
+                batch.delete(REJOINING_KEY.to_vec());
+                if let Err(error) = self.db.store().write(batch, Durability::Sync) {
+                    tracing::warn!(%error, "cannot record that the node has rejoined");
+                }
+                tracing::info!(node = self.me, "every replica has rejoined");
+            }
+        }
+    }
+
     /// The records group `group` owns in this node's store, as a snapshot carries them.
     fn group_records(&self, group: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, crate::storage::StorageError> {
         if group == META_GROUP {
@@ -901,7 +1066,9 @@ impl ClusterNode {
 
     /// Runs a request on this node's replica of `group` as it stands.
     fn run_local(&self, group: u64, range: Option<HashRange>, operation: &str, body: &[u8]) -> Served {
-        if group != META_GROUP && !lock(&self.groups).contains_key(&group) {
+        // A rejoining replica's data may be far behind, or not there at all yet.
+        let serves = lock(&self.groups).get(&group).map(|g| !g.rejoining.load(Ordering::Relaxed));
+        if (group != META_GROUP && serves != Some(true)) || serves == Some(false) {
             return Served::NotServed(Outcome::NoReplica);
         }
         let scope = CallScope { hash_range: range, read_only: true, ..CallScope::default() };
@@ -952,6 +1119,9 @@ impl ClusterNode {
     ) -> OutcomeFuture {
         let node = self.clone();
         Box::pin(async move {
+            if operation == REPLACE_REPLICA {
+                return node.replace_requested(group, &body).await;
+            }
             // A retired partition's replica still serves eventually consistent reads of the
             // range a router names (the data is here), but takes no proposal.
             let retired = lock(&node.groups).get(&group).is_some_and(|g| g.retired);
@@ -1238,6 +1408,10 @@ pub struct ReplicaStatus {
     pub log_first_index: u64,
     /// The leader this node last saw (0 if none).
     pub leader: u64,
+    /// The group's voters as this replica last applied them.
+    pub voters: Vec<u64>,
+    /// Whether this replica is rejoining after its node lost its store (not yet a voter again).
+    pub rejoining: bool,
     /// Whether this replica applied a split of its group (its range now belongs to the
     /// children, which report the data).
     pub retired: bool,
@@ -1277,14 +1451,18 @@ impl ClusterNode {
     /// between them, so under the simulator (one thread) they describe the same state; on a
     /// real node an entry applied meanwhile can make them disagree, and callers read again.
     pub fn replica_statuses(&self) -> Result<Vec<ReplicaStatus>, ClusterError> {
-        let hosted: Vec<(u64, Option<HashRange>, bool, u64)> = lock(&self.groups)
+        type Hosted = (u64, Option<HashRange>, bool, u64, Vec<u64>, bool);
+        let hosted: Vec<Hosted> = lock(&self.groups)
             .iter()
-            .map(|(g, h)| (*g, h.range, h.retired, h.applied.load(Ordering::Relaxed)))
+            .map(|(g, h)| {
+                let rejoining = h.rejoining.load(Ordering::Relaxed);
+                (*g, h.range, h.retired, h.applied.load(Ordering::Relaxed), h.voters.clone(), rejoining)
+            })
             .collect();
         let tables: BTreeMap<u64, Arc<crate::db::Table>> =
             self.db.table_names().iter().filter_map(|name| self.db.table(name).ok().map(|t| (t.meta.id, t))).collect();
         let mut statuses = Vec::with_capacity(hosted.len());
-        for (group, range, retired, applied_index) in hosted {
+        for (group, range, retired, applied_index, voters, rejoining) in hosted {
             let log_first_index = crate::replication::log_store::stored_first_index(self.db.store().as_ref(), group)
                 .map_err(|e| ClusterError::Storage(crate::storage::StorageError::Corruption(e.to_string())))?;
             let leader = lock(&self.leader_hints).get(&group).copied().unwrap_or(0);
@@ -1303,6 +1481,8 @@ impl ClusterNode {
                 applied_index,
                 log_first_index,
                 leader,
+                voters,
+                rejoining,
                 retired,
                 digest,
             });
@@ -1415,6 +1595,43 @@ fn propose_compaction(replica: &mut Replica, log_entries_max: u64) {
     }
 }
 
+/// A leader's answer to a rejoining replica on `peer` that asks to be replaced: one step at a
+/// time (raft takes one membership change at a time), remove it while it is a voter, then add
+/// it back as a learner; `promote_learners` makes it a voter once it has caught up.
+fn replace_replica(replica: &mut Replica, peer: u64) -> bool {
+    if !replica.is_leader() || peer == replica.id() {
+        return false;
+    }
+    if replica.learners().contains(&peer) {
+        return true;
+    }
+    if replica.has_pending_conf_change() {
+        return false;
+    }
+    let change =
+        if replica.voters().contains(&peer) { ConfChangeType::RemoveNode } else { ConfChangeType::AddLearnerNode };
+    match replica.propose_conf_change(change, peer) {
+        Ok(()) => tracing::info!(group = replica.group(), peer, ?change, "membership change proposed"),
+        Err(error) => tracing::debug!(group = replica.group(), peer, %error, "membership change not proposed"),
+    }
+    false
+}
+
+/// Has a leader promote a learner that holds everything committed to a voter.
+fn promote_learners(replica: &mut Replica) {
+    if !replica.is_leader() || replica.has_pending_conf_change() {
+        return;
+    }
+    let commit = replica.commit_index();
+    let ready = replica.learners().into_iter().find(|l| replica.matched(*l).is_some_and(|m| m >= commit));
+    if let Some(learner) = ready {
+        match replica.propose_conf_change(ConfChangeType::AddNode, learner) {
+            Ok(()) => tracing::info!(group = replica.group(), learner, "learner promoted to voter"),
+            Err(error) => tracing::debug!(group = replica.group(), learner, %error, "promotion not proposed"),
+        }
+    }
+}
+
 /// The task driving one replica: ticks, inbound messages and proposals, then persistence,
 /// application and sending, in batches.
 async fn run_group(
@@ -1423,7 +1640,7 @@ async fn run_group(
     mut inbox: mpsc::Receiver<GroupEvent>,
     settings: ClusterSettings,
     reopen: impl Fn() -> Result<Replica, ReplicationError> + Send + 'static,
-    applied: Arc<AtomicU64>,
+    shared: GroupShared,
 ) {
     let group = replica.group();
     let mut ticker = tokio::time::interval(Duration::from_millis(settings.tick_ms));
@@ -1431,12 +1648,27 @@ async fn run_group(
     // Followers sent a snapshot, and the tick it left: one whose acknowledgement is overdue
     // was lost on the way (raft would wait for it for good), so raft is told to try again.
     let mut snapshots_sent: BTreeMap<u64, u64> = BTreeMap::new();
+    // Whether this replica has been a learner since it started rejoining.
+    let mut was_learner = false;
     loop {
         let mut events = Vec::new();
         tokio::select! {
             _ = ticker.tick() => {
-                replica.tick();
                 ticks += 1;
+                let rejoining = shared.rejoining.load(Ordering::Relaxed);
+                // A rejoining replica never campaigns: it may hold a membership that counts
+                // it as a voter while it has not yet been taken back.
+                if !rejoining {
+                    replica.tick();
+                }
+                if ticks % MEMBERSHIP_CHECK_TICKS == 0 {
+                    if let Some(node) = node.upgrade() {
+                        if rejoining && !replica.learners().contains(&replica.id()) {
+                            node.ask_to_be_replaced(group);
+                        }
+                        promote_learners(&mut replica);
+                    }
+                }
                 if ticks % COMPACT_CHECK_TICKS == 0 {
                     propose_compaction(&mut replica, settings.replica.log_entries_max);
                 }
@@ -1464,7 +1696,20 @@ async fn run_group(
         }
         for event in events {
             match event {
-                GroupEvent::Raft(message) => replica.step(message),
+                GroupEvent::Raft(message) => {
+                    // A rejoining replica grants no vote: it forgot the votes it gave before.
+                    let vote = matches!(
+                        message.get_msg_type(),
+                        MessageType::MsgRequestVote | MessageType::MsgRequestPreVote | MessageType::MsgTimeoutNow
+                    );
+                    let rejoining = shared.rejoining.load(Ordering::Relaxed);
+                    if !rejoining || (shared.accepting.load(Ordering::Relaxed) && !vote) {
+                        replica.step(message);
+                    }
+                }
+                GroupEvent::Replace { node: peer, reply } => {
+                    let _ = reply.send(replace_replica(&mut replica, peer));
+                }
                 GroupEvent::Propose { context, data, reply } => {
                     let refused = crate::buggify::fires(crate::buggify::Site::RefuseProposal);
                     let result = if replica.is_leader() && !refused {
@@ -1501,7 +1746,10 @@ async fn run_group(
                 continue;
             }
         };
-        applied.store(replica.applied_index(), Ordering::Relaxed);
+        shared.applied.store(replica.applied_index(), Ordering::Relaxed);
+        if outcome.membership_changed {
+            node.follow_membership(group, &replica, &shared, &mut was_learner);
+        }
         if let Some(through) = lock(&node.compactions).remove(&group) {
             if let Err(error) = replica.compact_log(through) {
                 tracing::warn!(group, through, %error, "log compaction failed; the log stays longer");

@@ -70,6 +70,14 @@ impl Router {
             // Not JSON: the local service words the error.
             return self.node.call_local(operation, body);
         };
+        if let Some(name) = operation.strip_prefix(crate::http::ADMIN_OPERATION_PREFIX) {
+            return self.admin(name, &request).await;
+        }
+        if self.node.catalog_unready() {
+            return Err(ApiError::ServiceUnavailable(
+                "this node is rejoining the cluster and has no catalog yet; try again".into(),
+            ));
+        }
         if META_OPERATIONS.contains(&operation) {
             let result = self.node.route_meta(operation, body).await;
             // The metadata leader answered after applying the change; this node's copy of the
@@ -85,9 +93,6 @@ impl Router {
                 }
             }
             return result;
-        }
-        if let Some(name) = operation.strip_prefix(crate::http::ADMIN_OPERATION_PREFIX) {
-            return self.admin(name, &request).await;
         }
         // A partition split while the request was on its way refuses it before it changes
         // anything; the request is routed again once this node's map shows the split. (A

@@ -15,7 +15,8 @@
 
 use std::sync::Arc;
 
-use raft::prelude::{ConfState, Entry, EntryType, Message};
+use protobuf::Message as PbMessage;
+use raft::prelude::{ConfChange, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, Message};
 use raft::{Config, RawNode, StateRole};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -25,6 +26,9 @@ use crate::storage::{Durability, KvStore, WriteBatch};
 
 /// The key tag of a group's applied index (`03 <group> 'a'`).
 pub const APPLIED_TAG: u8 = b'a';
+/// The log index (and term) at which a new group starts: its initial membership is a snapshot
+/// there, and its first entry follows it.
+pub const BOOTSTRAP_INDEX: u64 = 1;
 
 /// Timing and flow-control settings of a replica.
 #[derive(Clone, Debug)]
@@ -108,6 +112,9 @@ pub struct ReadyOutcome {
     pub snapshot_restored: bool,
     /// Bytes of snapshot data prepared for followers.
     pub snapshot_bytes_prepared: u64,
+    /// Whether the group's membership changed (a membership change applied, or a snapshot
+    /// brought one).
+    pub membership_changed: bool,
 }
 
 /// One replica of one raft group.
@@ -147,8 +154,9 @@ pub fn stored_applied_index(store: &dyn KvStore, group: u64) -> Result<u64, Repl
 
 impl Replica {
     /// Opens the replica `id` of `group`. A group with no stored membership starts with `voters`
-    /// (every replica of a new group must be given the same list); an existing group keeps the
-    /// membership its log records. `seed` drives the election timing jitter.
+    /// (every replica of a new group must be given the same list), or, given none, uninitialised
+    /// until a leader's snapshot brings the membership; an existing group keeps the membership
+    /// its log records. `seed` drives the election timing jitter.
     pub fn open(
         store: Arc<dyn KvStore>,
         group: u64,
@@ -158,10 +166,23 @@ impl Replica {
         seed: u64,
     ) -> Result<Replica, ReplicationError> {
         let mut log = RaftLogStore::open(store.clone(), group)?;
-        if log.conf_state().voters.is_empty() {
+        // Without voters the replica starts uninitialised: it learns the group's membership from
+        // a leader's snapshot (a node that lost its store and rejoins).
+        if log.conf_state().voters.is_empty() && !voters.is_empty() {
             assert!(voters.contains(&id), "replica {id} of group {group} is not among its voters {voters:?}");
+            // A new group starts from a snapshot at `BOOTSTRAP_INDEX` that holds its membership,
+            // identical on every voter, rather than from an empty log: the membership is then part
+            // of the replicated state, and a replica that joins later, with nothing, can only be
+            // given a snapshot (the entries before it never existed), never a replay from the
+            // first entry that would miss the membership and whatever state the group started with
+            // (a split's children start with their parent's data).
+            let mut bootstrap = raft::prelude::Snapshot::default();
+            let metadata = bootstrap.mut_metadata();
+            metadata.index = BOOTSTRAP_INDEX;
+            metadata.term = BOOTSTRAP_INDEX;
+            metadata.set_conf_state(ConfState::from((voters.to_vec(), vec![])));
             let mut batch = WriteBatch::new();
-            log.set_conf_state(&ConfState::from((voters.to_vec(), vec![])), &mut batch)?;
+            log.apply_snapshot(&bootstrap, &mut batch)?;
             store.write(batch, Durability::Sync)?;
         }
         // Entries through the compaction point were applied before they were compacted, and
@@ -229,6 +250,34 @@ impl Replica {
         voters
     }
 
+    /// The learners of the group (replicas catching up before they vote).
+    pub fn learners(&self) -> Vec<u64> {
+        let mut learners: Vec<u64> = self.raw.raft.prs().conf().learners().iter().copied().collect();
+        learners.sort_unstable();
+        learners
+    }
+
+    /// Leader only: the highest index `peer` is known to hold, if it is a member.
+    pub fn matched(&self, peer: u64) -> Option<u64> {
+        self.raw.raft.prs().get(peer).map(|pr| pr.matched)
+    }
+
+    /// Whether a membership change is proposed and not yet applied (raft takes one at a time).
+    pub fn has_pending_conf_change(&self) -> bool {
+        self.raw.raft.has_pending_conf()
+    }
+
+    /// Proposes a membership change of one replica (leader only; see [`Replica::propose`]).
+    pub fn propose_conf_change(&mut self, change: ConfChangeType, node: u64) -> Result<(), ReplicationError> {
+        if !self.is_leader() {
+            return Err(ReplicationError::Raft(raft::Error::ProposalDropped));
+        }
+        let change = ConfChange { change_type: change, node_id: node, ..Default::default() };
+        self.raw.propose_conf_change(Vec::new(), change)?;
+        self.settle_timing();
+        Ok(())
+    }
+
     /// The index of the last applied entry.
     pub fn applied_index(&self) -> u64 {
         self.raw.raft.raft_log.applied
@@ -275,9 +324,10 @@ impl Replica {
         Ok(())
     }
 
-    /// Whether the group's log is empty here (a replica that has never taken part).
+    /// Whether the group's log holds nothing beyond its bootstrap here (a replica that has
+    /// never taken part).
     pub fn is_new(&self) -> bool {
-        self.raw.raft.raft_log.last_index() == 0
+        self.raw.raft.raft_log.last_index() <= BOOTSTRAP_INDEX
     }
 
     /// The first index still in the log (one past the compaction point).
@@ -377,6 +427,7 @@ impl Replica {
             if restoring {
                 machine.restored(self.group);
                 outcome.snapshot_restored = true;
+                outcome.membership_changed = true;
             }
             outcome.messages.extend(ready.take_persisted_messages());
             let committed = ready.take_committed_entries();
@@ -440,8 +491,23 @@ impl Replica {
                     outcome.entries_applied += 1;
                     outcome.applied_bytes += entry.data.len() as u64;
                 }
-                // Empty entries (a new leader's first entry) and membership changes, which this
-                // version does not propose, change no data.
+                // A membership change takes effect when applied, on every replica at the same
+                // log position; the new membership is stored with the applied index.
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    let conf_state = if entry.get_entry_type() == EntryType::EntryConfChange {
+                        let change = ConfChange::parse_from_bytes(&entry.data).map_err(raft::Error::from)?;
+                        self.raw.apply_conf_change(&change)?
+                    } else {
+                        let change = ConfChangeV2::parse_from_bytes(&entry.data).map_err(raft::Error::from)?;
+                        self.raw.apply_conf_change(&change)?
+                    };
+                    let mut batch = WriteBatch::new();
+                    self.raw.mut_store().set_conf_state(&conf_state, &mut batch)?;
+                    batch.put(tag_key(self.group, APPLIED_TAG), entry.index.to_be_bytes().to_vec());
+                    self.store.write(batch, Durability::Buffered)?;
+                    outcome.membership_changed = true;
+                }
+                // Empty entries (a new leader's first entry) change no data.
                 _ => {}
             }
         }

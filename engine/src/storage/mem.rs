@@ -80,6 +80,11 @@ impl MemStore {
         state.visible = state.durable.clone();
     }
 
+    /// Simulates the disk being replaced by an empty one: every record is gone.
+    pub fn wipe(&self) {
+        *self.lock() = State::default();
+    }
+
     /// The number of batches written with `Durability::Buffered` since the last sync: the ones a
     /// power failure would lose.
     pub fn unsynced_batches(&self) -> usize {

@@ -75,6 +75,11 @@ impl Cluster {
 
     /// Starts (or restarts, on its data directory) node `id` and waits for its ready line.
     pub fn start_node(&mut self, id: u64) {
+        self.start_node_with(id, &[]);
+    }
+
+    /// Starts node `id` with `args` after the cluster's own.
+    pub fn start_node_with(&mut self, id: u64, args: &[&str]) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_squall-server"))
             .arg("--cluster-file")
             .arg(&self.spec)
@@ -85,6 +90,7 @@ impl Cluster {
             .arg(self.dir.path().join(format!("node-{id}")))
             .args(["--log", "warn"])
             .args(&self.extra_args)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -100,6 +106,11 @@ impl Cluster {
         });
         rx.recv_timeout(READY_WAIT).expect("node printed its ready line");
         self.nodes.insert(id, child);
+    }
+
+    /// Removes node `id`'s store (the node must be stopped): its disk was replaced.
+    pub fn wipe(&self, id: u64) {
+        std::fs::remove_dir_all(self.dir.path().join(format!("node-{id}"))).expect("remove the node's store");
     }
 
     /// Kills node `id` with SIGKILL.

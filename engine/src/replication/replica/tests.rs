@@ -208,3 +208,59 @@ fn a_replica_behind_the_compacted_log_catches_up_from_a_snapshot() {
     assert_eq!(reopened.replica.applied_index(), nodes[&away].replica.applied_index());
     assert!(stored_applied_index(&*stores[&away], GROUP).unwrap() >= through);
 }
+
+#[test]
+fn a_replica_that_lost_its_store_is_removed_and_comes_back_as_a_learner_then_a_voter() {
+    use raft::prelude::ConfChangeType;
+    let stores: BTreeMap<u64, Arc<MemStore>> = (1..=3).map(|id| (id, Arc::new(MemStore::new()))).collect();
+    let mut nodes: BTreeMap<u64, Node> = stores.iter().map(|(&id, s)| (id, node(id, s.clone(), 11))).collect();
+    assert!(run(&mut nodes, &[], 200, |n| leader(n, &[]).is_some()), "no leader elected");
+    let first = leader(&nodes, &[]).unwrap();
+    let lost = *nodes.keys().find(|id| **id != first).unwrap();
+    for i in 0..20 {
+        nodes.get_mut(&first).unwrap().replica.propose(vec![], format!("e{i}").into_bytes()).unwrap();
+        assert!(run(&mut nodes, &[], 5, |n| n.values().all(|n| n.machine.applied.len() == i + 1)));
+    }
+    let through = nodes[&first].replica.applied_index();
+    for n in nodes.values_mut() {
+        n.replica.compact_log(through).unwrap();
+    }
+
+    // The store is lost; the node comes back uninitialised (no voters given).
+    let fresh = Arc::new(MemStore::new());
+    let replica = Replica::open(fresh.clone(), GROUP, lost, &[], ReplicaSettings::default(), 11).unwrap();
+    assert!(replica.voters().is_empty());
+    nodes.insert(
+        lost,
+        Node {
+            replica,
+            machine: Recorder { store: fresh, applied: Vec::new(), restoring: None, snapshots_restored: 0 },
+        },
+    );
+    let leader_of = |nodes: &BTreeMap<u64, Node>| leader(nodes, &[]).unwrap();
+    let change = |nodes: &mut BTreeMap<u64, Node>, kind: ConfChangeType| {
+        let l = leader_of(nodes);
+        nodes.get_mut(&l).unwrap().replica.propose_conf_change(kind, lost).unwrap();
+        let done = |n: &BTreeMap<u64, Node>| !n[&leader_of(n)].replica.has_pending_conf_change();
+        assert!(run(nodes, &[], 50, done), "{kind:?} not applied");
+    };
+    change(&mut nodes, ConfChangeType::RemoveNode);
+    assert!(!nodes[&first].replica.voters().contains(&lost));
+    change(&mut nodes, ConfChangeType::AddLearnerNode);
+    assert_eq!(nodes[&first].replica.learners(), vec![lost]);
+    // The learner catches up from a snapshot, then is promoted.
+    assert!(run(&mut nodes, &[], 200, |n| n[&lost].machine.applied == n[&first].machine.applied));
+    assert_eq!(nodes[&lost].machine.snapshots_restored, 1);
+    change(&mut nodes, ConfChangeType::AddNode);
+    for n in nodes.values() {
+        assert_eq!(n.replica.voters(), vec![1, 2, 3]);
+    }
+    // The membership survives a restart, and the group commits with the returned replica.
+    let reopened = node(lost, nodes[&lost].machine.store.clone(), 11);
+    assert_eq!(reopened.replica.voters(), vec![1, 2, 3]);
+    let l = leader_of(&nodes);
+    nodes.get_mut(&l).unwrap().replica.propose(vec![], b"last".to_vec()).unwrap();
+    assert!(run(&mut nodes, &[], 20, |n| n
+        .values()
+        .all(|n| n.machine.applied.last().map(Vec::as_slice) == Some(b"last".as_slice()))));
+}
