@@ -778,7 +778,7 @@ async fn compare_replicas(endpoints: &[String], shared: &Shared) -> Vec<Violatio
             (None, Verdict::Agree { partitions }) => {
                 let compacted = reports.iter().filter(|r| r.log_first_index > 1).count();
                 shared.event(&format!(
-                    "replicas: every replica of {partitions} partitions agrees ({compacted} of {} replicas' logs compacted)",
+                    "replicas: every replica of {partitions} groups (partitions and metadata) agrees ({compacted} of {} replicas' logs compacted)",
                     reports.len()
                 ));
                 return Vec::new();
