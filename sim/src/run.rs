@@ -704,7 +704,10 @@ fn start_node(
                     let (store, wiped) = match disk.open() {
                         Ok(opened) => opened,
                         Err(error) => {
-                            shared.event(&format!("node {}: open store (attempt {attempt}): {error}", spec.id));
+                            // The error's text names real threads and times (RocksDB's lock
+                            // holder), which must stay out of the hashed trace.
+                            tracing::warn!(node = spec.id, attempt, %error, "open store failed");
+                            shared.event(&format!("node {}: open store failed (attempt {attempt})", spec.id));
                             tokio::time::sleep(Duration::from_millis(NODE_START_RETRY_MS)).await;
                             continue;
                         }
@@ -727,7 +730,9 @@ fn start_node(
                     )
                     .await;
                     if let Err(error) = result {
-                        shared.event(&format!("node {}: stopped: {error}", spec.id));
+                        // As above: the error's text may name real threads and times.
+                        tracing::warn!(node = spec.id, %error, "node stopped");
+                        shared.event(&format!("node {}: stopped", spec.id));
                         tokio::time::sleep(Duration::from_millis(NODE_START_RETRY_MS)).await;
                     }
                 }
