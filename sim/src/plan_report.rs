@@ -284,6 +284,8 @@ struct Frame {
     bottom: f64,
     x_max: f64,
     y_max: f64,
+    /// A logarithmic y axis from this (positive) value up to `y_max`; linear from 0 if `None`.
+    y_log_min: Option<f64>,
 }
 
 impl Frame {
@@ -305,7 +307,31 @@ impl Frame {
     }
 
     fn y(&self, value: f64) -> f64 {
-        self.height - self.bottom - value / self.y_max * (self.height - self.top - self.bottom)
+        let fraction = match self.y_log_min {
+            Some(min) => (value.max(min).ln() - min.ln()) / (self.y_max.ln() - min.ln()),
+            None => value / self.y_max,
+        };
+        self.height - self.bottom - fraction * (self.height - self.top - self.bottom)
+    }
+
+    /// The y values that get a grid line and a label: five even steps, or on a logarithmic
+    /// axis 1, 2 and 5 times each power of ten in range.
+    fn y_ticks(&self) -> Vec<f64> {
+        let Some(min) = self.y_log_min else {
+            return (0..=5).map(|tick| self.y_max * f64::from(tick) / 5.0).collect();
+        };
+        let mut ticks = Vec::new();
+        let mut decade = 10f64.powf(min.log10().floor());
+        while decade <= self.y_max {
+            for step in [1.0, 2.0, 5.0] {
+                let value = decade * step;
+                if value >= min * 0.999 && value <= self.y_max * 1.001 {
+                    ticks.push(value);
+                }
+            }
+            decade *= 10.0;
+        }
+        ticks
     }
 
     /// The SVG opening, axes, five ticks per axis (on the x axis only when `x_ticks`) and the
@@ -319,14 +345,21 @@ impl Frame {
         );
         let (x0, y0, x1, y1) = (self.left, self.height - self.bottom, self.width - self.right, self.top);
         let _ = write!(svg, r##"<rect x="0" y="0" width="{}" height="{}" fill="#fff"/>"##, self.width, self.height);
-        for tick in 0..=5 {
-            let fraction = f64::from(tick) / 5.0;
-            let (xv, yv) = (self.x_max * fraction, self.y_max * fraction);
-            let (x, y) = (self.x(xv), self.y(yv));
+        for yv in self.y_ticks() {
+            let y = self.y(yv);
             let _ = write!(svg, r##"<line x1="{x0}" y1="{y}" x2="{x1}" y2="{y}" stroke="#ddd"/>"##);
-            let y_text = if y_percent { format!("{:.0}%", yv * 100.0) } else { format!("{yv:.1}") };
+            let y_text = match (y_percent, self.y_log_min) {
+                (true, _) => format!("{:.0}%", yv * 100.0),
+                (false, Some(_)) if yv >= 1.0 => format!("{yv:.0}"),
+                (false, Some(_)) => format!("{yv}"),
+                (false, None) => format!("{yv:.1}"),
+            };
             let _ = write!(svg, r#"<text x="{}" y="{}" text-anchor="end">{y_text}</text>"#, x0 - 6.0, y + 4.0);
-            if x_ticks {
+        }
+        if x_ticks {
+            for tick in 0..=5 {
+                let xv = self.x_max * f64::from(tick) / 5.0;
+                let x = self.x(xv);
                 let _ = write!(svg, r#"<text x="{x}" y="{}" text-anchor="middle">{xv:.0}</text>"#, y0 + 16.0);
             }
         }
@@ -367,10 +400,26 @@ fn latency_chart(plan: &Plan) -> String {
         })
         .collect();
     let x_max = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0)).fold(plan.settings.target_rate, f64::max) * 1.1;
-    let y_max = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)).fold(plan.settings.p99_ms, f64::max) * 1.15;
-    let frame = Frame { width: 720.0, height: 400.0, left: 64.0, right: 220.0, top: 20.0, bottom: 44.0, x_max, y_max };
+    // Latencies span orders of magnitude between a size that keeps up and one that does not:
+    // a logarithmic axis keeps both readable.
+    let latencies = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)).filter(|v| *v > 0.0);
+    let (low, high) =
+        latencies.fold((plan.settings.p99_ms, plan.settings.p99_ms), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let y_log_min = 10f64.powf(low.log10().floor());
+    let y_max = 10f64.powf((high * 1.15).log10().ceil());
+    let frame = Frame {
+        width: 720.0,
+        height: 400.0,
+        left: 64.0,
+        right: 220.0,
+        top: 20.0,
+        bottom: 44.0,
+        x_max,
+        y_max,
+        y_log_min: Some(y_log_min),
+    };
     let mut svg = String::new();
-    frame.open(&mut svg, "served operations per second", "p99 latency, ms", false, true);
+    frame.open(&mut svg, "served operations per second", "p99 latency, ms (logarithmic)", false, true);
     let target_y = frame.y(plan.settings.p99_ms);
     let _ = write!(
         svg,
@@ -417,6 +466,7 @@ fn utilisation_chart(plan: &Plan) -> Option<String> {
         bottom: 44.0,
         x_max: nodes as f64,
         y_max: 1.0,
+        y_log_min: None,
     };
     let mut svg = String::new();
     frame.open(&mut svg, "node", "utilisation", true, false);
@@ -606,6 +656,28 @@ mod tests {
         assert!(!page.contains("src=") && !page.contains("<link"), "nothing is loaded from elsewhere");
         assert!(page.contains("3 zones × 2 nodes"));
         assert_eq!(page.matches("<polyline").count(), 2, "one latency line per size");
+    }
+
+    #[test]
+    fn the_latency_axis_is_logarithmic() {
+        let frame = Frame {
+            width: 300.0,
+            height: 220.0,
+            left: 50.0,
+            right: 50.0,
+            top: 10.0,
+            bottom: 10.0,
+            x_max: 1.0,
+            y_max: 1000.0,
+            y_log_min: Some(1.0),
+        };
+        // Equal ratios are equal distances: 10 ms is a third of the way from 1 ms to 1 s.
+        let (bottom, top) = (frame.y(1.0), frame.y(1000.0));
+        assert!((frame.y(10.0) - (bottom + (top - bottom) / 3.0)).abs() < 1e-9);
+        assert!((frame.y(100.0) - (bottom + 2.0 * (top - bottom) / 3.0)).abs() < 1e-9);
+        assert_eq!(frame.y_ticks(), [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]);
+        let page = html(&plan());
+        assert!(page.contains("p99 latency, ms (logarithmic)"));
     }
 
     #[test]
