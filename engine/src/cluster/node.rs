@@ -123,6 +123,8 @@ const SNAPSHOT_ACK_TICKS_MAX: u64 = 100;
 const INCARNATION_KEY: &[u8] = &[0x00, b'i'];
 /// Key present while this node rejoins after losing its store (see `ClusterSettings::rejoin`).
 const REJOINING_KEY: &[u8] = &[0x00, b'j'];
+/// The lowest incarnation of a node that restarted with an empty store (see `ClusterNode::start`).
+const REJOIN_INCARNATION_MIN: u64 = 2048;
 /// Key tag of a replica that is rejoining (`03 <group> 'j'`), until it votes again.
 const REJOINING_TAG: u8 = b'j';
 /// Ticks between a rejoining replica's requests to be replaced, and between a leader's checks
@@ -323,6 +325,10 @@ impl ClusterNode {
         let stored_incarnation = store.get(INCARNATION_KEY)?;
         let incarnation = match &stored_incarnation {
             Some(bytes) if bytes.len() == 8 => u64::from_be_bytes(bytes[..8].try_into().unwrap_or_default()) + 1,
+            // A node that lost its store forgot which incarnations it used, and its transaction
+            // and proposal ids must not repeat an earlier life's: it starts in the upper half of
+            // the 12 bits a transaction id keeps, at a point drawn from the clock.
+            None if settings.rejoin => REJOIN_INCARNATION_MIN + (Self::now_ms() / 1000) % REJOIN_INCARNATION_MIN,
             _ => 1,
         };
         let mut batch = crate::storage::WriteBatch::new();
@@ -359,7 +365,7 @@ impl ClusterNode {
             tracing::info!(node = me, "rejoining the cluster with an empty store");
         }
         let voters = node.spec.ids();
-        node.start_group(META_GROUP, &voters, None, false)?;
+        node.start_group(META_GROUP, &voters, None, false, false)?;
         tokio::spawn(Self::resolve_transactions(Arc::downgrade(&node), node.settings.txn_resolve_interval_ms));
         if node.settings.split.check_interval_ms > 0 {
             tokio::spawn(Self::split_when_needed(Arc::downgrade(&node), node.settings.split.clone()));
@@ -403,13 +409,17 @@ impl ClusterNode {
 
     /// Starts this node's replica of `group`. A new group campaigns at once on its first
     /// voter, or on this node when `campaign` says so (the children of a split this node
-    /// proposed), rather than after an election timeout.
+    /// proposed), rather than after an election timeout. With `from_leader`, a replica with no
+    /// stored membership starts uninitialised and takes its state from a leader's snapshot: the
+    /// children of a split this node learned from a snapshot of the parent, whose state at the
+    /// split this node never held (the parent's records here are the children's since).
     fn start_group(
         self: &Arc<Self>,
         group: u64,
         voters: &[u64],
         range: Option<HashRange>,
         campaign: bool,
+        from_leader: bool,
     ) -> Result<(), ClusterError> {
         let retired = group != META_GROUP && split::retired_at(&self.db, group)?.is_some();
         let mut groups = lock(&self.groups);
@@ -428,8 +438,10 @@ impl ClusterNode {
             // The replica stays rejoining across restarts until it votes again.
             self.db.put_record(marker, Vec::new())?;
         }
-        let accepting = Arc::new(std::sync::atomic::AtomicBool::new(stored_conf.learners.contains(&self.me)));
-        let start_voters: &[u64] = if rejoining { &[] } else { voters };
+        let accepting = stored_conf.learners.contains(&self.me) || (from_leader && !rejoining);
+        let accepting = Arc::new(std::sync::atomic::AtomicBool::new(accepting));
+        let uninitialised = rejoining || (from_leader && stored_conf.voters.is_empty());
+        let start_voters: &[u64] = if uninitialised { &[] } else { voters };
         let replica = Replica::open(
             self.db.store().clone(),
             group,
@@ -439,7 +451,7 @@ impl ClusterNode {
             self.seed,
         )?;
         let mut replica = replica;
-        if !rejoining && replica.is_new() && (campaign || voters.first() == Some(&self.me)) {
+        if !uninitialised && replica.is_new() && (campaign || voters.first() == Some(&self.me)) {
             replica.campaign()?;
         }
         let rejoining = Arc::new(std::sync::atomic::AtomicBool::new(rejoining));
@@ -449,7 +461,7 @@ impl ClusterNode {
         let (me, settings, seed, voters_owned) = (self.me, self.settings.replica.clone(), self.seed, voters.to_vec());
         // After a storage failure the replica is opened again from what the store holds (the
         // in-memory raft state may be ahead of it), and applies again from its durable point.
-        let reopen_voters = if rejoining.load(Ordering::Relaxed) { Vec::new() } else { voters_owned };
+        let reopen_voters = if uninitialised { Vec::new() } else { voters_owned };
         let reopen = move || Replica::open(store.clone(), group, me, &reopen_voters, settings.clone(), seed);
         let applied = Arc::new(AtomicU64::new(replica.applied_index()));
         let shared =
@@ -489,21 +501,23 @@ impl ClusterNode {
         let recorded = split::recorded_splits(&self.db, table_id)?;
         let map = split::apply_splits(initial.clone(), &recorded);
         self.maps.write().unwrap_or_else(|p| p.into_inner()).insert(table_id, Arc::new(map));
-        let mut hosted: Vec<(u64, HashRange, Vec<u64>)> = initial
+        // (group, range, voters, whether a split's child): a child this node has no membership
+        // of was learned from a snapshot of its parent and must take its state from a leader.
+        let mut hosted: Vec<(u64, HashRange, Vec<u64>, bool)> = initial
             .partitions()
             .iter()
             .filter(|p| p.has_replica_on(NodeId(self.me)))
-            .map(|p| (p.id.0, p.range, p.replicas.iter().map(|r| r.node.0).collect()))
+            .map(|p| (p.id.0, p.range, p.replicas.iter().map(|r| r.node.0).collect(), false))
             .collect();
-        while let Some((group, range, voters)) = hosted.pop() {
-            self.start_group(group, &voters, Some(range), false)?;
+        while let Some((group, range, voters, child)) = hosted.pop() {
+            self.start_group(group, &voters, Some(range), false, child)?;
             let Some(at) = split::retired_at(&self.db, group)? else { continue };
             if !recorded.contains_key(&group) {
                 lock(&self.unrecorded_splits).insert(group, (table_id, at));
             }
             if let (Some(children), Some((left, right))) = (split::children_of(group), range.split_at(at)) {
-                hosted.push((children[0], left, voters.clone()));
-                hosted.push((children[1], right, voters));
+                hosted.push((children[0], left, voters.clone(), true));
+                hosted.push((children[1], right, voters, true));
             }
         }
         Ok(())
@@ -781,7 +795,7 @@ impl ClusterNode {
         }
         let scope = CallScope { durability: Some(Durability::Buffered), ..CallScope::default() };
         with_scope(scope, || self.db.write_records(puts, Vec::new())).map_err(ApiError::from)?;
-        self.retire(group, at, proposer == Some(self.me));
+        self.retire(group, at, proposer == Some(self.me), false);
         tracing::info!(group, at, left = children[0], right = children[1], "partition split");
         Ok(json!({"Children": children, "At": at}))
     }
@@ -790,8 +804,9 @@ impl ClusterNode {
     /// snapshot): the replica refuses every later request, the children start on the same
     /// nodes (campaigning at once when `campaign`), this node routes to them, and the
     /// metadata group is asked to record the split, now and, should that fail, again on
-    /// every resolver round.
-    fn retire(self: &Arc<Self>, group: u64, at: u64, campaign: bool) {
+    /// every resolver round. `from_snapshot`: the split was learned from a snapshot, so the
+    /// children take their state from their leaders (see `start_group`).
+    fn retire(self: &Arc<Self>, group: u64, at: u64, campaign: bool, from_snapshot: bool) {
         let (range, voters) = match lock(&self.groups).get_mut(&group) {
             Some(handle) => {
                 handle.retired = true;
@@ -804,7 +819,7 @@ impl ClusterNode {
             return;
         };
         for (child, half) in children.into_iter().zip([left, right]) {
-            if let Err(error) = self.start_group(child, &voters, Some(half), campaign) {
+            if let Err(error) = self.start_group(child, &voters, Some(half), campaign, from_snapshot) {
                 tracing::error!(group = child, %error, "cannot start a split's child");
             }
         }
@@ -985,7 +1000,7 @@ impl ClusterNode {
         }
         let retired = lock(&self.groups).get(&group).is_some_and(|g| g.retired);
         match split::retired_at(&self.db, group) {
-            Ok(Some(at)) if !retired => self.retire(group, at, false),
+            Ok(Some(at)) if !retired => self.retire(group, at, false, true),
             Ok(_) => {}
             Err(error) => tracing::warn!(group, %error, "cannot read the split marker after a snapshot"),
         }
@@ -1067,7 +1082,9 @@ impl ClusterNode {
     /// Runs a request on this node's replica of `group` as it stands.
     fn run_local(&self, group: u64, range: Option<HashRange>, operation: &str, body: &[u8]) -> Served {
         // A rejoining replica's data may be far behind, or not there at all yet.
-        let serves = lock(&self.groups).get(&group).map(|g| !g.rejoining.load(Ordering::Relaxed));
+        let serves = lock(&self.groups)
+            .get(&group)
+            .map(|g| !g.rejoining.load(Ordering::Relaxed) && g.applied.load(Ordering::Relaxed) > 0);
         if (group != META_GROUP && serves != Some(true)) || serves == Some(false) {
             return Served::NotServed(Outcome::NoReplica);
         }
@@ -1648,8 +1665,9 @@ async fn run_group(
     // Followers sent a snapshot, and the tick it left: one whose acknowledgement is overdue
     // was lost on the way (raft would wait for it for good), so raft is told to try again.
     let mut snapshots_sent: BTreeMap<u64, u64> = BTreeMap::new();
-    // Whether this replica has been a learner since it started rejoining.
-    let mut was_learner = false;
+    // Whether this replica has been a learner since it started rejoining (a replica restarted
+    // as a learner has).
+    let mut was_learner = shared.accepting.load(Ordering::Relaxed);
     loop {
         let mut events = Vec::new();
         tokio::select! {
