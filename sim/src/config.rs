@@ -55,7 +55,7 @@ impl Scenario {
             Scenario::RollingRestarts => Some(vec![FaultKind::Crash]),
             Scenario::ZonePartition => Some(vec![FaultKind::ZoneCut]),
             Scenario::FlakyDisks => Some(FaultKind::ALL.into_iter().filter(|k| k.is_disk()).collect()),
-            Scenario::SplitUnderLoad => Some(vec![FaultKind::Split, FaultKind::Crash]),
+            Scenario::SplitUnderLoad => Some(vec![FaultKind::Split, FaultKind::Move, FaultKind::Crash]),
             Scenario::Kv | Scenario::HotKey | Scenario::Swarm => None,
         }
     }

@@ -68,11 +68,14 @@ pub enum FaultKind {
     /// Crash one node and replace its disk by an empty one; it restarts at the heal and
     /// rejoins the cluster.
     Wipe,
+    /// Move a replica of a partition to another node of its zone under load (an
+    /// administration action, like `Split`).
+    Move,
 }
 
 impl FaultKind {
     /// Every kind, in the order `--faults all` lists them.
-    pub const ALL: [FaultKind; 16] = [
+    pub const ALL: [FaultKind; 17] = [
         FaultKind::Crash,
         FaultKind::Pause,
         FaultKind::ZoneCrash,
@@ -89,6 +92,7 @@ impl FaultKind {
         FaultKind::Swizzle,
         FaultKind::Split,
         FaultKind::Wipe,
+        FaultKind::Move,
     ];
 
     /// The command-line name.
@@ -110,6 +114,7 @@ impl FaultKind {
             FaultKind::Swizzle => "swizzle-clog",
             FaultKind::Split => "split",
             FaultKind::Wipe => "wipe",
+            FaultKind::Move => "move",
         }
     }
 
@@ -219,6 +224,10 @@ pub enum Fault {
     /// theirs, at the split point its leader chooses. The picks are taken when the fault
     /// starts, against the tables and partitions there are then.
     SplitPartition { table_pick: u32, partition_pick: u32, via: u32 },
+    /// Ask node `via` to move a replica: of the table and partition picked as for a split,
+    /// the replica at `replica_pick` modulo their count, to the first node of its zone that
+    /// holds none.
+    MoveReplica { table_pick: u32, partition_pick: u32, replica_pick: u32, via: u32 },
 }
 
 impl fmt::Display for Fault {
@@ -261,6 +270,10 @@ impl fmt::Display for Fault {
             Fault::SplitPartition { table_pick, partition_pick, via } => {
                 write!(f, "split-partition pick {partition_pick} of table pick {table_pick} via node {via}")
             }
+            Fault::MoveReplica { table_pick, partition_pick, replica_pick, via } => write!(
+                f,
+                "move-replica pick {replica_pick} of partition pick {partition_pick} of table pick {table_pick} via node {via}"
+            ),
         }
     }
 }
@@ -380,6 +393,12 @@ fn draw_fault(rng: &mut ChaCha8Rng, kind: FaultKind, cluster: &ClusterSpec, clie
             partition_pick: uniform_below(rng, 1 << 16) as u32,
             via: node(rng),
         },
+        FaultKind::Move => Fault::MoveReplica {
+            table_pick: uniform_below(rng, 1 << 16) as u32,
+            partition_pick: uniform_below(rng, 1 << 16) as u32,
+            replica_pick: uniform_below(rng, 1 << 16) as u32,
+            via: node(rng),
+        },
         disk => Fault::Disk { node: node(rng), kind: disk },
     }
 }
@@ -452,8 +471,8 @@ mod tests {
             assert!(p.faults.windows(2).all(|w| w[0].start_ms <= w[1].start_ms));
         }
         // crash, pause, cut, isolate, split (halves), lose, link, the five disk kinds,
-        // swizzle-clog and split-partition.
-        assert_eq!(kinds_seen.len(), 14, "every shape of fault is drawn by some seed: {kinds_seen:?}");
+        // swizzle-clog, split-partition and move-replica.
+        assert_eq!(kinds_seen.len(), 15, "every shape of fault is drawn by some seed: {kinds_seen:?}");
     }
 
     #[test]

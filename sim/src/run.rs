@@ -59,6 +59,9 @@ const REPLICAS_CONVERGE_MS: u64 = 20_000;
 const REPLICAS_POLL_MS: u64 = 500;
 /// How long an administration request may take before the nemesis stops waiting for it.
 const SPLIT_TIMEOUT_MS: u64 = 10_000;
+/// How long a replica move may take before the nemesis stops waiting for it (the engine
+/// gives up waiting after 60 s).
+const MOVE_TIMEOUT_MS: u64 = 70_000;
 
 /// A node's disk: what survives the node crashing, and its fault switchboard.
 struct Disk {
@@ -1009,6 +1012,9 @@ impl Nemesis {
             Fault::SplitPartition { table_pick, partition_pick, via } => {
                 self.spawn_split(scheduled.id, *table_pick, *partition_pick, *via)
             }
+            Fault::MoveReplica { table_pick, partition_pick, replica_pick, via } => {
+                self.spawn_move(scheduled.id, [*table_pick, *partition_pick, *replica_pick], *via)
+            }
             network => self.links_of(network).into_iter().for_each(|link| self.hold_link(link)),
         }
     }
@@ -1043,8 +1049,8 @@ impl Nemesis {
                 let left = self.lock().swizzled.remove(&scheduled.id).unwrap_or_default();
                 left.into_iter().for_each(|link| self.release_link(link));
             }
-            // A split is done when it is done; nothing heals.
-            Fault::SplitPartition { .. } => {}
+            // A split or a move is done when it is done; nothing heals.
+            Fault::SplitPartition { .. } | Fault::MoveReplica { .. } => {}
             network => self.links_of(network).into_iter().for_each(|link| self.release_link(link)),
         }
     }
@@ -1285,6 +1291,53 @@ impl Nemesis {
             match outcome {
                 Ok(done) => shared.event(&format!("nemesis: #{id} {done}")),
                 Err(error) => shared.event(&format!("nemesis: #{id} split refused or failed: {error}")),
+            }
+        });
+    }
+
+    /// Asks node `via` to move a replica (see `Fault::MoveReplica`); `picks` are the table,
+    /// partition and replica picks.
+    fn spawn_move(&self, id: u32, picks: [u32; 3], via: u32) {
+        let endpoint = format!("http://{}", self.cluster.nodes[via as usize].api_addr());
+        let shared = self.shared.clone();
+        // Engine node ids are the simulator's plus one.
+        let zones: Vec<(u64, u32)> = self.cluster.nodes.iter().map(|n| (u64::from(n.id) + 1, n.zone)).collect();
+        self.admin.spawn(async move {
+            let config = ClientConfig::new(endpoint).with_request_timeout(Duration::from_millis(MOVE_TIMEOUT_MS));
+            let client = DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port");
+            let outcome = async {
+                let tables = client.call("ListTables", serde_json::json!({})).await.map_err(|e| e.to_string())?;
+                let names = tables["TableNames"].as_array().cloned().unwrap_or_default();
+                let name = names.get(picks[0] as usize % names.len().max(1)).cloned().ok_or("no tables")?;
+                let map = client
+                    .call("SquallAdmin.DescribePartitions", serde_json::json!({"TableName": name}))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let partitions = map["Partitions"].as_array().cloned().unwrap_or_default();
+                let partition = partitions.get(picks[1] as usize % partitions.len().max(1)).ok_or("no partitions")?;
+                let id_of = partition["PartitionId"].as_u64().ok_or("no partition id")?;
+                let replicas: Vec<u64> =
+                    partition["Replicas"].as_array().into_iter().flatten().filter_map(|r| r.as_u64()).collect();
+                let from = *replicas.get(picks[2] as usize % replicas.len().max(1)).ok_or("no replicas")?;
+                let zone_of = |node: u64| zones.iter().find(|(n, _)| *n == node).map(|(_, z)| *z);
+                let to = zones
+                    .iter()
+                    .find(|(n, z)| Some(*z) == zone_of(from) && !replicas.contains(n))
+                    .map(|(n, _)| *n)
+                    .ok_or("no free node in the replica's zone")?;
+                let request =
+                    serde_json::json!({"TableName": name, "PartitionId": id_of, "FromNode": from, "ToNode": to});
+                client.call("SquallAdmin.MoveReplica", request).await.map_err(|e| e.to_string())?;
+                Ok::<String, String>(format!(
+                    "table {name}: partition {id_of:#x} replica moved from node {} to node {}",
+                    from - 1,
+                    to - 1
+                ))
+            }
+            .await;
+            match outcome {
+                Ok(done) => shared.event(&format!("nemesis: #{id} {done}")),
+                Err(error) => shared.event(&format!("nemesis: #{id} move refused or failed: {error}")),
             }
         });
     }

@@ -8,6 +8,7 @@
 //!   sends each API request to the partition that owns it.
 
 pub mod digest;
+pub mod membership;
 pub mod node;
 pub mod router;
 pub mod routing;

@@ -27,13 +27,13 @@ use tokio::sync::{mpsc, oneshot};
 use super::routing::{self, table_of_group};
 use super::transport::{Inbound, OutcomeFuture, Transport, TransportError, TransportSettings};
 use super::wire::{Mode, Outcome};
-use super::{snapshot, split, txn};
+use super::{membership, snapshot, split, txn};
 use super::{ClusterSpec, META_GROUP};
 use crate::api::{ApiError, Service};
 use crate::capacity::{Placement, Slot, Usage};
 use crate::catalog::TableMeta;
 use crate::db::Database;
-use crate::partition::{split_point, HashRange, NodeId, PartitionMap};
+use crate::partition::{split_point, HashRange, PartitionMap};
 use crate::replication::{Replica, ReplicaSettings, ReplicationError, StateMachine};
 use crate::scope::{with_scope, CallScope};
 use crate::storage::Durability;
@@ -123,6 +123,8 @@ const SNAPSHOT_ACK_TICKS_MAX: u64 = 100;
 const INCARNATION_KEY: &[u8] = &[0x00, b'i'];
 /// Key present while this node rejoins after losing its store (see `ClusterSettings::rejoin`).
 const REJOINING_KEY: &[u8] = &[0x00, b'j'];
+/// Pause between the steps of a replica move.
+const MOVE_STEP_INTERVAL_MS: u64 = 100;
 /// The lowest incarnation of a node that restarted with an empty store (see `ClusterNode::start`).
 const REJOIN_INCARNATION_MIN: u64 = 2048;
 /// Key tag of a replica that is rejoining (`03 <group> 'j'`), until it votes again.
@@ -193,6 +195,14 @@ enum GroupEvent {
     Replace {
         node: u64,
         reply: oneshot::Sender<bool>,
+    },
+    /// One step of moving the replica on `from` to `to` (`hosted`: the target runs a replica
+    /// ready to be added).
+    Move {
+        from: u64,
+        to: u64,
+        hosted: bool,
+        reply: oneshot::Sender<MoveStep>,
     },
     Propose {
         context: Vec<u8>,
@@ -384,6 +394,11 @@ impl ClusterNode {
         self.me
     }
 
+    /// The cluster description.
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.spec
+    }
+
     /// The database this node's replicas apply to.
     pub fn database(&self) -> &Arc<Database> {
         &self.db
@@ -496,31 +511,45 @@ impl ClusterNode {
                 return Ok(());
             }
         };
-        // Routing follows the splits the metadata group recorded; the replicas started here
-        // follow the splits this node's replicas applied, which may be ahead or behind.
+        // Routing follows the splits and moves the metadata group recorded; the replicas
+        // started here follow the splits this node's replicas applied, which may be ahead or
+        // behind.
         let recorded = split::recorded_splits(&self.db, table_id)?;
-        let map = split::apply_splits(initial.clone(), &recorded);
+        let memberships = membership::recorded_memberships(&self.db, table_id)?;
+        let zone_of = self.zone_lookup();
+        let map = membership::build_map(initial.clone(), &recorded, &memberships, &zone_of);
         self.maps.write().unwrap_or_else(|p| p.into_inner()).insert(table_id, Arc::new(map));
         // (group, range, voters, whether a split's child): a child this node has no membership
-        // of was learned from a snapshot of its parent and must take its state from a leader.
-        let mut hosted: Vec<(u64, HashRange, Vec<u64>, bool)> = initial
+        // of was learned from a snapshot of its parent, or moved here, and must take its state
+        // from a leader.
+        let mut groups: Vec<(u64, HashRange, Vec<u64>, bool)> = initial
             .partitions()
             .iter()
-            .filter(|p| p.has_replica_on(NodeId(self.me)))
             .map(|p| (p.id.0, p.range, p.replicas.iter().map(|r| r.node.0).collect(), false))
             .collect();
-        while let Some((group, range, voters, child)) = hosted.pop() {
-            self.start_group(group, &voters, Some(range), false, child)?;
-            let Some(at) = split::retired_at(&self.db, group)? else { continue };
-            if !recorded.contains_key(&group) {
-                lock(&self.unrecorded_splits).insert(group, (table_id, at));
+        while let Some((group, range, voters, child)) = groups.pop() {
+            let voters = memberships.get(&group).cloned().unwrap_or(voters);
+            let retired = split::retired_at(&self.db, group)?;
+            if voters.contains(&self.me) {
+                self.start_group(group, &voters, Some(range), false, child || memberships.contains_key(&group))?;
+                if let Some(at) = retired.filter(|_| !recorded.contains_key(&group)) {
+                    lock(&self.unrecorded_splits).insert(group, (table_id, at));
+                }
             }
+            let Some(at) = retired.or_else(|| recorded.get(&group).copied()) else { continue };
             if let (Some(children), Some((left, right))) = (split::children_of(group), range.split_at(at)) {
-                hosted.push((children[0], left, voters.clone(), true));
-                hosted.push((children[1], right, voters, true));
+                groups.push((children[0], left, voters.clone(), true));
+                groups.push((children[1], right, voters, true));
             }
         }
         Ok(())
+    }
+
+    /// The zone of each node, as partition maps number zones.
+    fn zone_lookup(&self) -> impl Fn(u64) -> crate::partition::ZoneId {
+        let zones: BTreeMap<u64, crate::partition::ZoneId> =
+            self.spec.node_infos().into_iter().map(|n| (n.id.0, n.zone)).collect();
+        move |node| zones.get(&node).copied().unwrap_or(crate::partition::ZoneId(0))
     }
 
     fn drop_table(&self, table_id: u64) {
@@ -578,6 +607,9 @@ impl ClusterNode {
                 Some(self.apply_split(group, &command, applied.clone(), proposer.map(|p| p.0)))
             }
             split::RECORD_SPLIT if group == META_GROUP => Some(self.apply_record_split(&command, applied.clone())),
+            membership::RECORD_MEMBERSHIP if group == META_GROUP => {
+                Some(self.apply_record_membership(&command, applied.clone()))
+            }
             _ => None,
         };
         if let Some(result) = special {
@@ -844,6 +876,31 @@ impl ClusterNode {
         Ok(json!({}))
     }
 
+    /// Records a group's voters after a move, in the store and in this node's partition map.
+    fn apply_record_membership(&self, command: &Command, applied: (Vec<u8>, Vec<u8>)) -> ApiResult {
+        let body: Value = serde_json::from_slice(&command.body).map_err(|e| ApiError::Serialization(e.to_string()))?;
+        let field = |name: &str| {
+            body.get(name).and_then(Value::as_u64).ok_or_else(|| ApiError::validation(format!("{name} is required")))
+        };
+        let (table_id, group) = (field("TableId")?, field("Group")?);
+        let voters: Vec<u64> = body
+            .get("Voters")
+            .and_then(Value::as_array)
+            .map(|v| v.iter().filter_map(Value::as_u64).collect())
+            .filter(|v: &Vec<u64>| !v.is_empty())
+            .ok_or_else(|| ApiError::validation("Voters is required"))?;
+        let puts = vec![(membership::record_key(table_id, group), membership::encode_voters(&voters)), applied];
+        let scope = CallScope { durability: Some(Durability::Buffered), ..CallScope::default() };
+        with_scope(scope, || self.db.write_records(puts, Vec::new())).map_err(ApiError::from)?;
+        let zone_of = self.zone_lookup();
+        let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(map) = maps.get(&table_id) {
+            let next = membership::apply_memberships(map, &BTreeMap::from([(group, voters)]), &zone_of);
+            maps.insert(table_id, Arc::new(next));
+        }
+        Ok(json!({}))
+    }
+
     /// Applies a split to this node's partition map, if the map still has the parent.
     fn follow_split(&self, table_id: u64, group: u64, at: u64) {
         let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
@@ -920,6 +977,166 @@ impl ClusterNode {
         }
         let learner = answer.await.unwrap_or(false);
         to_outcome(Ok(json!({"Learner": learner})))
+    }
+
+    /// One step of a move of `group`'s replica from node `From` to node `To` (see
+    /// `cluster::membership`), run by the group's leader.
+    async fn move_requested(self: &Arc<Self>, group: u64, body: &[u8]) -> Outcome {
+        let request = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+        let node_field = |name: &str| request[name].as_u64().filter(|n| self.spec.node(*n).is_some());
+        let (Some(from), Some(to)) = (node_field("From"), node_field("To")) else {
+            return to_outcome(Err(ApiError::validation("From and To must be nodes of the cluster")));
+        };
+        let Some((inbox, range)) = lock(&self.groups).get(&group).map(|h| (h.inbox.clone(), h.range)) else {
+            return Outcome::NoReplica;
+        };
+        let Some(range) = range.filter(|_| group != META_GROUP) else {
+            return to_outcome(Err(ApiError::validation("only a partition's replicas move")));
+        };
+        let step = |hosted: bool| {
+            let inbox = inbox.clone();
+            async move {
+                let (reply, answer) = oneshot::channel();
+                if inbox.try_send(GroupEvent::Move { from, to, hosted, reply }).is_err() {
+                    return MoveStep::Busy;
+                }
+                answer.await.unwrap_or(MoveStep::NotLeader)
+            }
+        };
+        let mut answer = step(false).await;
+        if matches!(answer, MoveStep::NeedsHost) {
+            // The target runs an uninitialised replica before the leader adds it.
+            let host = serde_json::to_vec(&json!({"Start": range.start(), "End": range.end()})).unwrap_or_default();
+            let hosted = if to == self.me {
+                self.host_requested(group, &host)
+            } else {
+                let timeout = Duration::from_millis(self.settings.request_timeout_ms);
+                let request =
+                    self.transport.request(to, group, Mode::Replicated, None, membership::HOST_REPLICA, &host, timeout);
+                match request.await {
+                    Ok(outcome) => outcome,
+                    Err(error) => {
+                        return to_outcome(Err(ApiError::ServiceUnavailable(format!("node {to}: {error}"))));
+                    }
+                }
+            };
+            if !matches!(hosted, Outcome::Ok(_)) {
+                return hosted;
+            }
+            answer = step(true).await;
+        }
+        match answer {
+            MoveStep::Done(voters) => to_outcome(Ok(json!({"Done": true, "Voters": voters}))),
+            MoveStep::Pending | MoveStep::NeedsHost => to_outcome(Ok(json!({"Done": false}))),
+            MoveStep::Busy => to_outcome(Err(ApiError::ResourceInUse(format!(
+                "partition group {group} is in the middle of another membership change; move it later"
+            )))),
+            MoveStep::NotLeader => {
+                Outcome::NotLeader { leader: lock(&self.leader_hints).get(&group).copied().unwrap_or(0) }
+            }
+        }
+    }
+
+    /// Starts an uninitialised replica of `group` over the range in `body`, which a leader is
+    /// about to add to the group (a no-op when this node hosts one).
+    fn host_requested(self: &Arc<Self>, group: u64, body: &[u8]) -> Outcome {
+        let request = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+        let range = request["Start"].as_u64().and_then(|start| HashRange::new(start, request["End"].as_u64()));
+        let Some(range) = range.filter(|_| group != META_GROUP) else {
+            return to_outcome(Err(ApiError::validation("Start and End must give a partition's hash range")));
+        };
+        if self.table_by_id(table_of_group(group)).is_none() {
+            return to_outcome(Err(ApiError::ResourceNotFound(format!("no table has id {}", table_of_group(group)))));
+        }
+        match self.start_group(group, &[], Some(range), false, true) {
+            Ok(()) => to_outcome(Ok(json!({}))),
+            Err(error) => to_outcome(Err(ApiError::Internal(error.to_string()))),
+        }
+    }
+
+    /// Drops this node's replica of `group`, which moved away: its task stops, and its raft
+    /// state and the partition's records here are deleted.
+    fn drop_requested(&self, group: u64) -> Outcome {
+        if group == META_GROUP {
+            return to_outcome(Err(ApiError::validation("the metadata group's replicas do not move")));
+        }
+        let records = match self.group_records(group) {
+            Ok(records) => records,
+            Err(error) => return to_outcome(Err(ApiError::from(error))),
+        };
+        let Some(handle) = lock(&self.groups).remove(&group) else {
+            return to_outcome(Ok(json!({"Dropped": false})));
+        };
+        handle.task.abort();
+        lock(&self.leader_hints).remove(&group);
+        let mut batch = crate::storage::WriteBatch::new();
+        let deleted = records.len();
+        for (key, _) in records {
+            batch.delete(key);
+        }
+        let raft_start = crate::replication::log_store::tag_key(group, 0);
+        let raft_end = crate::replication::log_store::tag_key(group + 1, 0);
+        batch.delete_range(raft_start, raft_end);
+        if let Err(error) = self.db.store().write(batch, Durability::Sync) {
+            return to_outcome(Err(ApiError::from(error)));
+        }
+        if let Err(error) = self.db.recount_table(table_of_group(group)) {
+            tracing::warn!(group, %error, "cannot count the table's items after dropping a replica");
+        }
+        tracing::info!(group, deleted, "replica dropped after moving away");
+        to_outcome(Ok(json!({"Dropped": true})))
+    }
+
+    /// Moves the replica of partition `group` on node `from` to node `to` (see
+    /// `cluster::membership`), waiting up to `wait` for the group to take the new voter, then
+    /// records the new voters and drops the old replica. Returns the voters.
+    pub async fn move_replica(
+        self: &Arc<Self>,
+        table_id: u64,
+        group: u64,
+        replicas: &[u64],
+        from: u64,
+        to: u64,
+        wait: Duration,
+    ) -> ApiResult {
+        let body = serde_json::to_vec(&json!({"From": from, "To": to})).unwrap_or_default();
+        let mut candidates = replicas.to_vec();
+        candidates.push(to);
+        let deadline = tokio::time::Instant::now() + wait;
+        let voters = loop {
+            let step = self.route(group, &candidates, None, Mode::Replicated, membership::MOVE_REPLICA, &body).await;
+            match step {
+                Ok(answer) if answer["Done"] == json!(true) => {
+                    break answer["Voters"].as_array().map(|v| v.iter().filter_map(Value::as_u64).collect::<Vec<_>>())
+                }
+                Ok(_) => {}
+                Err(error @ (ApiError::ResourceInUse(_) | ApiError::Validation(_))) => return Err(error),
+                Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+                Err(_) => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::ServiceUnavailable(format!(
+                    "the move of partition group {group} from node {from} to node {to} is still under way"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(MOVE_STEP_INTERVAL_MS)).await;
+        };
+        let voters = voters.filter(|v| !v.is_empty()).unwrap_or_default();
+        let record = json!({"TableId": table_id, "Group": group, "Voters": voters});
+        self.route_meta(membership::RECORD_MEMBERSHIP, &serde_json::to_vec(&record).unwrap_or_default()).await?;
+        let dropped = if from == self.me {
+            self.drop_requested(group)
+        } else {
+            let timeout = Duration::from_millis(self.settings.request_timeout_ms);
+            self.transport
+                .request(from, group, Mode::Replicated, None, membership::DROP_REPLICA, b"{}", timeout)
+                .await
+                .unwrap_or(Outcome::NoReplica)
+        };
+        if !matches!(dropped, Outcome::Ok(_)) {
+            tracing::warn!(group, from, "the moved replica's old node did not drop it");
+        }
+        Ok(json!({"Group": group, "Voters": voters}))
     }
 
     /// Follows a membership change of `group`'s replica: the voters its children would get,
@@ -1136,8 +1353,12 @@ impl ClusterNode {
     ) -> OutcomeFuture {
         let node = self.clone();
         Box::pin(async move {
-            if operation == REPLACE_REPLICA {
-                return node.replace_requested(group, &body).await;
+            match operation.as_str() {
+                REPLACE_REPLICA => return node.replace_requested(group, &body).await,
+                membership::MOVE_REPLICA => return node.move_requested(group, &body).await,
+                membership::HOST_REPLICA => return node.host_requested(group, &body),
+                membership::DROP_REPLICA => return node.drop_requested(group),
+                _ => {}
             }
             // A retired partition's replica still serves eventually consistent reads of the
             // range a router names (the data is here), but takes no proposal.
@@ -1480,6 +1701,11 @@ impl ClusterNode {
             self.db.table_names().iter().filter_map(|name| self.db.table(name).ok().map(|t| (t.meta.id, t))).collect();
         let mut statuses = Vec::with_capacity(hosted.len());
         for (group, range, retired, applied_index, voters, rejoining) in hosted {
+            // A replica started for a move that never added it holds nothing and belongs to no
+            // group; one that is rejoining is shown until it has rejoined.
+            if applied_index == 0 && !rejoining {
+                continue;
+            }
             let log_first_index = crate::replication::log_store::stored_first_index(self.db.store().as_ref(), group)
                 .map_err(|e| ClusterError::Storage(crate::storage::StorageError::Corruption(e.to_string())))?;
             let leader = lock(&self.leader_hints).get(&group).copied().unwrap_or(0);
@@ -1634,6 +1860,63 @@ fn replace_replica(replica: &mut Replica, peer: u64) -> bool {
     false
 }
 
+/// Where a move stands, as its group's leader sees it.
+#[derive(Debug)]
+enum MoveStep {
+    /// The target holds a voter and the source none: the group's voters.
+    Done(Vec<u64>),
+    /// A step was taken or is awaited; ask again.
+    Pending,
+    /// The target must run a replica before the leader adds it.
+    NeedsHost,
+    /// The group is in the middle of another membership change.
+    Busy,
+    /// This replica does not lead.
+    NotLeader,
+}
+
+/// A leader's next step of moving the replica on `from` to `to` (see `cluster::membership`):
+/// add `to` as a learner (once `hosted`), wait for its promotion, hand leadership to it if this
+/// replica is the one leaving, remove `from`. One move at a time: a step that does not fit the
+/// group's state (three voters, or four while `to` joins and `from` leaves) is refused.
+fn move_step(replica: &mut Replica, from: u64, to: u64, hosted: bool) -> MoveStep {
+    if !replica.is_leader() {
+        return MoveStep::NotLeader;
+    }
+    let (voters, learners) = (replica.voters(), replica.learners());
+    let full = crate::partition::REPLICA_COUNT;
+    if voters.contains(&to) && !voters.contains(&from) {
+        return MoveStep::Done(voters);
+    }
+    if replica.has_pending_conf_change() {
+        return MoveStep::Pending;
+    }
+    let change = match (voters.contains(&to), learners.contains(&to)) {
+        (false, false) if voters.len() == full && learners.is_empty() && voters.contains(&from) => {
+            if !hosted {
+                return MoveStep::NeedsHost;
+            }
+            ConfChangeType::AddLearnerNode
+        }
+        // The learner catches up; `promote_learners` makes it a voter.
+        (false, true) if learners == [to] => return MoveStep::Pending,
+        (true, _) if voters.len() == full + 1 && voters.contains(&from) => {
+            if from == replica.id() {
+                replica.transfer_leadership(to);
+                return MoveStep::Pending;
+            }
+            ConfChangeType::RemoveNode
+        }
+        _ => return MoveStep::Busy,
+    };
+    let target = if change == ConfChangeType::RemoveNode { from } else { to };
+    match replica.propose_conf_change(change, target) {
+        Ok(()) => tracing::info!(group = replica.group(), target, ?change, "move: membership change proposed"),
+        Err(error) => tracing::debug!(group = replica.group(), %error, "move: membership change not proposed"),
+    }
+    MoveStep::Pending
+}
+
 /// Has a leader promote a learner that holds everything committed to a voter.
 fn promote_learners(replica: &mut Replica) {
     if !replica.is_leader() || replica.has_pending_conf_change() {
@@ -1727,6 +2010,9 @@ async fn run_group(
                 }
                 GroupEvent::Replace { node: peer, reply } => {
                     let _ = reply.send(replace_replica(&mut replica, peer));
+                }
+                GroupEvent::Move { from, to, hosted, reply } => {
+                    let _ = reply.send(move_step(&mut replica, from, to, hosted));
                 }
                 GroupEvent::Propose { context, data, reply } => {
                     let refused = crate::buggify::fires(crate::buggify::Site::RefuseProposal);

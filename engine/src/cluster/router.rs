@@ -24,6 +24,9 @@ const META_OPERATIONS: &[&str] = &["CreateTable", "DeleteTable", "UpdateTable", 
 /// Steps and step length of the wait for this node's catalog to show a table change the
 /// metadata group committed: 2 s at most.
 const CATALOG_WAIT_STEPS: u32 = 100;
+/// How long a replica move may take before the administration request gives up waiting (the
+/// move may still finish).
+const MOVE_WAIT_MS: u64 = 60_000;
 const CATALOG_WAIT_STEP_MS: u64 = 20;
 
 /// Attempts of a request that meets split partitions, and the first and longest pause between
@@ -135,6 +138,41 @@ impl Router {
     /// - `SplitPartition` `{"TableName", "PartitionId"?, "SplitHash"?}`: splits a partition (by
     ///   default the widest) at a hash (by default the median of its items' sizes, taken by its
     ///   leader) and answers with the two new partitions once the split is applied.
+    /// `SquallAdmin.MoveReplica {TableName, PartitionId, FromNode, ToNode}`: moves one replica
+    /// of a partition to another node, keeping the partition's replicas in distinct zones.
+    async fn move_replica(&self, request: &Value) -> ApiResult {
+        let (table, map) = self.node.table_map(routing::table_name(request)?)?;
+        let field = |name: &str| {
+            request.get(name).and_then(Value::as_u64).ok_or_else(|| ApiError::validation(format!("{name} is required")))
+        };
+        let (id, from, to) = (field("PartitionId")?, field("FromNode")?, field("ToNode")?);
+        let partition = map
+            .partitions()
+            .iter()
+            .find(|p| p.id.0 == id)
+            .cloned()
+            .ok_or_else(|| ApiError::ResourceNotFound(format!("partition {id} is not in the table's map")))?;
+        let replicas: Vec<u64> = partition.replicas.iter().map(|r| r.node.0).collect();
+        if !replicas.contains(&from) {
+            return Err(ApiError::validation(format!("node {from} holds no replica of partition {id}")));
+        }
+        if replicas.contains(&to) {
+            return Err(ApiError::validation(format!("node {to} already holds a replica of partition {id}")));
+        }
+        let spec = self.node.spec();
+        let zone = |node: u64| spec.node(node).map(|n| n.zone.clone());
+        let Some(to_zone) = zone(to) else {
+            return Err(ApiError::validation(format!("node {to} is not in the cluster")));
+        };
+        if replicas.iter().filter(|r| **r != from).any(|r| zone(*r).as_ref() == Some(&to_zone)) {
+            return Err(ApiError::validation(format!(
+                "zone {to_zone} already holds a replica of partition {id}; replicas stay in distinct zones"
+            )));
+        }
+        let wait = std::time::Duration::from_millis(MOVE_WAIT_MS);
+        self.node.move_replica(table.meta.id, id, &replicas, from, to, wait).await
+    }
+
     async fn admin(&self, name: &str, request: &Value) -> ApiResult {
         match name {
             "DescribeReplicas" => {
@@ -155,6 +193,7 @@ impl Router {
                 let (_, map) = self.node.table_map(routing::table_name(request)?)?;
                 Ok(describe_map(&map))
             }
+            "MoveReplica" => self.move_replica(request).await,
             "SplitPartition" => {
                 let (_, map) = self.node.table_map(routing::table_name(request)?)?;
                 let partition = match request.get("PartitionId") {

@@ -267,6 +267,15 @@ impl Replica {
         self.raw.raft.has_pending_conf()
     }
 
+    /// Leader only: hands leadership to `peer` (a voter that has caught up) before this
+    /// replica leaves the group.
+    pub fn transfer_leadership(&mut self, peer: u64) {
+        if self.is_leader() {
+            self.raw.transfer_leader(peer);
+            self.settle_timing();
+        }
+    }
+
     /// Proposes a membership change of one replica (leader only; see [`Replica::propose`]).
     pub fn propose_conf_change(&mut self, change: ConfChangeType, node: u64) -> Result<(), ReplicationError> {
         if !self.is_leader() {

@@ -1,0 +1,136 @@
+//! Where a partition's replicas are after they moved: the metadata group records each moved
+//! group's voters (`00 'v' <table u64> <group u64>` → the voters, big-endian `u64`s), and every
+//! node's partition map and replicas follow the records on top of the initial placement and
+//! the recorded splits (a split's children inherit their parent's voters unless they have a
+//! record of their own).
+//!
+//! A move (`SquallAdmin.MoveReplica`) is a sequence of one-replica membership changes in the
+//! partition's raft group, driven by the router that received it, one step per request to the
+//! group's leader: the target node starts an uninitialised replica, the leader adds it as a
+//! learner (it catches up from a snapshot), promotes it, hands its leadership over if it is
+//! the replica leaving, and removes the source. Then the metadata group records the new voters
+//! and the source node drops its replica and the partition's records.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use crate::db::{keys, Database};
+use crate::partition::{PartitionId, PartitionMap, ReplicaPlacement, ZoneId};
+use crate::storage::{Direction, StorageError};
+
+/// The metadata-log operation recording a group's voters: body
+/// `{"TableId": id, "Group": group, "Voters": [node, ...]}`.
+pub const RECORD_MEMBERSHIP: &str = "Squall.RecordMembership";
+/// The partition-group request that advances a move by one step: body `{"From": node, "To":
+/// node}`; the answer is `{"Done": bool, "Voters": [...]}`.
+pub const MOVE_REPLICA: &str = "Squall.MoveReplica";
+/// The request asking a node to start an uninitialised replica of a group, which a leader
+/// is about to add: body `{"Start": hash, "End": hash or null}`.
+pub const HOST_REPLICA: &str = "Squall.HostReplica";
+/// The request asking a node to drop its replica of a group that moved away: body `{}`.
+pub const DROP_REPLICA: &str = "Squall.DropReplica";
+
+fn records_prefix(table_id: u64) -> Vec<u8> {
+    let mut key = vec![0x00, b'v'];
+    key.extend_from_slice(&table_id.to_be_bytes());
+    key
+}
+
+/// The key recording `group`'s voters.
+pub fn record_key(table_id: u64, group: u64) -> Vec<u8> {
+    let mut key = records_prefix(table_id);
+    key.extend_from_slice(&group.to_be_bytes());
+    key
+}
+
+/// Encodes a voter list as a record value.
+pub fn encode_voters(voters: &[u64]) -> Vec<u8> {
+    voters.iter().flat_map(|v| v.to_be_bytes()).collect()
+}
+
+fn decode_voters(value: &[u8]) -> Option<Vec<u64>> {
+    if value.is_empty() || value.len() % 8 != 0 {
+        return None;
+    }
+    Some(value.chunks(8).map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default())).collect())
+}
+
+/// The recorded voters of table `table_id`'s groups.
+pub fn recorded_memberships(db: &Database, table_id: u64) -> Result<BTreeMap<u64, Vec<u64>>, StorageError> {
+    let prefix = records_prefix(table_id);
+    let end = keys::prefix_successor(&prefix).unwrap_or_else(|| vec![0x00, b'v' + 1]);
+    let pairs = db.store().scan(Bound::Included(&prefix), Bound::Excluded(&end), Direction::Forward, usize::MAX)?;
+    Ok(pairs
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let group = u64::from_be_bytes(key.get(prefix.len()..)?.try_into().ok()?);
+            Some((group, decode_voters(&value)?))
+        })
+        .collect())
+}
+
+/// `map` with the replicas of every partition that has a record set to its recorded voters
+/// (zones from `zone_of`); partitions without one keep theirs.
+pub fn apply_memberships(
+    map: &PartitionMap,
+    records: &BTreeMap<u64, Vec<u64>>,
+    zone_of: &dyn Fn(u64) -> ZoneId,
+) -> PartitionMap {
+    let mut partitions = map.partitions().to_vec();
+    let mut changed = false;
+    for partition in &mut partitions {
+        if let Some(voters) = records.get(&partition.id.0) {
+            partition.replicas = voters
+                .iter()
+                .map(|v| ReplicaPlacement { node: crate::partition::NodeId(*v), zone: zone_of(*v) })
+                .collect();
+            changed = true;
+        }
+    }
+    if !changed {
+        return map.clone();
+    }
+    PartitionMap::from_parts(map.version() + 1, partitions).unwrap_or_else(|error| {
+        tracing::error!(%error, "recorded memberships do not fit the map");
+        map.clone()
+    })
+}
+
+/// A table's map from its initial placement, its recorded splits and its recorded
+/// memberships, in the order they happened: a partition's record applies before its split (the
+/// children inherit the moved voters), a child's after it.
+pub fn build_map(
+    initial: PartitionMap,
+    splits: &BTreeMap<u64, u64>,
+    records: &BTreeMap<u64, Vec<u64>>,
+    zone_of: &dyn Fn(u64) -> ZoneId,
+) -> PartitionMap {
+    let mut map = apply_memberships(&initial, records, zone_of);
+    loop {
+        let ready: Vec<(u64, u64)> =
+            splits.iter().filter(|(g, _)| map.get(PartitionId(**g)).is_some()).map(|(g, at)| (*g, *at)).collect();
+        if ready.is_empty() {
+            return map;
+        }
+        for (group, at) in ready {
+            map = super::split::apply_splits(map, &BTreeMap::from([(group, at)]));
+            if map.get(PartitionId(group)).is_some() {
+                // The split did not fit; stop rather than loop.
+                return map;
+            }
+        }
+        map = apply_memberships(&map, records, zone_of);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn voters_round_trip_and_bad_values_are_skipped() {
+        assert_eq!(decode_voters(&encode_voters(&[1, 5, 9])), Some(vec![1, 5, 9]));
+        assert_eq!(decode_voters(&[1, 2, 3]), None);
+        assert_eq!(decode_voters(&[]), None);
+    }
+}

@@ -1,0 +1,149 @@
+//! Moving a partition's replica to another node under write load, on a real cluster of six
+//! processes in three zones: every acknowledged write is read back, the moved replica holds
+//! what the others hold, the old node no longer hosts it, the map shows the new voters, moves
+//! that would put two replicas in one zone are refused, and the new placement survives
+//! restarts.
+
+mod cluster_common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cluster_common::{call, call_until_ok, create_table, number_of, Cluster};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(60);
+const KEYS: u64 = 80;
+
+/// The table's partitions as node `via` maps them: id to replica nodes.
+fn partitions(cluster: &Cluster, via: u64) -> BTreeMap<u64, Vec<u64>> {
+    let answer =
+        call_until_ok(cluster.api(via), "SquallAdmin.DescribePartitions", &json!({"TableName": "items"}), WAIT);
+    answer["Partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| {
+            let replicas = p["Replicas"].as_array().unwrap().iter().map(|r| r.as_u64().unwrap()).collect();
+            (p["PartitionId"].as_u64().unwrap(), replicas)
+        })
+        .collect()
+}
+
+/// The replicas of `group` on every running node: node to (applied index, digest).
+fn replicas_of(cluster: &Cluster, nodes: &[u64], group: u64) -> BTreeMap<u64, (u64, Value)> {
+    let mut found = BTreeMap::new();
+    for &node in nodes {
+        let answer = call_until_ok(cluster.api(node), "SquallAdmin.DescribeReplicas", &json!({}), WAIT);
+        for replica in answer["Replicas"].as_array().expect("replicas") {
+            if replica["group"].as_u64() == Some(group) {
+                found.insert(node, (replica["applied_index"].as_u64().unwrap(), replica["digest"].clone()));
+            }
+        }
+    }
+    found
+}
+
+fn put(cluster: &Cluster, via: u64, n: u64) {
+    let item =
+        json!({"TableName": "items", "Item": {"pk": {"S": format!("k{}", n % KEYS)}, "n": {"N": n.to_string()}}});
+    call_until_ok(cluster.api(via), "PutItem", &item, WAIT);
+}
+
+#[test]
+fn a_replica_moves_under_load_and_nothing_is_lost() {
+    // Nodes 1..6 in zones 0, 1, 2, 0, 1, 2 (node id modulo three).
+    let mut cluster = Cluster::start("127.32.0.", 3, 6, 2);
+    create_table(cluster.api(1), "items");
+    for n in 0..KEYS {
+        put(&cluster, 1 + n % 6, n);
+    }
+    let before = partitions(&cluster, 1);
+    let (&group, replicas) = before.iter().next().expect("a partition");
+    let from = replicas[0];
+    // The other node of `from`'s zone: the only place the replica may go.
+    let to = (1..=6).find(|n| *n != from && cluster.zone_of(*n) == cluster.zone_of(from)).unwrap();
+    let elsewhere = (1..=6).find(|n| !replicas.contains(n) && cluster.zone_of(*n) != cluster.zone_of(from)).unwrap();
+    let refused = json!({"TableName": "items", "PartitionId": group, "FromNode": from, "ToNode": elsewhere});
+    let (status, answer) = call(cluster.api(2), "SquallAdmin.MoveReplica", &refused).expect("call");
+    assert_eq!(status, 400, "a move into a zone that holds a replica is refused: {answer}");
+
+    // Writes go on through every node while the replica moves.
+    let acked: Arc<Mutex<BTreeMap<u64, u64>>> = Arc::new(Mutex::new(BTreeMap::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        let apis: Vec<_> = (1..=6).map(|n| cluster.api(n)).collect();
+        std::thread::spawn(move || {
+            let mut n = 1_000;
+            while !stop.load(Ordering::Relaxed) && n < 20_000 {
+                let item = json!({"TableName": "items",
+                                  "Item": {"pk": {"S": format!("k{}", n % KEYS)}, "n": {"N": n.to_string()}}});
+                if let Ok((200, _)) = call(apis[n as usize % apis.len()], "PutItem", &item) {
+                    acked.lock().unwrap().insert(n % KEYS, n);
+                }
+                n += 1;
+            }
+        })
+    };
+    let request = json!({"TableName": "items", "PartitionId": group, "FromNode": from, "ToNode": to});
+    let moved = call_until_ok(cluster.api(2), "SquallAdmin.MoveReplica", &request, WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    let mut voters: Vec<u64> = moved["Voters"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    voters.sort_unstable();
+    let mut expected: Vec<u64> = replicas.iter().map(|r| if *r == from { to } else { *r }).collect();
+    expected.sort_unstable();
+    assert_eq!(voters, expected, "{moved}");
+
+    // Every node's map shows the new replicas; the new replica agrees with the others and the
+    // old node hosts the partition no more.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let maps: Vec<BTreeMap<u64, Vec<u64>>> = (1..=6).map(|n| partitions(&cluster, n)).collect();
+        let shown = maps.iter().all(|m| {
+            let mut r = m[&group].clone();
+            r.sort_unstable();
+            r == expected
+        });
+        let found = replicas_of(&cluster, &[1, 2, 3, 4, 5, 6], group);
+        let indexes: Vec<u64> = found.values().map(|(i, _)| *i).collect();
+        if shown && found.keys().copied().collect::<Vec<_>>() == expected && indexes.iter().all(|i| *i == indexes[0]) {
+            let digests: Vec<&Value> = found.values().map(|(_, d)| d).collect();
+            assert!(digests.iter().all(|d| *d == digests[0]), "replicas differ after the move: {found:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the move never settled: maps {maps:?}, replicas {found:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // Every acknowledged write reads back; then the placement survives restarts of both nodes.
+    let check = |cluster: &Cluster, acked: &BTreeMap<u64, u64>| {
+        for (k, n) in acked {
+            let get = json!({"TableName": "items", "Key": {"pk": {"S": format!("k{k}")}}, "ConsistentRead": true});
+            let answer = call_until_ok(cluster.api(to), "GetItem", &get, WAIT);
+            assert!(number_of(&answer, "n").unwrap_or(-1) >= *n as i64, "k{k} lost write {n}: {answer}");
+        }
+    };
+    let acked = acked.lock().unwrap().clone();
+    assert!(!acked.is_empty(), "writes succeeded during the move");
+    check(&cluster, &acked);
+    for node in [from, to] {
+        cluster.kill(node);
+        cluster.start_node(node);
+    }
+    put(&cluster, from, 50_000);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = replicas_of(&cluster, &[1, 2, 3, 4, 5, 6], group);
+        if found.keys().copied().collect::<Vec<_>>() == expected {
+            break;
+        }
+        assert!(Instant::now() < deadline, "after restarts the replicas are on {found:?}, not {expected:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    check(&cluster, &acked);
+}
