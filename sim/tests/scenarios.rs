@@ -52,11 +52,11 @@ fn every_scenario_passes_for_a_few_seeds() {
     }
 }
 
-/// The split scenario splits partitions for real while its load runs, and the split
-/// partitions' replicas are compared with the rest.
+/// The split scenario splits partitions and moves replicas for real while its load runs, and
+/// the split and moved partitions' replicas are compared with the rest.
 #[test]
 fn the_split_scenario_splits_partitions_under_load() {
-    let mut splits = 0;
+    let (mut splits, mut moves) = (0, 0);
     for seed in SEEDS {
         let output = Command::new(env!("CARGO_BIN_EXE_squall-sim"))
             .args(["run", "--seed", &seed.to_string(), "--scenario", "split-under-load"])
@@ -66,6 +66,7 @@ fn the_split_scenario_splits_partitions_under_load() {
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "seed {seed} failed:\n{stdout}");
         splits += stdout.lines().filter(|l| l.contains(" split into 0x")).count();
+        moves += stdout.lines().filter(|l| l.contains(" replica moved from node ")).count();
         let compared = stdout
             .lines()
             .find_map(|l| l.split_once("replicas: every replica of ").map(|(_, rest)| rest.to_string()))
@@ -76,6 +77,7 @@ fn the_split_scenario_splits_partitions_under_load() {
         assert!(compared >= 8, "seed {seed}: only {compared} partitions compared");
     }
     assert!(splits > 0, "no seed split a partition");
+    assert!(moves > 0, "no seed moved a replica");
 }
 
 /// Nodes whose disks are replaced rejoin every group under load: the runs pass every checker

@@ -1435,11 +1435,10 @@ impl ClusterNode {
                 lock(&self.leader_hints).remove(&group);
             }
             // A leader hint naming a suspected peer is passed over: a partition may hide it,
-            // and waiting out a request timeout there helps nobody.
-            let hint = lock(&self.leader_hints)
-                .get(&group)
-                .copied()
-                .filter(|h| replicas.contains(h) && !self.transport.suspected(*h));
+            // and waiting out a request timeout there helps nobody. A hint naming a node the
+            // map does not list is followed: a replica may have moved there before this
+            // node's map showed it.
+            let hint = lock(&self.leader_hints).get(&group).copied().filter(|h| !self.transport.suspected(*h));
             let target = match (mode, hint) {
                 // Eventually consistent reads prefer this node's own replica.
                 (Mode::Local, _) if replicas.contains(&self.me) && attempt == 0 => self.me,
