@@ -1262,18 +1262,8 @@ impl Nemesis {
             let config = ClientConfig::new(endpoint).with_request_timeout(Duration::from_millis(SPLIT_TIMEOUT_MS));
             let client = DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port");
             let outcome = async {
-                let tables = client.call("ListTables", serde_json::json!({})).await.map_err(|e| e.to_string())?;
-                let names = tables["TableNames"].as_array().cloned().unwrap_or_default();
-                let name = names.get(table_pick as usize % names.len().max(1)).cloned().ok_or("no tables")?;
-                let map = client
-                    .call("SquallAdmin.DescribePartitions", serde_json::json!({"TableName": name}))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let partitions = map["Partitions"].as_array().cloned().unwrap_or_default();
-                let partition = partitions
-                    .get(partition_pick as usize % partitions.len().max(1))
-                    .and_then(|p| p["PartitionId"].as_u64())
-                    .ok_or("no partitions")?;
+                let (name, partition) = pick_partition(&client, table_pick, partition_pick).await?;
+                let partition = partition["PartitionId"].as_u64().ok_or("no partition id")?;
                 let request = serde_json::json!({"TableName": name, "PartitionId": partition});
                 let answer = client.call("SquallAdmin.SplitPartition", request).await.map_err(|e| e.to_string())?;
                 let children: Vec<String> = answer["Children"]
@@ -1306,15 +1296,7 @@ impl Nemesis {
             let config = ClientConfig::new(endpoint).with_request_timeout(Duration::from_millis(MOVE_TIMEOUT_MS));
             let client = DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port");
             let outcome = async {
-                let tables = client.call("ListTables", serde_json::json!({})).await.map_err(|e| e.to_string())?;
-                let names = tables["TableNames"].as_array().cloned().unwrap_or_default();
-                let name = names.get(picks[0] as usize % names.len().max(1)).cloned().ok_or("no tables")?;
-                let map = client
-                    .call("SquallAdmin.DescribePartitions", serde_json::json!({"TableName": name}))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let partitions = map["Partitions"].as_array().cloned().unwrap_or_default();
-                let partition = partitions.get(picks[1] as usize % partitions.len().max(1)).ok_or("no partitions")?;
+                let (name, partition) = pick_partition(&client, picks[0], picks[1]).await?;
                 let id_of = partition["PartitionId"].as_u64().ok_or("no partition id")?;
                 let replicas: Vec<u64> =
                     partition["Replicas"].as_array().into_iter().flatten().filter_map(|r| r.as_u64()).collect();
@@ -1357,6 +1339,26 @@ impl Nemesis {
             }
         });
     }
+}
+
+/// Of the cluster's tables (by name) the one at `table_pick` modulo their count, and of its
+/// partitions (as `DescribePartitions` lists them) the one at `partition_pick` modulo theirs.
+async fn pick_partition(
+    client: &DynamoClient,
+    table_pick: u32,
+    partition_pick: u32,
+) -> Result<(serde_json::Value, serde_json::Value), String> {
+    let tables = client.call("ListTables", serde_json::json!({})).await.map_err(|e| e.to_string())?;
+    let names = tables["TableNames"].as_array().cloned().unwrap_or_default();
+    let name = names.get(table_pick as usize % names.len().max(1)).cloned().ok_or("no tables")?;
+    let map = client
+        .call("SquallAdmin.DescribePartitions", serde_json::json!({"TableName": name}))
+        .await
+        .map_err(|e| e.to_string())?;
+    let partitions = map["Partitions"].as_array().cloned().unwrap_or_default();
+    let partition =
+        partitions.get(partition_pick as usize % partitions.len().max(1)).cloned().ok_or("no partitions")?;
+    Ok((name, partition))
 }
 
 /// Decrements a hold count; true when it reached zero (and was removed).
