@@ -443,9 +443,8 @@ impl ClusterNode {
         }
         // A node that lost its store starts the groups it holds no membership of uninitialised:
         // it may have voted and acknowledged entries in them before, and forgot.
-        let stored = crate::replication::RaftLogStore::open(self.db.store().clone(), group)
-            .map_err(|e| crate::storage::StorageError::Io(e.to_string()))?;
-        let stored_conf = stored.conf_state().clone();
+        let stored_conf = crate::replication::log_store::stored_conf_state(self.db.store().as_ref(), group)
+            .map_err(|e| crate::storage::StorageError::Corruption(e.to_string()))?;
         let marker = crate::replication::log_store::tag_key(group, REJOINING_TAG);
         let rejoining = self.rejoining.load(Ordering::Relaxed)
             && (stored_conf.voters.is_empty() || self.db.store().get(&marker)?.is_some());

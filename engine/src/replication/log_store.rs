@@ -123,6 +123,14 @@ pub fn stored_first_index(store: &dyn KvStore, group: u64) -> Result<u64, raft::
     Ok(point.index + 1)
 }
 
+/// The stored membership of `group` (empty if none is stored).
+pub fn stored_conf_state(store: &dyn KvStore, group: u64) -> Result<ConfState, raft::Error> {
+    match store.get(&tag_key(group, CONF_STATE_TAG)).map_err(store_err)? {
+        Some(v) => decode(group, "conf state", &v),
+        None => Ok(ConfState::default()),
+    }
+}
+
 /// The `raft::Storage` of one replica group, persisted in a `KvStore`. See the module docs for
 /// the key layout and the write contract.
 pub struct RaftLogStore {

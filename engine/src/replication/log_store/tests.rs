@@ -237,6 +237,8 @@ fn reopen_gives_the_same_state() {
     let reopened = open(&store);
     assert_eq!(reopened.initial_state().unwrap().hard_state, hs);
     assert_eq!(reopened.initial_state().unwrap().conf_state, cs);
+    assert_eq!(stored_conf_state(store.as_ref(), GROUP).unwrap(), cs);
+    assert_eq!(stored_conf_state(store.as_ref(), GROUP + 1).unwrap(), ConfState::default());
     assert_eq!(reopened.first_index().unwrap(), log.first_index().unwrap());
     assert_eq!(reopened.last_index().unwrap(), log.last_index().unwrap());
     assert_eq!(reopened.term(3).unwrap(), 3);
