@@ -147,3 +147,50 @@ fn a_replica_moves_under_load_and_nothing_is_lost() {
     }
     check(&cluster, &acked);
 }
+
+/// A replica on a node that is down moves to the other node of its zone (the replacement of a
+/// lost replica, by hand): the group goes on with the new replica, and the old node, back,
+/// does not take its old replica up again.
+#[test]
+fn a_replica_on_a_dead_node_moves_to_a_survivor_of_its_zone() {
+    let mut cluster = Cluster::start("127.33.0.", 3, 6, 2);
+    create_table(cluster.api(1), "items");
+    for n in 0..KEYS {
+        put(&cluster, 1 + n % 6, n);
+    }
+    let before = partitions(&cluster, 1);
+    let (&group, replicas) = before.iter().next().expect("a partition");
+    let dead = replicas[1];
+    let to = (1..=6).find(|n| *n != dead && cluster.zone_of(*n) == cluster.zone_of(dead)).unwrap();
+    let alive: Vec<u64> = (1..=6).filter(|n| *n != dead).collect();
+    cluster.kill(dead);
+    let request = json!({"TableName": "items", "PartitionId": group, "FromNode": dead, "ToNode": to});
+    let via = *alive.iter().find(|n| **n != to).unwrap();
+    call_until_ok(cluster.api(via), "SquallAdmin.MoveReplica", &request, WAIT);
+    for n in KEYS..2 * KEYS {
+        put(&cluster, alive[n as usize % alive.len()], n);
+    }
+    let mut expected: Vec<u64> = replicas.iter().map(|r| if *r == dead { to } else { *r }).collect();
+    expected.sort_unstable();
+
+    // The old node comes back: the group stays on the survivors and the new replica.
+    cluster.start_node(dead);
+    put(&cluster, dead, 3 * KEYS);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = replicas_of(&cluster, &[1, 2, 3, 4, 5, 6], group);
+        let indexes: Vec<u64> = found.values().map(|(i, _)| *i).collect();
+        if found.keys().copied().collect::<Vec<_>>() == expected && indexes.iter().all(|i| *i == indexes[0]) {
+            let digests: Vec<&Value> = found.values().map(|(_, d)| d).collect();
+            assert!(digests.iter().all(|d| *d == digests[0]), "replicas differ: {found:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "replicas are on {found:?}, not {expected:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for n in KEYS..2 * KEYS {
+        let get = json!({"TableName": "items", "Key": {"pk": {"S": format!("k{}", n % KEYS)}}, "ConsistentRead": true});
+        let answer = call_until_ok(cluster.api(dead), "GetItem", &get, WAIT);
+        assert!(number_of(&answer, "n").unwrap_or(-1) >= n as i64, "k{} lost write {n}: {answer}", n % KEYS);
+    }
+}

@@ -892,10 +892,18 @@ impl ClusterNode {
         let scope = CallScope { durability: Some(Durability::Buffered), ..CallScope::default() };
         with_scope(scope, || self.db.write_records(puts, Vec::new())).map_err(ApiError::from)?;
         let zone_of = self.zone_lookup();
-        let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(map) = maps.get(&table_id) {
-            let next = membership::apply_memberships(map, &BTreeMap::from([(group, voters)]), &zone_of);
-            maps.insert(table_id, Arc::new(next));
+        let removed_here = !voters.contains(&self.me) && lock(&self.groups).contains_key(&group);
+        {
+            let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(map) = maps.get(&table_id) {
+                let next = membership::apply_memberships(map, &BTreeMap::from([(group, voters)]), &zone_of);
+                maps.insert(table_id, Arc::new(next));
+            }
+        }
+        // A replica that moved away while this node was down, and that it started again from
+        // what it knew then, stops here.
+        if removed_here {
+            self.drop_requested(group);
         }
         Ok(json!({}))
     }
@@ -1059,7 +1067,11 @@ impl ClusterNode {
         if group == META_GROUP {
             return to_outcome(Err(ApiError::validation("the metadata group's replicas do not move")));
         }
+        // The partition's records stay when a split's child of it is hosted here (the split
+        // may have happened while the move was under way): they are the child's too.
+        let child_hosted = lock(&self.groups).keys().any(|g| *g != group && split::descends_from(*g, group));
         let records = match self.group_records(group) {
+            Ok(_) if child_hosted => Vec::new(),
             Ok(records) => records,
             Err(error) => return to_outcome(Err(ApiError::from(error))),
         };
