@@ -52,16 +52,39 @@ fn put(cluster: &Cluster, via: u64, n: u64) {
     call_until_ok(cluster.api(via), "PutItem", &item, WAIT);
 }
 
-#[test]
-fn a_replica_moves_under_load_and_nothing_is_lost() {
+/// Six nodes in three zones on `ip_prefix` with the table written once: the cluster, and the
+/// first partition's group and replica nodes.
+fn written_cluster(ip_prefix: &str) -> (Cluster, u64, Vec<u64>) {
     // Nodes 1..6 in zones 0, 1, 2, 0, 1, 2 (node id modulo three).
-    let mut cluster = Cluster::start("127.32.0.", 3, 6, 2);
+    let cluster = Cluster::start(ip_prefix, 3, 6, 2);
     create_table(cluster.api(1), "items");
     for n in 0..KEYS {
         put(&cluster, 1 + n % 6, n);
     }
-    let before = partitions(&cluster, 1);
-    let (&group, replicas) = before.iter().next().expect("a partition");
+    let (group, replicas) = partitions(&cluster, 1).into_iter().next().expect("a partition");
+    (cluster, group, replicas)
+}
+
+/// Waits until the replicas of `group` are on exactly the nodes `expected` (sorted), at one
+/// applied index, and asserts they hold the same data there.
+fn await_replicas_on(cluster: &Cluster, group: u64, expected: &[u64]) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = replicas_of(cluster, &[1, 2, 3, 4, 5, 6], group);
+        let indexes: Vec<u64> = found.values().map(|(i, _)| *i).collect();
+        if found.keys().copied().collect::<Vec<_>>() == expected && indexes.iter().all(|i| *i == indexes[0]) {
+            let digests: Vec<&Value> = found.values().map(|(_, d)| d).collect();
+            assert!(digests.iter().all(|d| *d == digests[0]), "replicas differ: {found:?}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "replicas are on {found:?}, not {expected:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_replica_moves_under_load_and_nothing_is_lost() {
+    let (mut cluster, group, replicas) = written_cluster("127.32.0.");
     let from = replicas[0];
     // The other node of `from`'s zone: the only place the replica may go.
     let to = (1..=6).find(|n| *n != from && cluster.zone_of(*n) == cluster.zone_of(from)).unwrap();
@@ -109,16 +132,13 @@ fn a_replica_moves_under_load_and_nothing_is_lost() {
             r.sort_unstable();
             r == expected
         });
-        let found = replicas_of(&cluster, &[1, 2, 3, 4, 5, 6], group);
-        let indexes: Vec<u64> = found.values().map(|(i, _)| *i).collect();
-        if shown && found.keys().copied().collect::<Vec<_>>() == expected && indexes.iter().all(|i| *i == indexes[0]) {
-            let digests: Vec<&Value> = found.values().map(|(_, d)| d).collect();
-            assert!(digests.iter().all(|d| *d == digests[0]), "replicas differ after the move: {found:?}");
+        if shown {
             break;
         }
-        assert!(Instant::now() < deadline, "the move never settled: maps {maps:?}, replicas {found:?}");
+        assert!(Instant::now() < deadline, "the maps never showed the move: {maps:?}");
         std::thread::sleep(Duration::from_millis(300));
     }
+    await_replicas_on(&cluster, group, &expected);
 
     // Every acknowledged write reads back; then the placement survives restarts of both nodes.
     let check = |cluster: &Cluster, acked: &BTreeMap<u64, u64>| {
@@ -153,13 +173,7 @@ fn a_replica_moves_under_load_and_nothing_is_lost() {
 /// does not take its old replica up again.
 #[test]
 fn a_replica_on_a_dead_node_moves_to_a_survivor_of_its_zone() {
-    let mut cluster = Cluster::start("127.33.0.", 3, 6, 2);
-    create_table(cluster.api(1), "items");
-    for n in 0..KEYS {
-        put(&cluster, 1 + n % 6, n);
-    }
-    let before = partitions(&cluster, 1);
-    let (&group, replicas) = before.iter().next().expect("a partition");
+    let (mut cluster, group, replicas) = written_cluster("127.33.0.");
     let dead = replicas[1];
     let to = (1..=6).find(|n| *n != dead && cluster.zone_of(*n) == cluster.zone_of(dead)).unwrap();
     let alive: Vec<u64> = (1..=6).filter(|n| *n != dead).collect();
@@ -176,18 +190,7 @@ fn a_replica_on_a_dead_node_moves_to_a_survivor_of_its_zone() {
     // The old node comes back: the group stays on the survivors and the new replica.
     cluster.start_node(dead);
     put(&cluster, dead, 3 * KEYS);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let found = replicas_of(&cluster, &[1, 2, 3, 4, 5, 6], group);
-        let indexes: Vec<u64> = found.values().map(|(i, _)| *i).collect();
-        if found.keys().copied().collect::<Vec<_>>() == expected && indexes.iter().all(|i| *i == indexes[0]) {
-            let digests: Vec<&Value> = found.values().map(|(_, d)| d).collect();
-            assert!(digests.iter().all(|d| *d == digests[0]), "replicas differ: {found:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "replicas are on {found:?}, not {expected:?}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    await_replicas_on(&cluster, group, &expected);
     for n in KEYS..2 * KEYS {
         let get = json!({"TableName": "items", "Key": {"pk": {"S": format!("k{}", n % KEYS)}}, "ConsistentRead": true});
         let answer = call_until_ok(cluster.api(dead), "GetItem", &get, WAIT);
