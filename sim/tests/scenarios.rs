@@ -8,6 +8,20 @@ use std::process::Command;
 /// Seeds per scenario: enough to exercise each, few enough for CI.
 const SEEDS: [u64; 2] = [1, 2];
 
+/// Runs `squall-sim run --seed SEED ARGS --duration DURATION --heal-ops 5 --timeline faults`
+/// and returns its output, failing the test (with the output) when the run fails.
+fn run_passing(seed: u64, args: &[&str], duration: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_squall-sim"))
+        .args(["run", "--seed", &seed.to_string()])
+        .args(args)
+        .args(["--duration", duration, "--heal-ops", "5", "--timeline", "faults"])
+        .output()
+        .expect("start squall-sim");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{args:?} seed {seed} failed:\n{stdout}");
+    stdout
+}
+
 #[test]
 fn every_scenario_passes_for_a_few_seeds() {
     let scenarios = [
@@ -23,13 +37,7 @@ fn every_scenario_passes_for_a_few_seeds() {
     ];
     for scenario in scenarios {
         for seed in SEEDS {
-            let output = Command::new(env!("CARGO_BIN_EXE_squall-sim"))
-                .args(["run", "--seed", &seed.to_string(), "--scenario", scenario])
-                .args(["--duration", "8s", "--heal-ops", "5", "--timeline", "faults"])
-                .output()
-                .expect("start squall-sim");
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(output.status.success(), "{scenario} seed {seed} failed:\n{stdout}");
+            let stdout = run_passing(seed, &["--scenario", scenario], "8s");
             let faults: u64 = stdout
                 .lines()
                 .find_map(|l| l.strip_prefix("faults injected: "))
@@ -58,13 +66,7 @@ fn every_scenario_passes_for_a_few_seeds() {
 fn the_split_scenario_splits_partitions_under_load() {
     let (mut splits, mut moves) = (0, 0);
     for seed in SEEDS {
-        let output = Command::new(env!("CARGO_BIN_EXE_squall-sim"))
-            .args(["run", "--seed", &seed.to_string(), "--scenario", "split-under-load"])
-            .args(["--duration", "30s", "--heal-ops", "5", "--timeline", "faults"])
-            .output()
-            .expect("start squall-sim");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "seed {seed} failed:\n{stdout}");
+        let stdout = run_passing(seed, &["--scenario", "split-under-load"], "30s");
         splits += stdout.lines().filter(|l| l.contains(" split into 0x")).count();
         moves += stdout.lines().filter(|l| l.contains(" replica moved from node ")).count();
         let compared = stdout
@@ -85,13 +87,7 @@ fn the_split_scenario_splits_partitions_under_load() {
 #[test]
 fn nodes_with_replaced_disks_rejoin_under_load() {
     for seed in [3u64, 11] {
-        let output = Command::new(env!("CARGO_BIN_EXE_squall-sim"))
-            .args(["run", "--seed", &seed.to_string(), "--faults", "wipe"])
-            .args(["--duration", "60s", "--heal-ops", "5", "--timeline", "faults"])
-            .output()
-            .expect("start squall-sim");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "seed {seed} failed:\n{stdout}");
+        let stdout = run_passing(seed, &["--faults", "wipe"], "60s");
         assert!(stdout.contains("starts on an empty disk and rejoins"), "seed {seed}: no disk replaced:\n{stdout}");
         assert!(stdout.contains("replicas: every replica of"), "seed {seed}: replicas not compared:\n{stdout}");
     }
