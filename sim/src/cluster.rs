@@ -136,8 +136,17 @@ pub fn cluster_settings(partitions: u64, resources: Option<Resources>) -> Cluste
         log_entries_max: SIM_LOG_ENTRIES_MAX,
         ..defaults.replica.clone()
     };
-    ClusterSettings { partitions_per_table: Some(partitions), resources, transport, replica, ..defaults }
+    // Dead nodes are replaced far sooner than on a real node, so that a crash or a partition
+    // of a few seconds moves replicas, and the nodes' return balances them back.
+    let admin = squall_engine::cluster::admin::AdminSettings {
+        replace_after_ms: SIM_REPLACE_AFTER_MS,
+        ..defaults.admin.clone()
+    };
+    ClusterSettings { partitions_per_table: Some(partitions), resources, transport, replica, admin, ..defaults }
 }
+
+/// Silence after which a simulated node counts as dead and its replicas are replaced.
+pub const SIM_REPLACE_AFTER_MS: u64 = 5_000;
 
 /// Raft log entries a simulated group keeps before its leader has it compacted.
 pub const SIM_LOG_ENTRIES_MAX: u64 = 300;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use squall_engine::cluster::admin::AdminSettings;
 use squall_engine::cluster::node::ClusterSettings;
 use squall_engine::cluster::split::SplitSettings;
 use squall_engine::cluster::ClusterSpec;
@@ -72,6 +73,18 @@ struct Args {
     /// Ignored when the store is not empty.
     #[arg(long, requires = "cluster_file")]
     rejoin: bool,
+    /// How often the admin loop (run by the metadata group's leader) looks for replicas to
+    /// replace or balance, in milliseconds; 0 turns it off.
+    #[arg(long, default_value_t = AdminSettings::default().interval_ms)]
+    admin_interval_ms: u64,
+    /// A node not heard from for this many milliseconds counts as dead: its replicas are
+    /// re-created on the other nodes of its zone.
+    #[arg(long, default_value_t = AdminSettings::default().replace_after_ms)]
+    replace_after_ms: u64,
+    /// Do not move replicas to even out the nodes of a zone (dead nodes' replicas are still
+    /// replaced).
+    #[arg(long)]
+    no_balance: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -102,6 +115,12 @@ fn main() -> anyhow::Result<()> {
                 split,
                 replica,
                 rejoin: args.rejoin,
+                admin: AdminSettings {
+                    interval_ms: args.admin_interval_ms,
+                    replace_after_ms: args.replace_after_ms,
+                    balance: !args.no_balance,
+                    ..AdminSettings::default()
+                },
                 ..ClusterSettings::default()
             };
             let seed = args.seed.unwrap_or_else(|| {

@@ -7,6 +7,7 @@
 //!   groups this node hosts, the state machine that applies their entries, and the router that
 //!   sends each API request to the partition that owns it.
 
+pub mod admin;
 pub mod digest;
 pub mod membership;
 pub mod node;

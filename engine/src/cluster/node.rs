@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::routing::{self, table_of_group};
 use super::transport::{Inbound, OutcomeFuture, Transport, TransportError, TransportSettings};
 use super::wire::{Mode, Outcome};
-use super::{membership, snapshot, split, txn};
+use super::{admin, membership, snapshot, split, txn};
 use super::{ClusterSpec, META_GROUP};
 use crate::api::{ApiError, Service};
 use crate::capacity::{Placement, Slot, Usage};
@@ -76,6 +76,9 @@ pub struct ClusterSettings {
     /// waits to be removed from its group and added back as a learner that catches up from a
     /// snapshot before it votes again. Ignored when the store is not empty.
     pub rejoin: bool,
+    /// The control plane's admin loop, run by the metadata group's leader: replacing the
+    /// replicas of dead nodes and balancing replicas between the nodes of each zone.
+    pub admin: admin::AdminSettings,
 }
 
 impl Default for ClusterSettings {
@@ -96,6 +99,7 @@ impl Default for ClusterSettings {
             resources: None,
             split: split::SplitSettings::default(),
             rejoin: false,
+            admin: admin::AdminSettings::default(),
         }
     }
 }
@@ -119,6 +123,8 @@ const SPLIT_SAMPLES_MAX: usize = 4_096;
 /// Ticks a leader waits for a follower to acknowledge a snapshot before it counts the
 /// snapshot as lost and lets raft send another.
 const SNAPSHOT_ACK_TICKS_MAX: u64 = 100;
+/// The tie-break of the admin loop's placements (see `ClusterNode::administer`).
+const ADMIN_PLACEMENT_SEED: u64 = 0x5a11;
 /// Key of the node's start counter, which makes proposal ids unique across restarts.
 const INCARNATION_KEY: &[u8] = &[0x00, b'i'];
 /// Key present while this node rejoins after losing its store (see `ClusterSettings::rejoin`).
@@ -275,6 +281,13 @@ pub struct ClusterNode {
     /// Whether this node is rejoining after losing its store: groups it has no membership for
     /// start uninitialised and rejoining (see `ClusterSettings::rejoin`).
     rejoining: std::sync::atomic::AtomicBool,
+    /// Moves the admin loop started and that have not ended, by group.
+    admin_moves: Mutex<BTreeMap<u64, admin::PlannedMove>>,
+    /// Moves the admin loop started that ended without finishing, by group: the next rounds
+    /// plan them again as they were.
+    admin_unfinished: Mutex<BTreeMap<u64, admin::PlannedMove>>,
+    /// Targets groups refused to the admin loop as a concurrent membership change, by group.
+    admin_refused: Mutex<BTreeMap<u64, std::collections::BTreeSet<u64>>>,
 }
 
 /// How a request sent to this node for one of its groups ended.
@@ -370,6 +383,9 @@ impl ClusterNode {
             heat: Mutex::new(BTreeMap::new()),
             compactions: Mutex::new(BTreeMap::new()),
             rejoining: std::sync::atomic::AtomicBool::new(rejoining),
+            admin_moves: Mutex::new(BTreeMap::new()),
+            admin_unfinished: Mutex::new(BTreeMap::new()),
+            admin_refused: Mutex::new(BTreeMap::new()),
         });
         if rejoining {
             tracing::info!(node = me, "rejoining the cluster with an empty store");
@@ -379,6 +395,9 @@ impl ClusterNode {
         tokio::spawn(Self::resolve_transactions(Arc::downgrade(&node), node.settings.txn_resolve_interval_ms));
         if node.settings.split.check_interval_ms > 0 {
             tokio::spawn(Self::split_when_needed(Arc::downgrade(&node), node.settings.split.clone()));
+        }
+        if node.settings.admin.interval_ms > 0 {
+            tokio::spawn(Self::administer(Arc::downgrade(&node), node.settings.admin.clone()));
         }
         node.transport.start_probes();
         for name in node.db.table_names() {
@@ -732,6 +751,87 @@ impl ClusterNode {
         }
     }
 
+    /// The admin loop (see [`admin`]): every `interval_ms`, while this node leads the metadata
+    /// group, starts the replica moves that replace dead nodes' replicas or balance a zone's
+    /// nodes, up to `moves_in_flight_max` at a time.
+    async fn administer(node: std::sync::Weak<ClusterNode>, settings: admin::AdminSettings) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(settings.interval_ms)).await;
+            let Some(node) = node.upgrade() else { return };
+            let leads = lock(&node.leader_hints).get(&META_GROUP) == Some(&node.me);
+            if !leads || node.catalog_unready() {
+                // A new leader plans from its own view; what this node remembered is stale.
+                lock(&node.admin_unfinished).clear();
+                lock(&node.admin_refused).clear();
+                continue;
+            }
+            let ids = node.spec.ids();
+            let replace_after = Duration::from_millis(settings.replace_after_ms);
+            let dead: std::collections::BTreeSet<u64> =
+                ids.iter().copied().filter(|n| node.transport.silent_for(*n) > replace_after).collect();
+            let suspected: std::collections::BTreeSet<u64> =
+                ids.iter().copied().filter(|n| !dead.contains(n) && node.transport.suspected(*n)).collect();
+            let maps = node.maps.read().unwrap_or_else(|p| p.into_inner()).clone();
+            let in_flight = lock(&node.admin_moves).clone();
+            let unfinished = lock(&node.admin_unfinished).clone();
+            let refused = lock(&node.admin_refused).clone();
+            let infos = node.spec.node_infos();
+            let view = admin::View {
+                maps: &maps,
+                nodes: &infos,
+                dead: &dead,
+                suspected: &suspected,
+                in_flight: &in_flight,
+                unfinished: &unfinished,
+                refused: &refused,
+                balance: settings.balance,
+            };
+            // One tie-break for every node, so that a new metadata leader with the same view
+            // chooses the targets the old one did.
+            for planned in admin::plan(&view, settings.moves_in_flight_max, ADMIN_PLACEMENT_SEED) {
+                let Some(replicas) = maps
+                    .get(&planned.table_id)
+                    .and_then(|m| m.get(crate::partition::PartitionId(planned.group)))
+                    .map(|p| p.replicas.iter().map(|r| r.node.0).collect::<Vec<_>>())
+                else {
+                    continue;
+                };
+                tracing::info!(
+                    group = planned.group,
+                    from = planned.from,
+                    to = planned.to,
+                    reason = planned.reason.name(),
+                    "admin: moving a replica"
+                );
+                lock(&node.admin_moves).insert(planned.group, planned);
+                let node = node.clone();
+                let wait = Duration::from_millis(settings.move_wait_ms);
+                tokio::spawn(async move {
+                    let result = node
+                        .move_replica(planned.table_id, planned.group, &replicas, planned.from, planned.to, wait)
+                        .await;
+                    lock(&node.admin_moves).remove(&planned.group);
+                    match result {
+                        Ok(_) => {
+                            lock(&node.admin_unfinished).remove(&planned.group);
+                            lock(&node.admin_refused).remove(&planned.group);
+                            tracing::info!(group = planned.group, to = planned.to, "admin: replica moved");
+                        }
+                        Err(ApiError::ResourceInUse(reason)) => {
+                            lock(&node.admin_unfinished).remove(&planned.group);
+                            lock(&node.admin_refused).entry(planned.group).or_default().insert(planned.to);
+                            tracing::info!(group = planned.group, %reason, "admin: move refused");
+                        }
+                        Err(error) => {
+                            lock(&node.admin_unfinished).insert(planned.group, planned);
+                            tracing::info!(group = planned.group, %error, "admin: move not finished");
+                        }
+                    }
+                });
+            }
+        }
+    }
+
     /// Where to split `group` so its provisioned table has the partitions its capacity needs
     /// (DynamoDB's rule, capped like a new table's count), if it is one of those to split now.
     fn capacity_split_point(&self, group: u64) -> Option<u64> {
@@ -814,6 +914,20 @@ impl ClusterNode {
         if txn::has_records(&self.db, group)? {
             return Err(ApiError::ResourceInUse(format!(
                 "partition group {group:#x} holds prepared transactions; split it later"
+            )));
+        }
+        // The children start on the group's voters: not in the middle of a move or a rejoin,
+        // whose later steps the children would not take. The stored membership is the one at
+        // this entry's log position on every replica.
+        let conf = crate::replication::log_store::stored_conf_state(self.db.store().as_ref(), group).map_err(|e| {
+            // A failed read stops this replica rather than let it alone refuse the split.
+            crate::scope::note_storage_failure();
+            ApiError::Internal(e.to_string())
+        })?;
+        let full = crate::partition::REPLICA_COUNT.min(self.spec.nodes.len());
+        if !conf.learners.is_empty() || conf.voters.len() != full {
+            return Err(ApiError::ResourceInUse(format!(
+                "partition group {group:#x} is changing its replicas; split it later"
             )));
         }
         let mut puts = vec![(split::retired_key(group), at.to_be_bytes().to_vec()), applied];

@@ -175,8 +175,16 @@ impl Transport {
         if peer == self.me {
             return false;
         }
-        let last = lock(&self.heard).get(&peer).copied().unwrap_or(self.started);
-        last.elapsed() > Duration::from_millis(self.settings.suspect_after_ms)
+        self.silent_for(peer) > Duration::from_millis(self.settings.suspect_after_ms)
+    }
+
+    /// How long `peer` has not answered on its link (since this transport started, for a peer
+    /// never heard from); zero for this node itself.
+    pub fn silent_for(&self, peer: u64) -> Duration {
+        if peer == self.me {
+            return Duration::ZERO;
+        }
+        lock(&self.heard).get(&peer).copied().unwrap_or(self.started).elapsed()
     }
 
     /// This node's id.
