@@ -43,16 +43,31 @@ pub fn record_key(table_id: u64, group: u64) -> Vec<u8> {
     key
 }
 
-/// Encodes a voter list as a record value.
-pub fn encode_voters(voters: &[u64]) -> Vec<u8> {
-    voters.iter().flat_map(|v| v.to_be_bytes()).collect()
+/// First byte of a record value that carries the applied index its voters were read at.
+const RECORD_WITH_AS_OF: u8 = 0x01;
+
+/// Encodes a voter list as a record value, with the applied index of the group's leader when
+/// it saw them (`as_of`): a record never replaces one read at a later index.
+pub fn encode_record(voters: &[u64], as_of: u64) -> Vec<u8> {
+    let mut value = vec![RECORD_WITH_AS_OF];
+    value.extend_from_slice(&as_of.to_be_bytes());
+    value.extend(voters.iter().flat_map(|v| v.to_be_bytes()));
+    value
 }
 
-fn decode_voters(value: &[u8]) -> Option<Vec<u64>> {
-    if value.is_empty() || value.len() % 8 != 0 {
-        return None;
+/// The voters and the applied index of a record value; records written before the index was
+/// kept (a bare voter list) count as read at index 0.
+pub fn decode_record(value: &[u8]) -> Option<(Vec<u64>, u64)> {
+    let u64s = |bytes: &[u8]| -> Vec<u64> {
+        bytes.chunks(8).map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default())).collect()
+    };
+    match value.len() % 8 {
+        0 if !value.is_empty() => Some((u64s(value), 0)),
+        1 if value[0] == RECORD_WITH_AS_OF && value.len() > 9 => {
+            Some((u64s(&value[9..]), u64::from_be_bytes(value[1..9].try_into().ok()?)))
+        }
+        _ => None,
     }
-    Some(value.chunks(8).map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default())).collect())
 }
 
 /// The recorded voters of table `table_id`'s groups.
@@ -64,7 +79,7 @@ pub fn recorded_memberships(db: &Database, table_id: u64) -> Result<BTreeMap<u64
         .into_iter()
         .filter_map(|(key, value)| {
             let group = u64::from_be_bytes(key.get(prefix.len()..)?.try_into().ok()?);
-            Some((group, decode_voters(&value)?))
+            Some((group, decode_record(&value)?.0))
         })
         .collect())
 }
@@ -128,9 +143,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn voters_round_trip_and_bad_values_are_skipped() {
-        assert_eq!(decode_voters(&encode_voters(&[1, 5, 9])), Some(vec![1, 5, 9]));
-        assert_eq!(decode_voters(&[1, 2, 3]), None);
-        assert_eq!(decode_voters(&[]), None);
+    fn records_round_trip_and_bad_values_are_skipped() {
+        assert_eq!(decode_record(&encode_record(&[1, 5, 9], 42)), Some((vec![1, 5, 9], 42)));
+        // A bare voter list, as records were first written, reads as of index 0.
+        let bare: Vec<u8> = [1u64, 5, 9].iter().flat_map(|v| v.to_be_bytes()).collect();
+        assert_eq!(decode_record(&bare), Some((vec![1, 5, 9], 0)));
+        assert_eq!(decode_record(&[1, 2, 3]), None);
+        assert_eq!(decode_record(&[]), None);
+        assert_eq!(decode_record(&encode_record(&[], 7)), None, "a record names voters");
+        let mut unknown = encode_record(&[1], 7);
+        unknown[0] = 0x02;
+        assert_eq!(decode_record(&unknown), None);
     }
 }

@@ -215,6 +215,11 @@ enum GroupEvent {
         data: Vec<u8>,
         reply: oneshot::Sender<Result<(), u64>>,
     },
+    /// The group's settled voters and the applied index they were read at, if this replica
+    /// leads and no membership change is under way (see `ClusterNode::record_settled_memberships`).
+    Membership {
+        reply: oneshot::Sender<Option<(Vec<u64>, u64)>>,
+    },
 }
 
 /// What a group's task shares with the node.
@@ -758,6 +763,7 @@ impl ClusterNode {
         loop {
             tokio::time::sleep(Duration::from_millis(settings.interval_ms)).await;
             let Some(node) = node.upgrade() else { return };
+            node.record_settled_memberships().await;
             let leads = lock(&node.leader_hints).get(&META_GROUP) == Some(&node.me);
             if !leads || node.catalog_unready() {
                 // A new leader plans from its own view; what this node remembered is stale.
@@ -828,6 +834,46 @@ impl ClusterNode {
                         }
                     }
                 });
+            }
+        }
+    }
+
+    /// Records in the metadata group the voters of each group this node leads whose settled
+    /// membership (no learner, no change under way, its full voter count) differs from the
+    /// partition map. A move's last step, the record, is lost when the router or metadata
+    /// leader driving it fails after the group removed the source; the group's own leader
+    /// finishes it here, and the source node drops its replica when it applies the record.
+    async fn record_settled_memberships(self: &Arc<Self>) {
+        let groups: Vec<(u64, mpsc::Sender<GroupEvent>)> = lock(&self.groups)
+            .iter()
+            .filter(|(group, handle)| **group != META_GROUP && !handle.retired)
+            .map(|(group, handle)| (*group, handle.inbox.clone()))
+            .collect();
+        let full = crate::partition::REPLICA_COUNT.min(self.spec.nodes.len());
+        for (group, inbox) in groups {
+            let table_id = table_of_group(group);
+            let mapped: Option<Vec<u64>> = {
+                let maps = self.maps.read().unwrap_or_else(|p| p.into_inner());
+                maps.get(&table_id)
+                    .and_then(|map| map.get(crate::partition::PartitionId(group)))
+                    .map(|p| p.replicas.iter().map(|r| r.node.0).collect())
+            };
+            let Some(mut mapped) = mapped else { continue };
+            mapped.sort_unstable();
+            let (reply, answer) = oneshot::channel();
+            if inbox.try_send(GroupEvent::Membership { reply }).is_err() {
+                continue;
+            }
+            let Ok(Some((mut voters, as_of))) = answer.await else { continue };
+            voters.sort_unstable();
+            if voters.len() != full || voters == mapped {
+                continue;
+            }
+            tracing::info!(group, ?voters, ?mapped, "recording a group's settled membership");
+            let record = json!({"TableId": table_id, "Group": group, "Voters": voters, "AsOf": as_of});
+            let body = serde_json::to_vec(&record).unwrap_or_default();
+            if let Err(error) = self.route_meta(membership::RECORD_MEMBERSHIP, &body).await {
+                tracing::debug!(group, %error, "settled membership not recorded; next round");
             }
         }
     }
@@ -1002,7 +1048,17 @@ impl ClusterNode {
             .map(|v| v.iter().filter_map(Value::as_u64).collect())
             .filter(|v: &Vec<u64>| !v.is_empty())
             .ok_or_else(|| ApiError::validation("Voters is required"))?;
-        let puts = vec![(membership::record_key(table_id, group), membership::encode_voters(&voters)), applied];
+        // Two recorders may race (a move's router and a group leader recording what it
+        // settled on): the voters read at the later applied index stand.
+        let as_of = body.get("AsOf").and_then(Value::as_u64).unwrap_or(0);
+        let key = membership::record_key(table_id, group);
+        let recorded = self.db.store().get(&key).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if recorded.as_deref().and_then(membership::decode_record).is_some_and(|(_, earlier)| earlier > as_of) {
+            let scope = CallScope { durability: Some(Durability::Buffered), ..CallScope::default() };
+            with_scope(scope, || self.db.write_records(vec![applied], Vec::new())).map_err(ApiError::from)?;
+            return Ok(json!({}));
+        }
+        let puts = vec![(key, membership::encode_record(&voters, as_of)), applied];
         let scope = CallScope { durability: Some(Durability::Buffered), ..CallScope::default() };
         with_scope(scope, || self.db.write_records(puts, Vec::new())).map_err(ApiError::from)?;
         let zone_of = self.zone_lookup();
@@ -1147,7 +1203,7 @@ impl ClusterNode {
             answer = step(true).await;
         }
         match answer {
-            MoveStep::Done(voters) => to_outcome(Ok(json!({"Done": true, "Voters": voters}))),
+            MoveStep::Done(voters, as_of) => to_outcome(Ok(json!({"Done": true, "Voters": voters, "AsOf": as_of}))),
             MoveStep::Pending | MoveStep::NeedsHost => to_outcome(Ok(json!({"Done": false}))),
             MoveStep::Busy => to_outcome(Err(ApiError::ResourceInUse(format!(
                 "partition group {group} is in the middle of another membership change; move it later"
@@ -1228,11 +1284,13 @@ impl ClusterNode {
         let mut candidates = replicas.to_vec();
         candidates.push(to);
         let deadline = tokio::time::Instant::now() + wait;
-        let voters = loop {
+        let (voters, as_of) = loop {
             let step = self.route(group, &candidates, None, Mode::Replicated, membership::MOVE_REPLICA, &body).await;
             match step {
                 Ok(answer) if answer["Done"] == json!(true) => {
-                    break answer["Voters"].as_array().map(|v| v.iter().filter_map(Value::as_u64).collect::<Vec<_>>())
+                    let voters =
+                        answer["Voters"].as_array().map(|v| v.iter().filter_map(Value::as_u64).collect::<Vec<_>>());
+                    break (voters, answer["AsOf"].as_u64().unwrap_or(0));
                 }
                 Ok(_) => {}
                 Err(error @ (ApiError::ResourceInUse(_) | ApiError::Validation(_))) => return Err(error),
@@ -1247,7 +1305,7 @@ impl ClusterNode {
             tokio::time::sleep(Duration::from_millis(MOVE_STEP_INTERVAL_MS)).await;
         };
         let voters = voters.filter(|v| !v.is_empty()).unwrap_or_default();
-        let record = json!({"TableId": table_id, "Group": group, "Voters": voters});
+        let record = json!({"TableId": table_id, "Group": group, "Voters": voters, "AsOf": as_of});
         self.route_meta(membership::RECORD_MEMBERSHIP, &serde_json::to_vec(&record).unwrap_or_default()).await?;
         let dropped = if from == self.me {
             self.drop_requested(group)
@@ -1987,8 +2045,9 @@ fn replace_replica(replica: &mut Replica, peer: u64) -> bool {
 /// Where a move stands, as its group's leader sees it.
 #[derive(Debug)]
 enum MoveStep {
-    /// The target holds a voter and the source none: the group's voters.
-    Done(Vec<u64>),
+    /// The target holds a voter and the source none: the group's voters, and the leader's
+    /// applied index when it saw them.
+    Done(Vec<u64>, u64),
     /// A step was taken or is awaited; ask again.
     Pending,
     /// The target must run a replica before the leader adds it.
@@ -2010,7 +2069,7 @@ fn move_step(replica: &mut Replica, from: u64, to: u64, hosted: bool) -> MoveSte
     let (voters, learners) = (replica.voters(), replica.learners());
     let full = crate::partition::REPLICA_COUNT;
     if voters.contains(&to) && !voters.contains(&from) {
-        return MoveStep::Done(voters);
+        return MoveStep::Done(voters, replica.applied_index());
     }
     if replica.has_pending_conf_change() {
         return MoveStep::Pending;
@@ -2137,6 +2196,11 @@ async fn run_group(
                 }
                 GroupEvent::Move { from, to, hosted, reply } => {
                     let _ = reply.send(move_step(&mut replica, from, to, hosted));
+                }
+                GroupEvent::Membership { reply } => {
+                    let settled =
+                        replica.is_leader() && !replica.has_pending_conf_change() && replica.learners().is_empty();
+                    let _ = reply.send(settled.then(|| (replica.voters(), replica.applied_index())));
                 }
                 GroupEvent::Propose { context, data, reply } => {
                     let refused = crate::buggify::fires(crate::buggify::Site::RefuseProposal);
