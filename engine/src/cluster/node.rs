@@ -396,7 +396,7 @@ impl ClusterNode {
             tracing::info!(node = me, "rejoining the cluster with an empty store");
         }
         let voters = node.spec.ids();
-        node.start_group(META_GROUP, &voters, None, false, false)?;
+        node.start_group(META_GROUP, &voters, None, false, StartFrom::Membership)?;
         tokio::spawn(Self::resolve_transactions(Arc::downgrade(&node), node.settings.txn_resolve_interval_ms));
         if node.settings.split.check_interval_ms > 0 {
             tokio::spawn(Self::split_when_needed(Arc::downgrade(&node), node.settings.split.clone()));
@@ -448,7 +448,7 @@ impl ClusterNode {
 
     /// Starts this node's replica of `group`. A new group campaigns at once on its first
     /// voter, or on this node when `campaign` says so (the children of a split this node
-    /// proposed), rather than after an election timeout. With `from_leader`, a replica with no
+    /// proposed), rather than after an election timeout. From a leader (`origin`), a replica with no
     /// stored membership starts uninitialised and takes its state from a leader's snapshot: the
     /// children of a split this node learned from a snapshot of the parent, whose state at the
     /// split this node never held (the parent's records here are the children's since).
@@ -458,8 +458,9 @@ impl ClusterNode {
         voters: &[u64],
         range: Option<HashRange>,
         campaign: bool,
-        from_leader: bool,
+        origin: StartFrom,
     ) -> Result<(), ClusterError> {
+        let from_leader = origin != StartFrom::Membership;
         let retired = group != META_GROUP && split::retired_at(&self.db, group)?.is_some();
         let mut groups = lock(&self.groups);
         if groups.contains_key(&group) {
@@ -470,7 +471,10 @@ impl ClusterNode {
         let stored_conf = crate::replication::log_store::stored_conf_state(self.db.store().as_ref(), group)
             .map_err(|e| crate::storage::StorageError::Corruption(e.to_string()))?;
         let marker = crate::replication::log_store::tag_key(group, REJOINING_TAG);
+        // A replica hosted for a move never held the group, so it has nothing it could have
+        // forgotten: it joins as any move's target does, even on a node that is rejoining.
         let rejoining = self.rejoining.load(Ordering::Relaxed)
+            && origin != StartFrom::Hosted
             && (stored_conf.voters.is_empty() || self.db.store().get(&marker)?.is_some());
         if rejoining {
             // The replica stays rejoining across restarts until it votes again.
@@ -554,7 +558,9 @@ impl ClusterNode {
             let voters = memberships.get(&group).cloned().unwrap_or(voters);
             let retired = split::retired_at(&self.db, group)?;
             if voters.contains(&self.me) {
-                self.start_group(group, &voters, Some(range), false, child || memberships.contains_key(&group))?;
+                let origin =
+                    if child || memberships.contains_key(&group) { StartFrom::Leader } else { StartFrom::Membership };
+                self.start_group(group, &voters, Some(range), false, origin)?;
                 if let Some(at) = retired.filter(|_| !recorded.contains_key(&group)) {
                     lock(&self.unrecorded_splits).insert(group, (table_id, at));
                 }
@@ -1010,7 +1016,8 @@ impl ClusterNode {
             return;
         };
         for (child, half) in children.into_iter().zip([left, right]) {
-            if let Err(error) = self.start_group(child, &voters, Some(half), campaign, from_snapshot) {
+            let origin = if from_snapshot { StartFrom::Leader } else { StartFrom::Membership };
+            if let Err(error) = self.start_group(child, &voters, Some(half), campaign, origin) {
                 tracing::error!(group = child, %error, "cannot start a split's child");
             }
         }
@@ -1225,7 +1232,7 @@ impl ClusterNode {
         if self.table_by_id(table_of_group(group)).is_none() {
             return to_outcome(Err(ApiError::ResourceNotFound(format!("no table has id {}", table_of_group(group)))));
         }
-        match self.start_group(group, &[], Some(range), false, true) {
+        match self.start_group(group, &[], Some(range), false, StartFrom::Hosted) {
             Ok(()) => to_outcome(Ok(json!({}))),
             Err(error) => to_outcome(Err(ApiError::Internal(error.to_string()))),
         }
@@ -2040,6 +2047,17 @@ fn replace_replica(replica: &mut Replica, peer: u64) -> bool {
         Err(error) => tracing::debug!(group = replica.group(), peer, %error, "membership change not proposed"),
     }
     false
+}
+
+/// Where a replica being started takes its state from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StartFrom {
+    /// The membership this node knows (the initial placement, or its own stored state).
+    Membership,
+    /// A leader: a split's child learned from a snapshot, or a group that moved here.
+    Leader,
+    /// A leader, as the target of a move this node was asked to host.
+    Hosted,
 }
 
 /// Where a move stands, as its group's leader sees it.
