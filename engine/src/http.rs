@@ -147,7 +147,7 @@ pub async fn serve_with(
             let handler = hyper::service::service_fn(move |request| {
                 let (service, resources) = (service.clone(), resources.clone());
                 let id = request_ids.fetch_add(1, Ordering::Relaxed);
-                async move { Ok::<_, Infallible>(handle(service, request, id, resources).await) }
+                async move { Ok::<_, Infallible>(handle_metered(service, request, id, resources).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
@@ -295,6 +295,44 @@ impl Handler for crate::cluster::router::Router {
     }
 }
 
+/// Handles a request; with modelled hardware, counts the request's bytes as received and waits
+/// for the response's bytes to leave the node's network link before answering.
+async fn handle_metered(
+    service: impl Handler,
+    request: Request<Incoming>,
+    request_id: u64,
+    resources: Option<crate::resources::Resources>,
+) -> Response<Full<Bytes>> {
+    let Some(model) = resources.clone() else {
+        return handle(service, request, request_id, None).await;
+    };
+    let head_bytes = request_head_bytes(&request);
+    let body_bytes = hyper::body::Body::size_hint(request.body()).exact().unwrap_or(0);
+    model.0.receive(head_bytes + body_bytes);
+    let response = handle(service, request, request_id, resources).await;
+    model.0.transmit(response_bytes(&response)).await;
+    response
+}
+
+/// Bytes of a request's start line and headers as HTTP/1.1 sends them.
+fn request_head_bytes<B>(request: &Request<B>) -> u64 {
+    let start_line = request.method().as_str().len() + 1 + request.uri().to_string().len() + " HTTP/1.1\r\n".len();
+    (start_line + headers_bytes(request.headers())) as u64
+}
+
+/// Bytes of a response as HTTP/1.1 sends it: status line, headers, a content length and the body.
+fn response_bytes(response: &Response<Full<Bytes>>) -> u64 {
+    let body = hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0);
+    let status_line = "HTTP/1.1 200 OK\r\n".len();
+    let content_length = "content-length: \r\n".len() + body.to_string().len();
+    (status_line + headers_bytes(response.headers()) + content_length) as u64 + body
+}
+
+/// Bytes of a header block: `name: value\r\n` per header and the blank line that ends it.
+fn headers_bytes(headers: &hyper::HeaderMap) -> usize {
+    headers.iter().map(|(name, value)| name.as_str().len() + 2 + value.len() + 2).sum::<usize>() + 2
+}
+
 async fn handle(
     service: impl Handler,
     request: Request<Incoming>,
@@ -400,4 +438,26 @@ fn respond(status: StatusCode, content_type: &str, body: Bytes, request_id: &str
         headers.insert("x-amzn-requestid", id);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_counts_as_the_bytes_http_1_1_sends() {
+        let response = respond(StatusCode::OK, CONTENT_TYPE, Bytes::from_static(b"{}"), "ID");
+        let crc = crc32fast::hash(b"{}");
+        let wire = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: {CONTENT_TYPE}\r\nx-amz-crc32: {crc}\r\nx-amzn-requestid: ID\r\n\
+             content-length: 2\r\n\r\n{{}}"
+        );
+        assert_eq!(response_bytes(&response), wire.len() as u64);
+    }
+
+    #[test]
+    fn a_request_head_counts_its_start_line_and_headers() {
+        let request = Request::builder().method("POST").uri("/").header("x-amz-target", "A").body(()).unwrap();
+        assert_eq!(request_head_bytes(&request), "POST / HTTP/1.1\r\nx-amz-target: A\r\n\r\n".len() as u64);
+    }
 }

@@ -154,7 +154,7 @@ pub async fn run_with(
     let listener = crate::http::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let http = crate::http::HttpConfig { resources: cluster.settings.resources.clone(), ..Default::default() };
-    let transport_settings = cluster.settings.transport.clone();
+    let transport_settings = cluster.settings.transport_settings();
     let node = ClusterNode::start(me, cluster.spec, db, cluster.settings, cluster.seed, throttle)?;
     let peers = tokio::spawn(Transport::serve(peer_listener, node.inbound(), transport_settings));
     tracing::info!(%addr, node = me, %peer_addr, "cluster node serving");

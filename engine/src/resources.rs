@@ -88,6 +88,14 @@ pub trait ResourceModel: Send + Sync + 'static {
     /// The wait for `stage`'s CPU work and `work` on the disk, queued behind whatever this
     /// node's CPU and disk are already doing.
     fn pay(&self, stage: Stage<'_>, work: Work) -> Payment;
+
+    /// The wait for `bytes` this node sends (a peer transport batch, an HTTP response) to
+    /// leave through its network link, queued behind what the link is already sending.
+    fn transmit(&self, bytes: u64) -> Payment;
+
+    /// Counts `bytes` this node received (a peer frame, an HTTP request). Receiving costs no
+    /// wait: the sender's link already paid for the transfer.
+    fn receive(&self, bytes: u64);
 }
 
 thread_local! {

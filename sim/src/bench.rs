@@ -88,6 +88,9 @@ pub struct CaseMetrics {
     pub cpu_busy_ms: f64,
     /// Packets the simulated network carried.
     pub network_messages: u64,
+    /// Bytes the nodes sent: peer transport batches and HTTP responses.
+    #[serde(default)]
+    pub network_sent_bytes: u64,
 }
 
 /// Reads a case's metrics from its report's `summary.json`.
@@ -103,6 +106,7 @@ pub fn metrics_from_summary(summary: &Value) -> anyhow::Result<CaseMetrics> {
         metrics.syncs += node["syncs"].as_u64().unwrap_or(0);
         metrics.disk_commands += node["disk_commands"].as_u64().unwrap_or(0);
         metrics.cpu_busy_ms += node["cpu_busy_ms"].as_f64().unwrap_or(0.0);
+        metrics.network_sent_bytes += node["network_sent_bytes"].as_u64().unwrap_or(0);
     }
     let operations = summary["results"]["operations"].as_object().context("no per-operation results in the summary")?;
     for (name, operation) in operations {
@@ -146,7 +150,7 @@ pub const LATENCY_FLOOR_US: f64 = 1_000.0;
 pub const OUTCOME_FLOOR_FRACTION: f64 = 0.005;
 
 /// Compares `current` with `baseline`, case by case: every metric where more is worse
-/// (latencies, failures, syncs, disk commands, CPU, messages) regresses when it grew by more
+/// (latencies, failures, syncs, disk commands, CPU, messages, bytes sent) regresses when it grew by more
 /// than `threshold_pct` and by more than its floor (a timer tick for latencies, half a percent
 /// of the attempts for outcomes); successes regress when they shrank by as much. A case or
 /// operation missing from `current` is a regression too.
@@ -180,6 +184,8 @@ pub fn compare(
         row(format!("{case} / disk commands"), base.disk_commands as f64, now.disk_commands as f64, true, 0.0);
         row(format!("{case} / cpu busy ms"), base.cpu_busy_ms, now.cpu_busy_ms, true, 0.0);
         row(format!("{case} / network messages"), base.network_messages as f64, now.network_messages as f64, true, 0.0);
+        let sent = (base.network_sent_bytes as f64, now.network_sent_bytes as f64);
+        row(format!("{case} / network bytes sent"), sent.0, sent.1, true, 0.0);
         for (operation, b) in &base.operations {
             let n = now.operations.get(operation).cloned().unwrap_or_default();
             let outcomes_floor = (b.ok + b.failed) as f64 * OUTCOME_FLOOR_FRACTION;
@@ -313,7 +319,10 @@ mod tests {
             "simulation": {
                 "trace_hash": "00ff",
                 "network_messages": 5000,
-                "nodes": [{"syncs": syncs, "disk_commands": 10, "cpu_busy_ms": 1.5}, {"syncs": syncs, "disk_commands": 10, "cpu_busy_ms": 0.5}],
+                "nodes": [
+                    {"syncs": syncs, "disk_commands": 10, "cpu_busy_ms": 1.5, "network_sent_bytes": 700},
+                    {"syncs": syncs, "disk_commands": 10, "cpu_busy_ms": 0.5, "network_sent_bytes": 300},
+                ],
             },
             "results": {"operations": {"read": {"outcomes": {
                 "ok": {"count": 90, "p50_us": 900, "p99_us": p99, "p999_us": p99 * 2},
@@ -330,6 +339,7 @@ mod tests {
         assert_eq!(metrics.disk_commands, 20);
         assert!((metrics.cpu_busy_ms - 2.0).abs() < 1e-9);
         assert_eq!(metrics.network_messages, 5000);
+        assert_eq!(metrics.network_sent_bytes, 1000);
         let read = &metrics.operations["read"];
         assert_eq!((read.ok, read.failed, read.p50_us, read.p99_us, read.p999_us), (90, 10, 900, 2_000, 4_000));
         assert!(metrics_from_summary(&json!({})).is_err());

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -96,6 +96,10 @@ pub type EventSink = Arc<dyn Fn(&str) + Send + Sync>;
 /// cannot apply it twice) goes to the next node; every other answer, including a timeout or a
 /// connection lost mid-request, is the call's answer.
 ///
+/// A node that could not be connected to is left out of the rotation for
+/// [`UNREACHABLE_HOLD`], as a load balancer's health check takes a dead node out of service,
+/// rather than costing every call that comes to its turn a connection timeout.
+///
 /// A sticky balancer keeps sending to one node and moves to the next only when that node
 /// cannot be connected to, as a client configured with one endpoint and fallbacks does.
 #[derive(Clone)]
@@ -105,7 +109,13 @@ pub struct Balancer {
     sticky: bool,
     events: EventSink,
     meter: Option<Arc<CapacityMeter>>,
+    /// Per node, until when it is out of the rotation after a failed connection.
+    unreachable_until: Arc<Mutex<Vec<Option<tokio::time::Instant>>>>,
 }
+
+/// How long a node that refused a connection stays out of a round-robin balancer's rotation
+/// before a call tries it again (a load balancer's health check interval).
+pub const UNREACHABLE_HOLD: Duration = Duration::from_secs(2);
 
 /// Read and write capacity units the requests through a balancer consumed, as the service
 /// reported them (`ReturnConsumedCapacity: TOTAL`, asked for on every request that takes it):
@@ -160,7 +170,8 @@ impl Balancer {
     /// A round-robin balancer over one client per node.
     pub fn new(nodes: Vec<DynamoClient>, events: EventSink) -> Balancer {
         assert!(!nodes.is_empty(), "a balancer needs at least one node");
-        Balancer { nodes: Arc::new(nodes), next: Arc::default(), sticky: false, events, meter: None }
+        let unreachable_until = Arc::new(Mutex::new(vec![None; nodes.len()]));
+        Balancer { nodes: Arc::new(nodes), next: Arc::default(), sticky: false, events, meter: None, unreachable_until }
     }
 
     /// The same balancer, adding up the capacity its requests consume in `meter`.
@@ -172,7 +183,21 @@ impl Balancer {
     /// A sticky balancer over one client per node, starting at node `first`.
     pub fn sticky(nodes: Vec<DynamoClient>, first: usize, events: EventSink) -> Balancer {
         assert!(!nodes.is_empty(), "a balancer needs at least one node");
-        Balancer { nodes: Arc::new(nodes), next: Arc::new(AtomicUsize::new(first)), sticky: true, events, meter: None }
+        let unreachable_until = Arc::new(Mutex::new(vec![None; nodes.len()]));
+        let next = Arc::new(AtomicUsize::new(first));
+        Balancer { nodes: Arc::new(nodes), next, sticky: true, events, meter: None, unreachable_until }
+    }
+
+    /// Whether a round-robin balancer keeps `node` out of its rotation now.
+    fn held_out(&self, node: usize) -> bool {
+        let until = self.unreachable_until.lock().unwrap_or_else(|p| p.into_inner())[node];
+        !self.sticky && until.is_some_and(|until| tokio::time::Instant::now() < until)
+    }
+
+    /// Records whether `node` could be connected to.
+    fn note_reachable(&self, node: usize, reachable: bool) {
+        let mut until = self.unreachable_until.lock().unwrap_or_else(|p| p.into_inner());
+        until[node] = (!reachable).then(|| tokio::time::Instant::now() + UNREACHABLE_HOLD);
     }
 }
 
@@ -202,6 +227,10 @@ impl DynamoApi for Balancer {
                 });
                 others[attempt - 1]
             };
+            // A node out of the rotation is skipped, unless it is the last one left to try.
+            if attempt + 1 < count && self.held_out(node) {
+                continue;
+            }
             result = self.nodes[node].call(operation, body.clone()).await;
             let answer = match &result {
                 Ok(_) => "ok".to_owned(),
@@ -211,6 +240,7 @@ impl DynamoApi for Balancer {
                 Err(_) => "connection lost".to_owned(),
             };
             let connected = !matches!(result, Err(DriverError::Connect { .. }));
+            self.note_reachable(node, connected);
             // A sticky balancer's callers record their own operations; only a failover is news.
             if !self.sticky {
                 (self.events)(&format!("load: {operation} via node {node}: {answer}"));
@@ -478,6 +508,32 @@ impl LoadReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two nodes nobody listens on (loopback ports freed at once): every call fails to connect.
+    #[cfg(not(madsim))]
+    #[tokio::test]
+    async fn an_unreachable_node_leaves_the_rotation_for_a_while() {
+        let closed_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let nodes: Vec<DynamoClient> = (0..2)
+            .map(|_| {
+                DynamoClient::new(squall_workloads::driver::ClientConfig::new(format!("http://{}", closed_port())))
+            })
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let events = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = events.clone();
+        let balancer = Balancer::new(nodes, Arc::new(move |line: &str| sink.lock().unwrap().push(line.to_owned())));
+        let tried = |events: &Arc<Mutex<Vec<String>>>| std::mem::take(&mut *events.lock().unwrap());
+        assert!(matches!(balancer.call("ListTables", json!({})).await, Err(DriverError::Connect { .. })));
+        assert_eq!(tried(&events).len(), 2, "a first call tries every node");
+        // Both are out of the rotation now: only the last candidate is tried, so the call
+        // still gets an answer rather than none.
+        assert!(balancer.call("ListTables", json!({})).await.is_err());
+        assert_eq!(tried(&events), ["load: ListTables via node 1: connect failed"], "node 0, held out, is skipped");
+        assert!(balancer.held_out(1) && balancer.held_out(0));
+        balancer.note_reachable(1, true);
+        assert!(!balancer.held_out(1), "a node that answers is back in the rotation");
+    }
 
     #[test]
     fn the_meter_asks_for_capacity_and_adds_up_reads_and_writes() {

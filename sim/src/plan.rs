@@ -82,6 +82,9 @@ pub struct NodeLoad {
     pub cpu: f64,
     /// Share of the node's disk queue busy.
     pub disk: f64,
+    /// Share of the node's network link busy, in its busier direction.
+    #[serde(default)]
+    pub network: f64,
 }
 
 /// What one run measured.
@@ -146,6 +149,11 @@ impl Measurement {
         self.nodes.iter().map(|n| n.disk).fold(0.0, f64::max)
     }
 
+    /// The busiest node's network utilisation.
+    pub fn network_max(&self) -> f64 {
+        self.nodes.iter().map(|n| n.network).fold(0.0, f64::max)
+    }
+
     /// Why this run misses `criteria`; empty when it meets them.
     pub fn shortfalls(&self, criteria: &Criteria) -> Vec<String> {
         let mut reasons = Vec::new();
@@ -170,7 +178,7 @@ impl Measurement {
             reasons
                 .push(format!("served {:.0} of the {:.0} operations/s offered", self.achieved_rate, self.offered_rate));
         }
-        for (what, busiest) in [("CPU", self.cpu_max()), ("disk", self.disk_max())] {
+        for (what, busiest) in [("CPU", self.cpu_max()), ("disk", self.disk_max()), ("network", self.network_max())] {
             if busiest > criteria.utilisation_max {
                 reasons.push(format!(
                     "the busiest node's {what} is {:.0}% busy (at most {:.0}% leaves the headroom asked for)",
@@ -210,6 +218,7 @@ pub fn measurement_from_summary(summary: &Value) -> anyhow::Result<Measurement> 
             node: node["node"].as_u64().unwrap_or(index as u64) as u32,
             cpu: node["cpu_utilisation"].as_f64().unwrap_or(0.0),
             disk: node["disk_utilisation"].as_f64().unwrap_or(0.0),
+            network: node["network_utilisation"].as_f64().unwrap_or(0.0),
         });
     }
     let operations = summary["results"]["operations"].as_object().context("no per-operation results in the summary")?;
@@ -460,7 +469,7 @@ mod tests {
                 "nodes_per_zone": 2, "partitions_per_table": 6, "scenario": "ZoneDown",
                 "chaos": {"measured_ms": 10000, "network_messages": 50000, "nodes": [
                     {"node": 0, "cpu_utilisation": cpu, "disk_utilisation": 0.2},
-                    {"node": 1, "cpu_utilisation": 0.1, "disk_utilisation": 0.4},
+                    {"node": 1, "cpu_utilisation": 0.1, "disk_utilisation": 0.4, "network_utilisation": cpu / 3.0},
                 ]},
             },
             "consumed_capacity": {"read_units_per_s": 900.0, "write_units_per_s": 150.0},
@@ -488,6 +497,7 @@ mod tests {
         assert!((m.p50_ms - 1.5).abs() < 1e-9);
         assert!((m.network_messages_per_s - 5_000.0).abs() < 1e-9);
         assert!((m.cpu_max() - 0.5).abs() < 1e-9 && (m.disk_max() - 0.4).abs() < 1e-9);
+        assert!((m.network_max() - 0.5 / 3.0).abs() < 1e-9);
         assert!((m.failed_pct() - 0.1).abs() < 1e-9);
         assert!(m.invariants_hold);
         assert!(measurement_from_summary(&json!({})).is_err());
@@ -501,6 +511,9 @@ mod tests {
         assert_eq!(slow_and_busy.len(), 2, "{slow_and_busy:?}");
         assert!(slow_and_busy[0].contains("p99 25.0 ms is over the 10.0 ms target"));
         assert!(slow_and_busy[1].contains("CPU is 90% busy"));
+        // A saturated link is a shortfall of its own (network at a third of the CPU figure).
+        let saturated = measurement_from_summary(&summary(5_000, 2.4)).unwrap().shortfalls(&criteria);
+        assert!(saturated.iter().any(|r| r.contains("network is 80% busy")), "{saturated:?}");
         let strict = Criteria { failures_max_pct: 0.01, ..criteria };
         let failing = measurement_from_summary(&summary(5_000, 0.5)).unwrap().shortfalls(&strict);
         assert!(failing[0].contains("5 throttled, 5 timed out"), "{failing:?}");

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::plan::{provisioned_units, Measurement, Plan, SizeResult};
+use crate::plan::{provisioned_units, Measurement, NodeLoad, Plan, SizeResult};
 
 /// Colours of the charts' series, in order.
 const PALETTE: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
@@ -73,12 +73,13 @@ fn verdict(plan: &Plan) -> Vec<String> {
     if let Some(up) = chosen.at_target(false, s.target_rate) {
         lines.push(format!(
             "With every zone up it serves {:.0} operations/s at p99 {:.1} ms (target {} ms), the busiest node's CPU \
-             {} and disk {} busy, within the {:.0}% ceiling that leaves {}% headroom.",
+             {}, disk {} and network {} busy, within the {:.0}% ceiling that leaves {}% headroom.",
             up.achieved_rate,
             up.p99_ms,
             s.p99_ms,
             percent(up.cpu_max()),
             percent(up.disk_max()),
+            percent(up.network_max()),
             100.0 - s.headroom_pct,
             s.headroom_pct
         ));
@@ -86,12 +87,13 @@ fn verdict(plan: &Plan) -> Vec<String> {
     if let Some(down) = chosen.at_target(true, s.target_rate) {
         lines.push(format!(
             "With zone {} down it still serves {:.0} operations/s at p99 {:.1} ms, the busiest surviving node's \
-             CPU {} and disk {} busy.",
+             CPU {}, disk {} and network {} busy.",
             s.zones - 1,
             down.achieved_rate,
             down.p99_ms,
             percent(down.cpu_max()),
-            percent(down.disk_max())
+            percent(down.disk_max()),
+            percent(down.network_max())
         ));
     }
     if let Some(index) = plan.recommended.filter(|i| *i > 0) {
@@ -130,7 +132,7 @@ fn condition(m: &Measurement) -> &'static str {
 }
 
 /// Every run as table rows: size, condition, rates, latencies, failures, utilisation.
-fn run_rows(plan: &Plan) -> Vec<[String; 13]> {
+fn run_rows(plan: &Plan) -> Vec<[String; 14]> {
     let mut rows = Vec::new();
     for size in &plan.sizes {
         let mut runs: Vec<&Measurement> = size.runs.iter().collect();
@@ -154,13 +156,14 @@ fn run_rows(plan: &Plan) -> Vec<[String; 13]> {
                 m.throttled.to_string(),
                 percent(m.cpu_max()),
                 percent(m.disk_max()),
+                percent(m.network_max()),
             ]);
         }
     }
     rows
 }
 
-const RUN_HEADERS: [&str; 13] = [
+const RUN_HEADERS: [&str; 14] = [
     "nodes/zone",
     "nodes",
     "partitions",
@@ -174,10 +177,11 @@ const RUN_HEADERS: [&str; 13] = [
     "throttled",
     "busiest CPU",
     "busiest disk",
+    "busiest network",
 ];
 
 /// Per-node utilisation rows of the recommended (or largest) size at the target rate.
-fn node_rows(plan: &Plan) -> Vec<[String; 5]> {
+fn node_rows(plan: &Plan) -> Vec<[String; 7]> {
     let Some(size) = plan.recommendation().or(plan.sizes.last()) else { return Vec::new() };
     let up = size.at_target(false, plan.settings.target_rate);
     let down = size.at_target(true, plan.settings.target_rate);
@@ -185,15 +189,31 @@ fn node_rows(plan: &Plan) -> Vec<[String; 5]> {
     (0..count)
         .map(|i| {
             let zone = i as u32 / size.nodes_per_zone.max(1);
-            let pct = |m: Option<&Measurement>, cpu: bool| {
-                m.and_then(|m| m.nodes.get(i)).map_or("–".to_string(), |n| percent(if cpu { n.cpu } else { n.disk }))
+            let pct = |m: Option<&Measurement>, of: fn(&NodeLoad) -> f64| {
+                m.and_then(|m| m.nodes.get(i)).map_or("–".to_string(), |n| percent(of(n)))
             };
-            [format!("{i} (zone {zone})"), pct(up, true), pct(up, false), pct(down, true), pct(down, false)]
+            [
+                format!("{i} (zone {zone})"),
+                pct(up, |n| n.cpu),
+                pct(up, |n| n.disk),
+                pct(up, |n| n.network),
+                pct(down, |n| n.cpu),
+                pct(down, |n| n.disk),
+                pct(down, |n| n.network),
+            ]
         })
         .collect()
 }
 
-const NODE_HEADERS: [&str; 5] = ["node", "CPU, all up", "disk, all up", "CPU, zone down", "disk, zone down"];
+const NODE_HEADERS: [&str; 7] = [
+    "node",
+    "CPU, all up",
+    "disk, all up",
+    "network, all up",
+    "CPU, zone down",
+    "disk, zone down",
+    "network, zone down",
+];
 
 fn throttling_lines(plan: &Plan) -> Vec<String> {
     let mut lines = Vec::new();
@@ -443,7 +463,7 @@ fn latency_chart(plan: &Plan) -> String {
     svg
 }
 
-/// Each node's CPU and disk utilisation at the target rate, all zones up and with a zone down.
+/// Each node's CPU, disk and network utilisation at the target rate, all zones up and with a zone down.
 fn utilisation_chart(plan: &Plan) -> Option<String> {
     let size = plan.recommendation().or(plan.sizes.last())?;
     let up = size.at_target(false, plan.settings.target_rate)?;
@@ -451,10 +471,12 @@ fn utilisation_chart(plan: &Plan) -> Option<String> {
     let mut series: Vec<(&str, Vec<f64>)> = vec![
         ("CPU, all up", up.nodes.iter().map(|n| n.cpu).collect()),
         ("disk, all up", up.nodes.iter().map(|n| n.disk).collect()),
+        ("network, all up", up.nodes.iter().map(|n| n.network).collect()),
     ];
     if let Some(down) = down {
         series.push(("CPU, zone down", down.nodes.iter().map(|n| n.cpu).collect()));
         series.push(("disk, zone down", down.nodes.iter().map(|n| n.disk).collect()));
+        series.push(("network, zone down", down.nodes.iter().map(|n| n.network).collect()));
     }
     let nodes = up.nodes.len().max(1);
     let frame = Frame {
@@ -568,7 +590,7 @@ pub fn html(plan: &Plan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{NodeLoad, PlanSettings};
+    use crate::plan::PlanSettings;
     use std::time::Duration;
 
     fn measurement(nodes_per_zone: u32, zone_down: bool, rate: f64, p99_ms: f64, cpu: f64) -> Measurement {
@@ -583,7 +605,9 @@ mod tests {
             p999_ms: p99_ms * 2.0,
             operations: 10_000,
             throttled: if nodes_per_zone == 1 { 40 } else { 0 },
-            nodes: (0..3 * nodes_per_zone).map(|node| NodeLoad { node, cpu, disk: cpu / 2.0 }).collect(),
+            nodes: (0..3 * nodes_per_zone)
+                .map(|node| NodeLoad { node, cpu, disk: cpu / 2.0, network: cpu / 4.0 })
+                .collect(),
             read_units_per_s: 900.0,
             write_units_per_s: 100.0,
             invariants_hold: true,
@@ -645,6 +669,8 @@ mod tests {
         assert!(text.contains("1286 RCU and 143 WCU"), "{text}");
         assert!(text.contains("40 operations throttled"), "{text}");
         assert_eq!(text.matches("| 2 | 6 | 6 |").count(), 4, "every run of the chosen size is a row:\n{text}");
+        assert!(text.contains("| node | CPU, all up | disk, all up | network, all up |"), "{text}");
+        assert!(text.contains("busiest network"), "{text}");
     }
 
     #[test]

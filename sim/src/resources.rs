@@ -16,7 +16,10 @@
 //!   latency drawn from their log-normal distribution plus their bytes over the bandwidth.
 //! - **Network**: one-way latency between any two hosts, drawn uniformly from a range (the
 //!   simulator's network draws it per packet). Every replica of a partition is in a different
-//!   zone, so raft traffic always crosses zones; the default is a cross-zone figure.
+//!   zone, so raft traffic always crosses zones; the default is a cross-zone figure. Each node's
+//!   link sends at `bandwidth_mb_s`: a peer transport batch or an HTTP response waits for the
+//!   bytes queued before it and its own to leave; bytes received are counted, and the busier
+//!   direction over the bandwidth is the node's network utilisation.
 //!
 //! The queues are plain state ([`Servers`]) that compute when work finishes from when it
 //! arrives, tested without I/O; [`NodeResources`] only adds the clock and the sleep.
@@ -159,6 +162,14 @@ pub struct NetworkProfile {
     pub one_way_us_min: u64,
     /// Longest one-way latency of a packet, microseconds.
     pub one_way_us_max: u64,
+    /// Bandwidth of a node's network link in each direction, MB/s (10^6 bytes); a node's
+    /// sends queue for it. 1,250 MB/s (10 Gb/s) when the profile does not say.
+    #[serde(default = "default_network_bandwidth_mb_s")]
+    pub bandwidth_mb_s: f64,
+}
+
+fn default_network_bandwidth_mb_s() -> f64 {
+    1_250.0
 }
 
 /// A node's hardware and the network.
@@ -230,6 +241,9 @@ impl Profile {
         if self.network.one_way_us_min == 0 || self.network.one_way_us_max < self.network.one_way_us_min {
             return Err("network: one_way_us_min must be above 0 and at most one_way_us_max".into());
         }
+        if !(self.network.bandwidth_mb_s.is_finite() && self.network.bandwidth_mb_s > 0.0) {
+            return Err("network.bandwidth_mb_s must be above 0".into());
+        }
         Ok(())
     }
 
@@ -252,6 +266,11 @@ impl Profile {
     /// Nanoseconds `bytes` take at the disk's bandwidth.
     fn transfer_ns(&self, bytes: u64) -> u64 {
         (bytes as f64 / (self.disk.bandwidth_mb_s * 1e6) * 1e9).round() as u64
+    }
+
+    /// Nanoseconds `bytes` take at the network link's bandwidth.
+    pub fn network_transfer_ns(&self, bytes: u64) -> u64 {
+        (bytes as f64 / (self.network.bandwidth_mb_s * 1e6) * 1e9).round() as u64
     }
 }
 
@@ -294,6 +313,8 @@ impl Servers {
 struct Hardware {
     cpu: Servers,
     disk: Servers,
+    /// The sending side of the network link; receiving is counted, not queued.
+    link: Servers,
     rng: ChaCha8Rng,
     /// Totals, for reports.
     usage: Usage,
@@ -310,6 +331,10 @@ pub struct Usage {
     pub disk_commands: u64,
     /// Syncs.
     pub syncs: u64,
+    /// Bytes sent on the network (peer transport and HTTP responses).
+    pub network_sent_bytes: u64,
+    /// Bytes received from the network (peer transport and HTTP requests).
+    pub network_received_bytes: u64,
 }
 
 impl Usage {
@@ -320,7 +345,15 @@ impl Usage {
             disk_busy_ns: self.disk_busy_ns.saturating_sub(earlier.disk_busy_ns),
             disk_commands: self.disk_commands.saturating_sub(earlier.disk_commands),
             syncs: self.syncs.saturating_sub(earlier.syncs),
+            network_sent_bytes: self.network_sent_bytes.saturating_sub(earlier.network_sent_bytes),
+            network_received_bytes: self.network_received_bytes.saturating_sub(earlier.network_received_bytes),
         }
+    }
+
+    /// The share of `span_ns` the busier direction of the network link was in use.
+    pub fn network_utilisation(&self, profile: &Profile, span_ns: f64) -> f64 {
+        let busiest = self.network_sent_bytes.max(self.network_received_bytes);
+        profile.network_transfer_ns(busiest) as f64 / span_ns
     }
 }
 
@@ -371,6 +404,7 @@ impl NodeResources {
         let hardware = Hardware {
             cpu: Servers::new(profile.cpu.cores, 0),
             disk: Servers::new(profile.disk.queue_depth, spacing_ns),
+            link: Servers::new(1, 0),
             rng: seeded_rng(seed, stream),
             usage: Usage::default(),
         };
@@ -402,13 +436,14 @@ pub fn wait_ns(delay_ns: u64, draw: f64) -> u64 {
     }
 }
 
-impl ResourceModel for NodeResources {
-    fn pay(&self, stage: Stage<'_>, work: Work) -> Payment {
-        let now = tokio::time::Instant::now();
-        let now_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
+impl NodeResources {
+    /// The wait until the hardware is done with what `finish_ns` (given the hardware and the
+    /// time now, in nanoseconds since the node started) queued on it.
+    fn wait_for(&self, finish_ns: impl FnOnce(&mut Hardware, u64) -> u64) -> Payment {
+        let now_ns = tokio::time::Instant::now().saturating_duration_since(self.epoch).as_nanos() as u64;
         let wait = {
             let mut hardware = self.hardware.lock().unwrap_or_else(|p| p.into_inner());
-            let done_ns = hardware.finish_ns(&self.profile, now_ns, stage, work);
+            let done_ns = finish_ns(&mut hardware, now_ns);
             let draw = next_f64(&mut hardware.rng);
             Duration::from_nanos(wait_ns(done_ns.saturating_sub(now_ns), draw))
         };
@@ -417,6 +452,23 @@ impl ResourceModel for NodeResources {
                 tokio::time::sleep(wait).await;
             }
         })
+    }
+}
+
+impl ResourceModel for NodeResources {
+    fn pay(&self, stage: Stage<'_>, work: Work) -> Payment {
+        self.wait_for(|hardware, now_ns| hardware.finish_ns(&self.profile, now_ns, stage, work))
+    }
+
+    fn transmit(&self, bytes: u64) -> Payment {
+        self.wait_for(|hardware, now_ns| {
+            hardware.usage.network_sent_bytes += bytes;
+            hardware.link.admit(now_ns, self.profile.network_transfer_ns(bytes))
+        })
+    }
+
+    fn receive(&self, bytes: u64) {
+        self.hardware.lock().unwrap_or_else(|p| p.into_inner()).usage.network_received_bytes += bytes;
     }
 }
 
@@ -451,6 +503,23 @@ mod tests {
         assert!(error.contains("cpu.cores"), "{error}");
         assert!(Profile::parse(&with("[disk]", "[disk]\nsurprise = 1")).is_err());
         assert!(Profile::parse("name = 'x'").is_err());
+    }
+
+    #[test]
+    fn network_utilisation_is_the_busier_direction_over_the_bandwidth() {
+        let mut profile = Profile::builtin();
+        profile.network.bandwidth_mb_s = 100.0;
+        assert_eq!(profile.network_transfer_ns(1_000_000), 10_000_000, "1 MB at 100 MB/s takes 10 ms");
+        let usage = Usage { network_sent_bytes: 20_000_000, network_received_bytes: 50_000_000, ..Usage::default() };
+        // 50 MB received in one second at 100 MB/s: half the link.
+        assert!((usage.network_utilisation(&profile, 1e9) - 0.5).abs() < 1e-9);
+        let earlier = Usage { network_sent_bytes: 5, network_received_bytes: 7, ..Usage::default() };
+        let since = usage.since(&earlier);
+        assert_eq!((since.network_sent_bytes, since.network_received_bytes), (19_999_995, 49_999_993));
+        let without_bandwidth = DEFAULT_PROFILE_TOML.replace("bandwidth_mb_s = 1250.0", "");
+        assert_eq!(Profile::parse(&without_bandwidth).unwrap().network.bandwidth_mb_s, 1_250.0, "a default applies");
+        let zero = DEFAULT_PROFILE_TOML.replace("bandwidth_mb_s = 1250.0", "bandwidth_mb_s = 0.0");
+        assert!(Profile::parse(&zero).unwrap_err().contains("network.bandwidth_mb_s"));
     }
 
     #[test]
@@ -501,6 +570,7 @@ mod tests {
         let mut hardware = Hardware {
             cpu: Servers::new(1, 0),
             disk: Servers::new(1, 1),
+            link: Servers::new(1, 0),
             rng: seeded_rng(1, 1),
             usage: Usage::default(),
         };

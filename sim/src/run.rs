@@ -294,6 +294,9 @@ fn node_usage_json(usage: &[Usage], profile: &Profile, simulated: Duration) -> s
                 "disk_utilisation": usage.disk_busy_ns as f64 / (span_ns * f64::from(profile.disk.queue_depth)),
                 "disk_commands": usage.disk_commands,
                 "syncs": usage.syncs,
+                "network_sent_bytes": usage.network_sent_bytes,
+                "network_received_bytes": usage.network_received_bytes,
+                "network_utilisation": usage.network_utilisation(profile, span_ns),
             })
         })
         .collect();

@@ -81,6 +81,13 @@ pub struct ClusterSettings {
     pub admin: admin::AdminSettings,
 }
 
+impl ClusterSettings {
+    /// The transport's settings, with this node's modelled hardware if it has one.
+    pub fn transport_settings(&self) -> TransportSettings {
+        TransportSettings { resources: self.resources.clone(), ..self.transport.clone() }
+    }
+}
+
 impl Default for ClusterSettings {
     fn default() -> Self {
         ClusterSettings {
@@ -368,7 +375,7 @@ impl ClusterNode {
         }
         let rejoining = settings.rejoin && stored_incarnation.is_none() || store.get(REJOINING_KEY)?.is_some();
         store.write(batch, Durability::Sync)?;
-        let transport = Transport::new(me, spec.peer_addresses()?, settings.transport.clone());
+        let transport = Transport::new(me, spec.peer_addresses()?, settings.transport_settings());
         let node = Arc::new(ClusterNode {
             me,
             service: Service::new(db.clone()),

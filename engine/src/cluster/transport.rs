@@ -51,6 +51,9 @@ pub struct TransportSettings {
     /// tick after the reader asks, so a link flushed more often than once a tick falls behind
     /// without bound under load.
     pub flush_interval_us: u64,
+    /// The node's modelled hardware, under the simulator: bytes sent wait for the modelled
+    /// network link, and bytes received are counted (see [`crate::resources`]).
+    pub resources: Option<crate::resources::Resources>,
 }
 
 impl Default for TransportSettings {
@@ -63,6 +66,7 @@ impl Default for TransportSettings {
             ping_interval_ms: 250,
             suspect_after_ms: 1_000,
             flush_interval_us: 0,
+            resources: None,
         }
     }
 }
@@ -286,7 +290,9 @@ impl Transport {
             let (reader, mut writer) = tokio::io::split(stream);
             let pending = self.pending.clone();
             let heard = self.heard.clone();
-            let mut reader_task = tokio::spawn(async move { read_responses(reader, peer, pending, heard).await });
+            let resources = self.settings.resources.clone();
+            let mut reader_task =
+                tokio::spawn(async move { read_responses(reader, peer, pending, heard, resources).await });
             let hello = wire::encode(&PeerMessage::Hello { from: self.me });
             let mut healthy = writer.write_all(&hello).await.is_ok() && writer.flush().await.is_ok();
             let mut pacer = FlushPacer::new(self.settings.flush_interval_us);
@@ -298,7 +304,7 @@ impl Transport {
                             return;
                         };
                         pacer.wait().await;
-                        healthy = write_batch(&mut writer, frame, &mut rx, self.settings.write_batch_frames_max).await
+                        healthy = write_batch(&mut writer, frame, &mut rx, &self.settings).await
                             && !crate::buggify::fires(crate::buggify::Site::BreakPeerLink);
                     }
                     // The reader ends when the peer closes or sends garbage: the link is broken.
@@ -370,20 +376,24 @@ impl FlushPacer {
     }
 }
 
-/// Writes `first` and whatever else is queued (up to `max` frames), then flushes once: the
-/// simulator's TCP delivers bytes only on flush, and batching keeps the syscalls down.
+/// Writes `first` and whatever else is queued (up to `write_batch_frames_max` frames), then
+/// flushes once: the simulator's TCP delivers bytes only on flush, and batching keeps the
+/// syscalls down. With modelled hardware, the flush waits until the batch has left the node's
+/// network link.
 async fn write_batch<W: AsyncWrite + Unpin>(
     writer: &mut W,
     first: Vec<u8>,
     rx: &mut mpsc::Receiver<Vec<u8>>,
-    max: usize,
+    settings: &TransportSettings,
 ) -> bool {
+    let mut bytes = first.len() as u64;
     if writer.write_all(&first).await.is_err() {
         return false;
     }
-    for _ in 1..max {
+    for _ in 1..settings.write_batch_frames_max {
         match rx.try_recv() {
             Ok(frame) => {
+                bytes += frame.len() as u64;
                 if writer.write_all(&frame).await.is_err() {
                     return false;
                 }
@@ -391,10 +401,17 @@ async fn write_batch<W: AsyncWrite + Unpin>(
             Err(_) => break,
         }
     }
+    if let Some(resources) = &settings.resources {
+        resources.0.transmit(bytes).await;
+    }
     writer.flush().await.is_ok()
 }
 
-async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Option<PeerMessage> {
+/// Reads one frame, counting its bytes as received by the modelled hardware if there is one.
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    resources: Option<&crate::resources::Resources>,
+) -> Option<PeerMessage> {
     let mut len = [0u8; 4];
     reader.read_exact(&mut len).await.ok()?;
     let len = u32::from_le_bytes(len) as usize;
@@ -404,6 +421,9 @@ async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Option<PeerMessage>
     }
     let mut payload = vec![0u8; len];
     reader.read_exact(&mut payload).await.ok()?;
+    if let Some(resources) = resources {
+        resources.0.receive(4 + len as u64);
+    }
     match wire::decode(&payload) {
         Ok(message) => Some(message),
         Err(e) => {
@@ -418,8 +438,9 @@ async fn read_responses<R: AsyncRead + Unpin>(
     peer: u64,
     pending: Arc<Mutex<Pending>>,
     heard: Arc<Mutex<Heard>>,
+    resources: Option<crate::resources::Resources>,
 ) {
-    while let Some(message) = read_frame(&mut reader).await {
+    while let Some(message) = read_frame(&mut reader, resources.as_ref()).await {
         lock(&heard).insert(peer, Instant::now());
         if let PeerMessage::Response { id, outcome } = message {
             if let Some((_, tx)) = lock(&pending).remove(&id) {
@@ -497,7 +518,8 @@ impl SnapshotParts {
 
 async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>, settings: TransportSettings) {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let Some(PeerMessage::Hello { from }) = read_frame(&mut reader).await else {
+    let resources = settings.resources.clone();
+    let Some(PeerMessage::Hello { from }) = read_frame(&mut reader, resources.as_ref()).await else {
         return;
     };
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(settings.queue_frames_max);
@@ -505,13 +527,13 @@ async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>, settings
         let mut pacer = FlushPacer::new(settings.flush_interval_us);
         while let Some(frame) = rx.recv().await {
             pacer.wait().await;
-            if !write_batch(&mut writer, frame, &mut rx, settings.write_batch_frames_max).await {
+            if !write_batch(&mut writer, frame, &mut rx, &settings).await {
                 return;
             }
         }
     });
     let mut parts = SnapshotParts::default();
-    while let Some(message) = read_frame(&mut reader).await {
+    while let Some(message) = read_frame(&mut reader, resources.as_ref()).await {
         match message {
             PeerMessage::Raft { group, message } => {
                 if let Some(message) = parts.complete(group, *message) {
