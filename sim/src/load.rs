@@ -206,9 +206,21 @@ impl DynamoApi for Balancer {
         if self.meter.is_some() {
             CapacityMeter::ask(operation, &mut body);
         }
-        let first =
-            if self.sticky { self.next.load(Ordering::Relaxed) } else { self.next.fetch_add(1, Ordering::Relaxed) };
         let count = self.nodes.len();
+        let first = if self.sticky {
+            self.next.load(Ordering::Relaxed)
+        } else {
+            // Turns of nodes out of the rotation pass to the next turn rather than to a
+            // fallback, so the nodes in service share the calls evenly.
+            let mut turn = self.next.fetch_add(1, Ordering::Relaxed);
+            for _ in 1..count {
+                if !self.held_out(turn % count) {
+                    break;
+                }
+                turn = self.next.fetch_add(1, Ordering::Relaxed);
+            }
+            turn
+        };
         // A round-robin balancer's fallbacks start where the rotation is now rather than at the
         // next node, so an unreachable node's calls spread over every other node instead of all
         // landing on its neighbour (which, with a zone down, doubled or tripled one node's load).
@@ -227,8 +239,9 @@ impl DynamoApi for Balancer {
                 });
                 others[attempt - 1]
             };
-            // A node out of the rotation is skipped, unless it is the last one left to try.
-            if attempt + 1 < count && self.held_out(node) {
+            // A fallback out of the rotation is skipped: when every node is, only the turn's
+            // node is tried.
+            if attempt > 0 && self.held_out(node) {
                 continue;
             }
             result = self.nodes[node].call(operation, body.clone()).await;
@@ -526,8 +539,8 @@ mod tests {
         let tried = |events: &Arc<Mutex<Vec<String>>>| std::mem::take(&mut *events.lock().unwrap());
         assert!(matches!(balancer.call("ListTables", json!({})).await, Err(DriverError::Connect { .. })));
         assert_eq!(tried(&events).len(), 2, "a first call tries every node");
-        // Both are out of the rotation now: only the last candidate is tried, so the call
-        // still gets an answer rather than none.
+        // Both are out of the rotation now: only the turn's node is tried, so the call still
+        // gets an answer rather than none.
         assert!(balancer.call("ListTables", json!({})).await.is_err());
         assert_eq!(tried(&events), ["load: ListTables via node 1: connect failed"], "node 0, held out, is skipped");
         assert!(balancer.held_out(1) && balancer.held_out(0));
