@@ -483,7 +483,7 @@ fn utilisation_chart(plan: &Plan) -> Option<String> {
         width: 720.0,
         height: 360.0,
         left: 64.0,
-        right: 150.0,
+        right: 175.0,
         top: 20.0,
         bottom: 44.0,
         x_max: nodes as f64,
