@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cluster_common::{call, call_until_ok, create_table, number_of, Cluster};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(90);
 const KEYS: u64 = 60;
@@ -52,37 +52,9 @@ fn await_map(
     }
 }
 
-/// Waits until the replicas running on `nodes` are exactly those of `map`, each group's at
-/// one applied index, and asserts they hold the same data.
+/// Waits until the replicas running on `nodes` are exactly those of `map` and agree.
 fn await_replicas_agree(cluster: &Cluster, nodes: &[u64], map: &BTreeMap<u64, Vec<u64>>) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let mut found: BTreeMap<u64, BTreeMap<u64, (u64, Value)>> = BTreeMap::new();
-        for &node in nodes {
-            let answer = call_until_ok(cluster.api(node), "SquallAdmin.DescribeReplicas", &json!({}), WAIT);
-            for replica in answer["Replicas"].as_array().expect("replicas") {
-                let group = replica["group"].as_u64().unwrap();
-                if map.contains_key(&group) {
-                    let state = (replica["applied_index"].as_u64().unwrap(), replica["digest"].clone());
-                    found.entry(group).or_default().insert(node, state);
-                }
-            }
-        }
-        let settled = map.iter().all(|(group, replicas)| {
-            let here = found.get(group).cloned().unwrap_or_default();
-            let indexes: Vec<u64> = here.values().map(|(i, _)| *i).collect();
-            here.keys().copied().collect::<Vec<_>>() == *replicas && indexes.iter().all(|i| *i == indexes[0])
-        });
-        if settled {
-            for (group, here) in &found {
-                let digests: Vec<&Value> = here.values().map(|(_, d)| d).collect();
-                assert!(digests.iter().all(|d| *d == digests[0]), "replicas of {group} differ: {here:?}");
-            }
-            return;
-        }
-        assert!(Instant::now() < deadline, "replicas never settled on {map:?}: {found:?}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    cluster_common::await_replicas_agree(cluster, nodes, map, WAIT);
 }
 
 #[test]

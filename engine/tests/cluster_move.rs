@@ -69,18 +69,8 @@ fn written_cluster(ip_prefix: &str) -> (Cluster, u64, Vec<u64>) {
 /// Waits until the replicas of `group` are on exactly the nodes `expected` (sorted), at one
 /// applied index, and asserts they hold the same data there.
 fn await_replicas_on(cluster: &Cluster, group: u64, expected: &[u64]) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let found = replicas_of(cluster, &[1, 2, 3, 4, 5, 6], group);
-        let indexes: Vec<u64> = found.values().map(|(i, _)| *i).collect();
-        if found.keys().copied().collect::<Vec<_>>() == expected && indexes.iter().all(|i| *i == indexes[0]) {
-            let digests: Vec<&Value> = found.values().map(|(_, d)| d).collect();
-            assert!(digests.iter().all(|d| *d == digests[0]), "replicas differ: {found:?}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "replicas are on {found:?}, not {expected:?}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let expected = BTreeMap::from([(group, expected.to_vec())]);
+    cluster_common::await_replicas_agree(cluster, &[1, 2, 3, 4, 5, 6], &expected, WAIT);
 }
 
 #[test]

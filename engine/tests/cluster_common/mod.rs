@@ -191,3 +191,37 @@ pub fn create_table(addr: SocketAddr, name: &str) {
 pub fn number_of(response: &Value, name: &str) -> Option<i64> {
     response.pointer(&format!("/Item/{name}/N")).and_then(Value::as_str).and_then(|v| v.parse().ok())
 }
+
+/// Waits until the replicas running on `nodes` are exactly those `expected` lists per group
+/// (sorted node ids), each group's at one applied index, and asserts they hold the same data.
+#[allow(dead_code)] // Not every test binary that includes this module waits for replicas.
+pub fn await_replicas_agree(cluster: &Cluster, nodes: &[u64], expected: &BTreeMap<u64, Vec<u64>>, wait: Duration) {
+    let deadline = Instant::now() + wait;
+    loop {
+        let mut found: BTreeMap<u64, BTreeMap<u64, (u64, Value)>> = BTreeMap::new();
+        for &node in nodes {
+            let answer = call_until_ok(cluster.api(node), "SquallAdmin.DescribeReplicas", &json!({}), wait);
+            for replica in answer["Replicas"].as_array().expect("replicas") {
+                let group = replica["group"].as_u64().unwrap();
+                if expected.contains_key(&group) {
+                    let state = (replica["applied_index"].as_u64().unwrap(), replica["digest"].clone());
+                    found.entry(group).or_default().insert(node, state);
+                }
+            }
+        }
+        let settled = expected.iter().all(|(group, replicas)| {
+            let here = found.get(group).cloned().unwrap_or_default();
+            let indexes: Vec<u64> = here.values().map(|(i, _)| *i).collect();
+            here.keys().copied().collect::<Vec<_>>() == *replicas && indexes.iter().all(|i| *i == indexes[0])
+        });
+        if settled {
+            for (group, here) in &found {
+                let digests: Vec<&Value> = here.values().map(|(_, d)| d).collect();
+                assert!(digests.iter().all(|d| *d == digests[0]), "replicas of {group} differ: {here:?}");
+            }
+            return;
+        }
+        assert!(Instant::now() < deadline, "replicas never settled on {expected:?}: {found:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
