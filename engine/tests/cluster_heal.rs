@@ -6,11 +6,9 @@
 mod cluster_common;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster_common::{call, call_until_ok, create_table, number_of, Cluster};
+use cluster_common::{call_until_ok, create_table, number_of, BackgroundWriter, Cluster};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -70,24 +68,8 @@ fn a_dead_node_is_replaced_in_its_zone_and_rebalanced_when_it_returns() {
 
     // Writes go on through the survivors while the node dies and its replica is replaced.
     let alive: Vec<u64> = NODES.iter().copied().filter(|n| *n != dead).collect();
-    let acked: Arc<Mutex<BTreeMap<u64, u64>>> = Arc::new(Mutex::new(BTreeMap::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (acked, stop) = (acked.clone(), stop.clone());
-        let apis: Vec<_> = alive.iter().map(|n| cluster.api(*n)).collect();
-        std::thread::spawn(move || {
-            let mut n = 0;
-            while !stop.load(Ordering::Relaxed) && n < 50_000 {
-                let item = json!({"TableName": "items",
-                                  "Item": {"pk": {"S": format!("k{}", n % KEYS)}, "n": {"N": n.to_string()}}});
-                if let Ok((200, _)) = call(apis[n as usize % apis.len()], "PutItem", &item) {
-                    acked.lock().unwrap().insert(n % KEYS, n);
-                }
-                n += 1;
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        })
-    };
+    let apis: Vec<_> = alive.iter().map(|n| cluster.api(*n)).collect();
+    let writer = BackgroundWriter::start(apis, KEYS, 0, 50_000, Duration::from_millis(2));
     std::thread::sleep(Duration::from_millis(500));
     cluster.kill(dead);
     let healed = await_map(&cluster, alive[0], "the replacement of the dead node's replica", |map| {
@@ -97,9 +79,7 @@ fn a_dead_node_is_replaced_in_its_zone_and_rebalanced_when_it_returns() {
     expected.sort_unstable();
     assert_eq!(healed[&group], expected, "the replica stays in its zone");
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    writer.join().expect("writer");
-    let acked = acked.lock().unwrap().clone();
+    let acked = writer.finish();
     assert!(acked.len() as u64 == KEYS, "writes succeeded throughout: {} keys written", acked.len());
     await_replicas_agree(&cluster, &alive, &healed);
 

@@ -7,11 +7,9 @@
 mod cluster_common;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster_common::{call, call_until_ok, create_table, number_of, Cluster};
+use cluster_common::{call, call_until_ok, create_table, number_of, BackgroundWriter, Cluster};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -85,28 +83,12 @@ fn a_replica_moves_under_load_and_nothing_is_lost() {
     assert_eq!(status, 400, "a move into a zone that holds a replica is refused: {answer}");
 
     // Writes go on through every node while the replica moves.
-    let acked: Arc<Mutex<BTreeMap<u64, u64>>> = Arc::new(Mutex::new(BTreeMap::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (acked, stop) = (acked.clone(), stop.clone());
-        let apis: Vec<_> = (1..=6).map(|n| cluster.api(n)).collect();
-        std::thread::spawn(move || {
-            let mut n = 1_000;
-            while !stop.load(Ordering::Relaxed) && n < 20_000 {
-                let item = json!({"TableName": "items",
-                                  "Item": {"pk": {"S": format!("k{}", n % KEYS)}, "n": {"N": n.to_string()}}});
-                if let Ok((200, _)) = call(apis[n as usize % apis.len()], "PutItem", &item) {
-                    acked.lock().unwrap().insert(n % KEYS, n);
-                }
-                n += 1;
-            }
-        })
-    };
+    let apis: Vec<_> = (1..=6).map(|n| cluster.api(n)).collect();
+    let writer = BackgroundWriter::start(apis, KEYS, 1_000, 20_000, Duration::ZERO);
     let request = json!({"TableName": "items", "PartitionId": group, "FromNode": from, "ToNode": to});
     let moved = call_until_ok(cluster.api(2), "SquallAdmin.MoveReplica", &request, WAIT);
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    writer.join().expect("writer");
+    let acked = writer.finish();
     let mut voters: Vec<u64> = moved["Voters"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
     voters.sort_unstable();
     let mut expected: Vec<u64> = replicas.iter().map(|r| if *r == from { to } else { *r }).collect();
@@ -139,7 +121,6 @@ fn a_replica_moves_under_load_and_nothing_is_lost() {
             assert!(number_of(&answer, "n").unwrap_or(-1) >= *n as i64, "k{k} lost write {n}: {answer}");
         }
     };
-    let acked = acked.lock().unwrap().clone();
     assert!(!acked.is_empty(), "writes succeeded during the move");
     check(&cluster, &acked);
     for node in [from, to] {

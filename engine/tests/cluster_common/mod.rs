@@ -225,3 +225,46 @@ pub fn await_replicas_agree(cluster: &Cluster, nodes: &[u64], expected: &BTreeMa
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// PutItems `k{n % keys}` = `n` for `n` in `from..to` in a background thread, spread over
+/// `apis` with `pause` between them, remembering the newest acknowledged `n` per key.
+#[allow(dead_code)] // Not every test binary that includes this module writes in the background.
+pub struct BackgroundWriter {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acked: std::sync::Arc<std::sync::Mutex<BTreeMap<u64, u64>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+#[allow(dead_code)]
+impl BackgroundWriter {
+    /// Starts writing to table `items`.
+    pub fn start(apis: Vec<SocketAddr>, keys: u64, from: u64, to: u64, pause: Duration) -> BackgroundWriter {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acked = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::new()));
+        let (stop_here, acked_here) = (stop.clone(), acked.clone());
+        let thread = std::thread::spawn(move || {
+            let mut n = from;
+            while !stop_here.load(Ordering::Relaxed) && n < to {
+                let item = json!({"TableName": "items",
+                                  "Item": {"pk": {"S": format!("k{}", n % keys)}, "n": {"N": n.to_string()}}});
+                if let Ok((200, _)) = call(apis[n as usize % apis.len()], "PutItem", &item) {
+                    acked_here.lock().unwrap().insert(n % keys, n);
+                }
+                n += 1;
+                if !pause.is_zero() {
+                    std::thread::sleep(pause);
+                }
+            }
+        });
+        BackgroundWriter { stop, acked, thread }
+    }
+
+    /// Stops the writer and returns the newest acknowledged `n` per key.
+    pub fn finish(self) -> BTreeMap<u64, u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("writer");
+        let acked = self.acked.lock().unwrap().clone();
+        acked
+    }
+}
