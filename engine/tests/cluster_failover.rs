@@ -109,8 +109,15 @@ fn a_zone_outage_loses_nothing_and_the_zone_catches_up() {
         })
         .collect();
 
-    // A partition splits under the load, before the zone goes down.
+    // A partition splits under the load, before the zone goes down. Its split point is taken
+    // from its items, so wait (boundedly) until every writer's keys have all been written once.
     std::thread::sleep(LOAD_BEFORE_KILL / 2);
+    let all_keys = WRITERS * KEYS_PER_WRITER;
+    let deadline = Instant::now() + CATCH_UP_WAIT;
+    while observed.lock().unwrap().acknowledged.len() < all_keys {
+        assert!(Instant::now() < deadline, "the writers never wrote every key once");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let split =
         call_until_ok(cluster.api(2), "SquallAdmin.SplitPartition", &json!({"TableName": "kvtable"}), CATCH_UP_WAIT);
     assert_eq!(split["Children"].as_array().map(Vec::len), Some(2), "{split}");
