@@ -105,25 +105,56 @@ pub fn decode_records(data: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageErr
 }
 
 /// The records of partition group `group` of `table` over `range` in `db`, in key order.
+///
+/// A retired group (one that split) owns only what is keyed by its own id: its retired marker
+/// and its transaction records and outcomes. The items, index entries, counters and locks of
+/// its hash range belong to its children, which may stand further on than the parent: a
+/// parent's snapshot carrying them would put older values over the children's when a replica
+/// installs the parent's snapshot after its children's.
 pub fn partition_records(
     db: &Database,
     table: &TableMeta,
     group: u64,
     range: HashRange,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    let retired = super::split::retired_key(group);
+    if db.store().get(&retired)?.is_some() {
+        return group_keyed_records(db, group);
+    }
     let mut records = Vec::new();
     super::digest::for_each_record(db, table, group, range, &mut |key, value| {
         records.push((key.to_vec(), value.to_vec()));
         Ok(())
     })?;
-    let retired = super::split::retired_key(group);
-    if let Some(value) = db.store().get(&retired)? {
-        records.push((retired, value));
-    }
     // Global-index entries come after the table's items in the walk but may sort before
     // other records; a snapshot lists keys in order.
     records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(records)
+}
+
+/// The records of partition group `group` keyed by its id rather than by hash (its retired
+/// marker, transaction records and outcomes), in key order.
+pub fn group_keyed_records(db: &Database, group: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    let mut records = Vec::new();
+    for (start, end) in [super::txn::record_range(group), super::txn::outcome_range(group)] {
+        db.for_each_in_range(&start, &end, |key, value| {
+            records.push((key.to_vec(), value.to_vec()));
+            true
+        })?;
+    }
+    let retired = super::split::retired_key(group);
+    if let Some(value) = db.store().get(&retired)? {
+        records.push((retired, value));
+    }
+    records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(records)
+}
+
+/// Whether snapshot `records` of partition group `group` are those of a retired group (see
+/// [`partition_records`]).
+pub fn is_retired_snapshot(group: u64, records: &[(Vec<u8>, Vec<u8>)]) -> bool {
+    let retired = super::split::retired_key(group);
+    records.binary_search_by(|(key, _)| key.as_slice().cmp(&retired)).is_ok()
 }
 
 /// The metadata group's records in `db`, in key order.
@@ -210,6 +241,47 @@ mod tests {
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode_records(&data);
         }
+    }
+
+    #[test]
+    fn a_retired_group_snapshots_only_its_own_records() {
+        use std::sync::Arc;
+
+        use crate::api::Service;
+        use crate::storage::{Durability, MemStore};
+
+        let db = Arc::new(Database::open(Arc::new(MemStore::new())).expect("open"));
+        let service = Service::new(db.clone());
+        let create = serde_json::json!({
+            "TableName": "tbl",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST"
+        });
+        service.call("CreateTable", create.to_string().as_bytes()).expect("create table");
+        for i in 0..10 {
+            let put = serde_json::json!({"TableName": "tbl", "Item": {"pk": {"S": format!("k{i}")}}});
+            service.call("PutItem", put.to_string().as_bytes()).expect("put");
+        }
+        let group = 7;
+        let mut batch = WriteBatch::new();
+        batch.put(super::super::txn::outcome_key(group, 42), b"committed".to_vec());
+        db.store().write(batch, Durability::Sync).expect("outcome");
+        let table = db.table("tbl").expect("table");
+        let whole = HashRange::new(0, None).expect("range");
+
+        let live = partition_records(&db, &table.meta, group, whole).expect("records");
+        assert_eq!(live.len(), 11, "ten items and one outcome");
+        assert!(!is_retired_snapshot(group, &live));
+
+        let mut batch = WriteBatch::new();
+        batch.put(super::super::split::retired_key(group), (1u64 << 63).to_be_bytes().to_vec());
+        db.store().write(batch, Durability::Sync).expect("retire");
+        let retired = partition_records(&db, &table.meta, group, whole).expect("records");
+        assert_eq!(retired, group_keyed_records(&db, group).expect("own records"));
+        assert_eq!(retired.len(), 2, "the outcome and the retired marker, no item: {retired:?}");
+        assert!(is_retired_snapshot(group, &retired));
+        assert!(!is_retired_snapshot(group + 1, &retired));
     }
 
     #[test]
