@@ -70,18 +70,27 @@ pub async fn execute<A: DynamoApi>(api: &A, op: &Op) -> Result<Value, DriverErro
     Ok(last)
 }
 
-/// Attempts at one call of the load phase that keeps being throttled (see [`execute_load`]).
+/// Attempts at one call of the load phase that keeps failing (see [`execute_load`]).
 pub const LOAD_THROTTLED_ATTEMPTS: u32 = 20;
-/// Pause after the first throttled attempt; it doubles up to [`LOAD_THROTTLED_PAUSE_MAX`].
-const LOAD_THROTTLED_PAUSE: Duration = Duration::from_millis(10);
-/// Longest pause between throttled attempts.
-pub const LOAD_THROTTLED_PAUSE_MAX: Duration = Duration::from_secs(1);
+/// Pause after the first failed attempt; it doubles up to [`LOAD_THROTTLED_PAUSE_MAX`] (unit
+/// tests do not wait).
+const LOAD_THROTTLED_PAUSE: Duration = if cfg!(test) { Duration::from_micros(1) } else { Duration::from_millis(10) };
+/// Longest pause between failed attempts.
+pub const LOAD_THROTTLED_PAUSE_MAX: Duration =
+    if cfg!(test) { Duration::from_micros(10) } else { Duration::from_secs(1) };
 
-/// Issues a load-phase operation's calls as [`execute`] does, sending a throttled call again
+/// Whether sending `call` twice leaves the table as sending it once does: a PutItem without a
+/// condition writes the same whole item again.
+fn idempotent(call: &Call) -> bool {
+    call.operation == "PutItem" && call.body.get("ConditionExpression").is_none()
+}
+
+/// Issues a load-phase operation's calls as [`execute`] does, sending a failed call again
 /// after a growing pause, up to [`LOAD_THROTTLED_ATTEMPTS`] attempts. The load phase must put
 /// every item in place at whatever rate the endpoint accepts (DynamoDB throttles a table beyond
-/// its capacity), and a throttled call was not applied, so sending it again cannot apply it
-/// twice. Any other failure ends the operation at once.
+/// its capacity). A throttled call was not applied, so it is always sent again; any other
+/// retryable failure (a timeout, a server error, a lost connection) is sent again only for an
+/// idempotent call, since it may have been applied. Anything else ends the operation at once.
 pub async fn execute_load<A: DynamoApi>(api: &A, op: &Op) -> Result<Value, DriverError> {
     let mut last = Value::Null;
     for call in &op.calls {
@@ -89,7 +98,10 @@ pub async fn execute_load<A: DynamoApi>(api: &A, op: &Op) -> Result<Value, Drive
         let mut attempt = 1;
         last = loop {
             match api.call(call.operation, call.body.clone()).await {
-                Err(error) if error.is_throttling() && attempt < LOAD_THROTTLED_ATTEMPTS => {
+                Err(error)
+                    if attempt < LOAD_THROTTLED_ATTEMPTS
+                        && (error.is_throttling() || (error.is_retryable() && idempotent(call))) =>
+                {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(LOAD_THROTTLED_PAUSE_MAX);
                     attempt += 1;
@@ -489,6 +501,46 @@ mod tests {
         assert!(settle(&api, std::slice::from_ref(&table)).await.unwrap());
         // Reads 0..=3 differ, read 4 equals read 3.
         assert_eq!(api.reads.load(std::sync::atomic::Ordering::Relaxed), 5);
+    }
+
+    /// Times out the first `failures` calls, then answers; counts the calls.
+    #[derive(Clone, Default)]
+    struct Flaky {
+        failures: u32,
+        calls: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    }
+
+    impl DynamoApi for Flaky {
+        async fn call(&self, _operation: &str, _body: Value) -> Result<Value, DriverError> {
+            let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if call < self.failures {
+                return Err(DriverError::Timeout { after: Duration::from_millis(1) });
+            }
+            Ok(json!({}))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_load_sends_an_unconditional_put_again_after_a_timeout_and_nothing_else() {
+        let put = Op::single("load", "PutItem", json!({"TableName": "t", "Item": {"id": s("a")}}), Ack::None);
+        let api = Flaky { failures: 2, ..Flaky::default() };
+        assert!(execute_load(&api, &put).await.is_ok());
+        assert_eq!(api.calls.load(std::sync::atomic::Ordering::Relaxed), 3);
+
+        // A conditional put or an update may have been applied: not sent twice.
+        let mut conditional = put.clone();
+        conditional.calls[0].body["ConditionExpression"] = json!("attribute_not_exists(id)");
+        let update = Op::single("load", "UpdateItem", json!({"TableName": "t"}), Ack::None);
+        for op in [conditional, update] {
+            let api = Flaky { failures: 1, ..Flaky::default() };
+            assert!(execute_load(&api, &op).await.is_err());
+            assert_eq!(api.calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+        }
+
+        // A failure that keeps coming back is reported after the attempts run out.
+        let api = Flaky { failures: u32::MAX, ..Flaky::default() };
+        assert!(execute_load(&api, &put).await.is_err());
+        assert_eq!(api.calls.load(std::sync::atomic::Ordering::Relaxed), LOAD_THROTTLED_ATTEMPTS);
     }
 
     #[test]

@@ -123,6 +123,8 @@ enum State {
 struct Score {
     acknowledged: i64,
     uncertain: i64,
+    /// Whether its load failed (the item may not exist unless an increment created it).
+    load_failed: bool,
 }
 
 /// The feed and leaderboards.
@@ -278,6 +280,15 @@ impl Feed {
                     }
                 }
             }
+            ("load_score", Err(_)) => {
+                let key = (
+                    parse_suffix(body["Item"]["board"]["S"].as_str(), "BOARD#"),
+                    parse_suffix(body["Item"]["player"]["S"].as_str(), "PLAYER#"),
+                );
+                if let (Some(board), Some(player)) = key {
+                    self.scores.entry((board, player)).or_default().load_failed = true;
+                }
+            }
             ("add_score", _) => {
                 let key = (
                     parse_suffix(body["Key"]["board"]["S"].as_str(), "BOARD#"),
@@ -374,8 +385,23 @@ impl Feed {
                 None => bounds.push(format!("{board}/{player} was never loaded or scored")),
             }
         }
-        if (scores.len() as u64) < self.config.boards * self.config.players {
-            bounds.push(format!("{} score items, {} loaded", scores.len(), self.config.boards * self.config.players));
+        // Every item whose load or an increment was acknowledged must be there; one whose
+        // load failed and was never incremented for sure may be missing.
+        let present: BTreeSet<(&str, &str)> = table_scores.iter().map(|(b, p, _)| (b.as_str(), p.as_str())).collect();
+        let missing: Vec<String> = self
+            .scores
+            .iter()
+            .filter(|(_, sums)| !sums.load_failed || sums.acknowledged > 0)
+            .map(|(&(board, player), _)| (board_key(board), player_key(player)))
+            .filter(|(board, player)| !present.contains(&(board.as_str(), player.as_str())))
+            .map(|(board, player)| format!("{board}/{player}"))
+            .collect();
+        if !missing.is_empty() {
+            bounds.push(format!(
+                "{} acknowledged score items missing, for example {}",
+                missing.len(),
+                missing[..missing.len().min(MISSING_NAMED_MAX)].join(", ")
+            ));
         }
         report.count("score_items", scores.len() as u64);
         report.check(
@@ -422,6 +448,9 @@ fn user_key(user: u64) -> String {
 fn post_key(id: u64) -> String {
     format!("POST#{id:012}")
 }
+
+/// Missing score items a violation names.
+const MISSING_NAMED_MAX: usize = 5;
 
 fn board_key(board: u64) -> String {
     format!("BOARD#{board:04}")
