@@ -14,3 +14,19 @@ as_root() {
         die "need root to run: $*"
     fi
 }
+
+# A simulator build (`--cfg madsim`, in its own target directory) would compile RocksDB's C++
+# a second time, though the flags that differ only matter to Rust code. When the normal build
+# of the same profile ($1: debug or release) has compiled RocksDB, this points librocksdb-sys
+# at that archive instead (ROCKSDB_LIB_DIR), which saves most of a first simulator build. The
+# setting is part of cargo's fingerprint, so every simulator build goes through here.
+use_built_rocksdb() {
+    local archive
+    archive="$(ls -t "$CARGO_TARGET_DIR/$1"/build/librocksdb-sys-*/out/librocksdb.a 2>/dev/null | head -n 1 || true)"
+    if [ -n "$archive" ]; then
+        ROCKSDB_LIB_DIR="$(dirname "$archive")"
+        export ROCKSDB_LIB_DIR ROCKSDB_STATIC=1
+    else
+        unset ROCKSDB_LIB_DIR ROCKSDB_STATIC
+    fi
+}

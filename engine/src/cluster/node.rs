@@ -207,7 +207,7 @@ enum GroupEvent {
     /// answer says whether it is a learner now.
     Replace {
         node: u64,
-        reply: oneshot::Sender<bool>,
+        reply: oneshot::Sender<RejoinStep>,
     },
     /// One step of moving the replica on `from` to `to` (`hosted`: the target runs a replica
     /// ready to be added).
@@ -1140,13 +1140,15 @@ impl ClusterNode {
             tokio::spawn(async move {
                 let outcome = transport.request(peer, group, Mode::Replicated, None, REPLACE_REPLICA, &body, timeout);
                 let Ok(Outcome::Ok(answer)) = outcome.await else { return };
-                let learner = serde_json::from_slice::<Value>(&answer).ok().and_then(|a| a["Learner"].as_bool());
-                if learner == Some(true) {
+                let answer = serde_json::from_slice::<Value>(&answer).unwrap_or(Value::Null);
+                if answer["Learner"] == json!(true) {
                     if let Some(handle) = lock(&node.groups).get(&group) {
                         if !handle.accepting.swap(true, Ordering::Relaxed) {
                             tracing::info!(group, leader = peer, "taken back as a learner; catching up");
                         }
                     }
+                } else if answer["Replaced"] == json!(true) {
+                    node.drop_replaced(group, peer);
                 }
             });
         }
@@ -1166,8 +1168,34 @@ impl ClusterNode {
         if inbox.try_send(GroupEvent::Replace { node: peer, reply }).is_err() {
             return to_outcome(Ok(json!({"Learner": false})));
         }
-        let learner = answer.await.unwrap_or(false);
-        to_outcome(Ok(json!({"Learner": learner})))
+        let step = answer.await.unwrap_or(RejoinStep::Wait);
+        to_outcome(Ok(json!({"Learner": step == RejoinStep::Learner, "Replaced": step == RejoinStep::Replaced})))
+    }
+
+    /// Drops this node's replica of `group` when its leader answered that a full set of other
+    /// voters replaced it while this node was away (the admin loop moved it elsewhere). Only a
+    /// replica that is rejoining, was never taken back and holds nothing goes: it has
+    /// acknowledged nothing, so no quorum counted on it.
+    fn drop_replaced(&self, group: u64, leader: u64) {
+        let idle = lock(&self.groups).get(&group).is_some_and(|h| {
+            h.rejoining.load(Ordering::Relaxed)
+                && !h.accepting.load(Ordering::Relaxed)
+                && h.applied.load(Ordering::Relaxed) == 0
+        });
+        if !idle {
+            return;
+        }
+        tracing::info!(group, leader, "replaced while away; the rejoining replica is dropped");
+        let _ = self.drop_requested(group);
+        let done = lock(&self.groups).values().all(|g| !g.rejoining.load(Ordering::Relaxed));
+        if done && self.rejoining.swap(false, Ordering::Relaxed) {
+            let mut batch = crate::storage::WriteBatch::new();
+            batch.delete(REJOINING_KEY.to_vec());
+            if let Err(error) = self.db.store().write(batch, Durability::Sync) {
+                tracing::warn!(%error, "cannot record that the node has rejoined");
+            }
+            tracing::info!(node = self.me, "every replica has rejoined or was dropped");
+        }
     }
 
     /// One step of a move of `group`'s replica from node `From` to node `To` (see
@@ -2040,26 +2068,75 @@ fn propose_compaction(replica: &mut Replica, log_entries_max: u64) {
     }
 }
 
-/// A leader's answer to a rejoining replica on `peer` that asks to be replaced: one step at a
-/// time (raft takes one membership change at a time), remove it while it is a voter, then add
-/// it back as a learner; `promote_learners` makes it a voter once it has caught up.
-fn replace_replica(replica: &mut Replica, peer: u64) -> bool {
-    if !replica.is_leader() || peer == replica.id() {
-        return false;
+/// What a group's leader does for a rejoining replica on `peer` (one that lost its store).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RejoinStep {
+    /// The peer is a learner: it catches up and is promoted.
+    Learner,
+    /// A step was proposed or is awaited, or this replica does not lead: ask again.
+    Wait,
+    /// Remove the peer as a voter (it forgot its votes and log), then add it as a learner.
+    Remove,
+    /// Add the peer as a learner.
+    AddLearner,
+    /// A full set of other voters replaced the peer while it was away: it is not taken back.
+    Replaced,
+}
+
+/// How many voters make a group whole: a partition's replica count; the metadata group has
+/// every node as a voter and takes each back.
+fn voters_full(group: u64) -> Option<usize> {
+    (group != META_GROUP).then_some(crate::partition::REPLICA_COUNT)
+}
+
+/// The leader's next step for a rejoining replica on `peer`, given the group's membership and
+/// the voter count that makes it whole (`None`: every node belongs).
+fn rejoin_step(
+    leads: bool,
+    me: u64,
+    peer: u64,
+    (voters, learners, pending): (&[u64], &[u64], bool),
+    full: Option<usize>,
+) -> RejoinStep {
+    if !leads || peer == me {
+        return RejoinStep::Wait;
     }
-    if replica.learners().contains(&peer) {
-        return true;
+    if learners.contains(&peer) {
+        return RejoinStep::Learner;
     }
-    if replica.has_pending_conf_change() {
-        return false;
+    if pending {
+        return RejoinStep::Wait;
     }
-    let change =
-        if replica.voters().contains(&peer) { ConfChangeType::RemoveNode } else { ConfChangeType::AddLearnerNode };
+    if voters.contains(&peer) {
+        RejoinStep::Remove
+    } else if full.is_some_and(|full| voters.len() >= full) {
+        RejoinStep::Replaced
+    } else {
+        RejoinStep::AddLearner
+    }
+}
+
+/// A leader's answer to a rejoining replica on `peer`: proposes the membership change
+/// [`rejoin_step`] asks for and says where the peer stands.
+fn replace_replica(replica: &mut Replica, peer: u64) -> RejoinStep {
+    let membership = (replica.voters(), replica.learners(), replica.has_pending_conf_change());
+    let step = rejoin_step(
+        replica.is_leader(),
+        replica.id(),
+        peer,
+        (&membership.0, &membership.1, membership.2),
+        voters_full(replica.group()),
+    );
+    let change = match step {
+        RejoinStep::Remove => ConfChangeType::RemoveNode,
+        RejoinStep::AddLearner => ConfChangeType::AddLearnerNode,
+        other => return other,
+    };
     match replica.propose_conf_change(change, peer) {
         Ok(()) => tracing::info!(group = replica.group(), peer, ?change, "membership change proposed"),
         Err(error) => tracing::debug!(group = replica.group(), peer, %error, "membership change not proposed"),
     }
-    false
+    RejoinStep::Wait
 }
 
 /// Where a replica being started takes its state from.
@@ -2318,6 +2395,30 @@ async fn run_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rejoining_replica_is_removed_then_taken_back_unless_it_was_replaced() {
+        let partition = voters_full(7);
+        let step =
+            |voters: &[u64], learners: &[u64], pending| rejoin_step(true, 1, 4, (voters, learners, pending), partition);
+        // Still a voter: removed first, since it forgot its votes and log.
+        assert_eq!(step(&[1, 2, 4], &[], false), RejoinStep::Remove);
+        // Removed: added back as a learner, then told so.
+        assert_eq!(step(&[1, 2], &[], false), RejoinStep::AddLearner);
+        assert_eq!(step(&[1, 2], &[4], false), RejoinStep::Learner);
+        // One membership change at a time.
+        assert_eq!(step(&[1, 2], &[], true), RejoinStep::Wait);
+        // Three other voters took its place while it was away: not taken back as a fourth.
+        assert_eq!(step(&[1, 2, 5], &[], false), RejoinStep::Replaced);
+        // Only a leader answers, and never for itself.
+        assert_eq!(rejoin_step(false, 1, 4, (&[1, 2], &[], false), partition), RejoinStep::Wait);
+        assert_eq!(rejoin_step(true, 4, 4, (&[1, 2], &[], false), partition), RejoinStep::Wait);
+        // Every node belongs to the metadata group: always taken back.
+        assert_eq!(
+            rejoin_step(true, 1, 4, (&[1, 2, 3, 5, 6], &[], false), voters_full(META_GROUP)),
+            RejoinStep::AddLearner
+        );
+    }
 
     #[test]
     fn commands_round_trip() {
