@@ -2027,6 +2027,9 @@ impl StateMachine for NodeMachine<'_> {
         batch: &mut crate::storage::WriteBatch,
     ) -> Result<(), ReplicationError> {
         let wanted = snapshot::decode_records(data)?;
+        if group != META_GROUP {
+            snapshot::verify_items(&wanted)?;
+        }
         // A retired group's snapshot leaves its hash range to its children (see
         // `snapshot::partition_records`), so only its own records are replaced.
         let current = if group != META_GROUP && snapshot::is_retired_snapshot(group, &wanted) {

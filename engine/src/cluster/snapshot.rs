@@ -126,6 +126,8 @@ pub fn partition_records(
         records.push((key.to_vec(), value.to_vec()));
         Ok(())
     })?;
+    // A damaged read must not travel: the follower would store it for good.
+    verify_items(&records)?;
     // Global-index entries come after the table's items in the walk but may sort before
     // other records; a snapshot lists keys in order.
     records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -148,6 +150,23 @@ pub fn group_keyed_records(db: &Database, group: u64) -> Result<Vec<(Vec<u8>, Ve
     }
     records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(records)
+}
+
+/// Checks the checksum of every item and index entry among `records` (keys under
+/// `keys::DATA_PREFIX`), so a snapshot never carries, nor a follower installs, a value a
+/// damaged read returned.
+pub fn verify_items(records: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StorageError> {
+    for (key, value) in records {
+        if key.first() == Some(&keys::DATA_PREFIX) {
+            crate::model::decode_item(value)
+                .map_err(|e| StorageError::Corruption(format!("snapshot record {}: {e}", hex(key))))?;
+        }
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether snapshot `records` of partition group `group` are those of a retired group (see
@@ -282,6 +301,14 @@ mod tests {
         assert_eq!(retired.len(), 2, "the outcome and the retired marker, no item: {retired:?}");
         assert!(is_retired_snapshot(group, &retired));
         assert!(!is_retired_snapshot(group + 1, &retired));
+
+        // An item whose bytes were damaged is refused, whichever side looks.
+        let mut damaged = live.clone();
+        let item = damaged.iter_mut().find(|(key, _)| key[0] == keys::DATA_PREFIX).expect("an item");
+        let last = item.1.len() - 1;
+        item.1[last] ^= 0x40;
+        assert!(verify_items(&live).is_ok());
+        assert!(matches!(verify_items(&damaged), Err(StorageError::Corruption(_))));
     }
 
     #[test]

@@ -456,7 +456,15 @@ impl Replica {
             self.raw.advance_apply();
         }
         if self.raw.store().snapshot_wanted() {
-            outcome.snapshot_bytes_prepared += self.prepare_snapshot(machine)?;
+            match self.prepare_snapshot(machine) {
+                Ok(bytes) => outcome.snapshot_bytes_prepared += bytes,
+                // A read came back damaged: no snapshot this time. raft asks again, and a
+                // later Ready reads the records again rather than send damaged ones.
+                Err(ReplicationError::Storage(crate::storage::StorageError::Corruption(error))) => {
+                    tracing::warn!(group = self.group, %error, "snapshot not prepared: a record read back damaged");
+                }
+                Err(error) => return Err(error),
+            }
         }
         self.settle_timing();
         Ok(outcome)
