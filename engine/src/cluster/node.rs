@@ -1174,14 +1174,12 @@ impl ClusterNode {
 
     /// Drops this node's replica of `group` when its leader answered that a full set of other
     /// voters replaced it while this node was away (the admin loop moved it elsewhere). Only a
-    /// replica that is rejoining, was never taken back and holds nothing goes: it has
-    /// acknowledged nothing, so no quorum counted on it.
+    /// replica that is rejoining and was never taken back goes: it lost its store and has
+    /// taken no raft message since, so it holds nothing a quorum counted on.
     fn drop_replaced(&self, group: u64, leader: u64) {
-        let idle = lock(&self.groups).get(&group).is_some_and(|h| {
-            h.rejoining.load(Ordering::Relaxed)
-                && !h.accepting.load(Ordering::Relaxed)
-                && h.applied.load(Ordering::Relaxed) == 0
-        });
+        let idle = lock(&self.groups)
+            .get(&group)
+            .is_some_and(|h| h.rejoining.load(Ordering::Relaxed) && !h.accepting.load(Ordering::Relaxed));
         if !idle {
             return;
         }
