@@ -1185,6 +1185,11 @@ impl ClusterNode {
         }
         tracing::info!(group, leader, "replaced while away; the rejoining replica is dropped");
         let _ = self.drop_requested(group);
+        self.end_rejoin_when_done();
+    }
+
+    /// Records that the node has rejoined once none of its replicas is rejoining any more.
+    fn end_rejoin_when_done(&self) {
         let done = lock(&self.groups).values().all(|g| !g.rejoining.load(Ordering::Relaxed));
         if done && self.rejoining.swap(false, Ordering::Relaxed) {
             let mut batch = crate::storage::WriteBatch::new();
@@ -1387,15 +1392,7 @@ impl ClusterNode {
             }
             shared.rejoining.store(false, Ordering::Relaxed);
             tracing::info!(group, node = self.me, "replica rejoined its group as a voter");
-            let done = lock(&self.groups).values().all(|g| !g.rejoining.load(Ordering::Relaxed));
-            if done && self.rejoining.swap(false, Ordering::Relaxed) {
-                let mut batch = crate::storage::WriteBatch::new();
-                batch.delete(REJOINING_KEY.to_vec());
-                if let Err(error) = self.db.store().write(batch, Durability::Sync) {
-                    tracing::warn!(%error, "cannot record that the node has rejoined");
-                }
-                tracing::info!(node = self.me, "every replica has rejoined");
-            }
+            self.end_rejoin_when_done();
         }
     }
 
