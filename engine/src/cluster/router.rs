@@ -562,7 +562,7 @@ impl Router {
 }
 
 /// Bytes as lowercase hex.
-fn hex_of(bytes: &[u8]) -> String {
+pub(crate) fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

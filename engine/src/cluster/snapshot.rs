@@ -158,15 +158,12 @@ pub fn group_keyed_records(db: &Database, group: u64) -> Result<Vec<(Vec<u8>, Ve
 pub fn verify_items(records: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StorageError> {
     for (key, value) in records {
         if key.first() == Some(&keys::DATA_PREFIX) {
-            crate::model::decode_item(value)
-                .map_err(|e| StorageError::Corruption(format!("snapshot record {}: {e}", hex(key))))?;
+            crate::model::decode_item(value).map_err(|e| {
+                StorageError::Corruption(format!("snapshot record {}: {e}", super::router::hex_of(key)))
+            })?;
         }
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether snapshot `records` of partition group `group` are those of a retired group (see
