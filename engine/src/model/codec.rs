@@ -193,6 +193,11 @@ impl<'a> Reader<'a> {
             }
             value |= bits << shift;
             if byte & 0x80 == 0 {
+                // A zero last byte after others adds nothing: one value, one encoding, so a
+                // decoded item encodes back to the same bytes (and checksum).
+                if byte == 0 && shift > 0 {
+                    return Err(corrupt("varint not in its shortest form".into()));
+                }
                 return Ok(value);
             }
         }
@@ -353,6 +358,21 @@ mod tests {
         let item = sample();
         assert_eq!(decode_item(&encode_item(&item)), Ok(item));
         assert_eq!(decode_item(&encode_item(&Item::new())), Ok(Item::new()));
+    }
+
+    #[test]
+    fn a_varint_longer_than_it_needs_is_refused() {
+        // Found by the mutation property: 0x82 0x00 read as 2, as 0x02 does, so a decoded item
+        // encoded back to other bytes. An empty item's body is its attribute count, 0.
+        let frame = |body: &[u8]| {
+            let mut bytes = vec![ITEM_FORMAT_VERSION];
+            bytes.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+            bytes.extend_from_slice(body);
+            bytes
+        };
+        assert_eq!(decode_item(&frame(&[0x00])), Ok(Item::new()));
+        assert!(decode_item(&frame(&[0x80, 0x00])).is_err());
+        assert!(decode_item(&frame(&[0xff, 0x80, 0x00])).is_err());
     }
 
     #[test]
