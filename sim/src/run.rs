@@ -136,8 +136,26 @@ impl Shared {
     }
 }
 
+/// Stack of the thread a simulation runs on; simulated tasks are polled on it.
+const SIM_THREAD_STACK_BYTES: usize = 64 << 20;
+
 /// Runs one simulation and checks its history.
+///
+/// Each run gets a thread of its own. std's `HashMap` draws its hash keys once per thread, and
+/// madsim can make them follow the seed only if nothing on that thread built a `HashMap` before
+/// the runtime did (a log subscriber does, and so does an earlier run): on a reused thread the
+/// engine's map iteration order, and with it the run, would depend on the thread's past.
 pub fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
+    let config = config.clone();
+    std::thread::Builder::new()
+        .name(format!("sim-seed-{}", config.seed))
+        .stack_size(SIM_THREAD_STACK_BYTES)
+        .spawn(move || run_on_this_thread(&config))?
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn run_on_this_thread(config: &RunConfig) -> anyhow::Result<RunReport> {
     let cluster = ClusterSpec::new(config.zones, config.nodes_per_zone)?;
     // Client hosts, the checker, the load host and the admin host each take an address.
     anyhow::ensure!(

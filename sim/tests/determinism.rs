@@ -15,10 +15,16 @@ fn trace_hash(seed: u64, storage: &str) -> String {
 }
 
 fn trace_hash_with(seed: u64, storage: &str, args: &[&str]) -> String {
+    trace_hash_logged(seed, storage, args, "")
+}
+
+/// The trace hash of a run with RUST_LOG set to `filter` (read only with `--log`).
+fn trace_hash_logged(seed: u64, storage: &str, args: &[&str], filter: &str) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_squall-sim"))
         .args(["run", "--seed", &seed.to_string(), "--storage", storage])
         .args(args)
         .args(["--duration", "6s", "--heal-ops", "5", "--timeline", "none"])
+        .env("RUST_LOG", filter)
         .output()
         .expect("start squall-sim");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -70,5 +76,17 @@ fn replaced_disks_replay_exactly() {
     for storage in ["memory", "rocksdb"] {
         let first = trace_hash_with(3, storage, &args);
         assert_eq!(first, trace_hash_with(3, storage, &args), "wipe with {storage} storage gave two hashes");
+    }
+}
+
+/// Engine logs do not change the run: a failing seed replayed with `--log` shows the same
+/// course of events, so its logs explain the failure that was seen.
+#[test]
+fn runs_with_logs_replay_the_run_without_them() {
+    let swarm = ["--scenario", "swarm"];
+    let without = trace_hash_with(5, "memory", &swarm);
+    for filter in ["info", "debug"] {
+        let with_logs = trace_hash_logged(5, "memory", &[&swarm[..], &["--log"]].concat(), filter);
+        assert_eq!(with_logs, without, "a run with {filter} logs took another course");
     }
 }

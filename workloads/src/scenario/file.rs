@@ -469,7 +469,10 @@ mod tests {
     /// The example files under workloads/scenarios/ parse and build.
     #[test]
     fn example_files_parse() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        // Cargo sets the variable when it runs a test; the compile-time value names the checkout
+        // the binary was built in, which a shared build cache may have built elsewhere.
+        let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+        let dir = std::path::Path::new(&manifest_dir).join("scenarios");
         let mut parsed = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
