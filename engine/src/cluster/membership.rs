@@ -30,8 +30,11 @@ pub const HOST_REPLICA: &str = "Squall.HostReplica";
 /// The request asking a node to drop its replica of a group that moved away: body `{}`.
 pub const DROP_REPLICA: &str = "Squall.DropReplica";
 
+/// Prefix of every recorded membership (the metadata group's records).
+pub const MEMBERSHIP_RECORDS_PREFIX: &[u8] = b"\x00v";
+
 fn records_prefix(table_id: u64) -> Vec<u8> {
-    let mut key = vec![0x00, b'v'];
+    let mut key = MEMBERSHIP_RECORDS_PREFIX.to_vec();
     key.extend_from_slice(&table_id.to_be_bytes());
     key
 }

@@ -111,9 +111,12 @@ impl Default for ClusterSettings {
     }
 }
 
+/// Prefix of every table's partition count (the metadata group's records).
+pub(crate) const PARTITION_COUNT_PREFIX: &[u8] = b"\x00m";
+
 /// Key of a table's partition count (written when CreateTable is applied).
 fn partition_count_key(table_id: u64) -> Vec<u8> {
-    let mut key = vec![0x00, b'm'];
+    let mut key = PARTITION_COUNT_PREFIX.to_vec();
     key.extend_from_slice(&table_id.to_be_bytes());
     key
 }

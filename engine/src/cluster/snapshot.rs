@@ -29,8 +29,14 @@ use crate::storage::{StorageError, WriteBatch};
 
 const MAGIC: &[u8; 4] = b"SQS1";
 
-/// Key prefixes of the metadata group's records.
-const META_PREFIXES: [&[u8]; 4] = [keys::CATALOG_PREFIX, b"\x00m", keys::NEXT_TABLE_ID_KEY, b"\x00s"];
+/// Key prefixes of the metadata group's records: everything its applied commands write.
+pub(crate) const META_PREFIXES: [&[u8]; 5] = [
+    keys::CATALOG_PREFIX,
+    super::node::PARTITION_COUNT_PREFIX,
+    keys::NEXT_TABLE_ID_KEY,
+    super::split::SPLIT_RECORDS_PREFIX,
+    super::membership::MEMBERSHIP_RECORDS_PREFIX,
+];
 
 /// Encodes `records` (ascending keys) as a snapshot.
 pub fn encode_records(records: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
@@ -306,6 +312,52 @@ mod tests {
         item.1[last] ^= 0x40;
         assert!(verify_items(&live).is_ok());
         assert!(matches!(verify_items(&damaged), Err(StorageError::Corruption(_))));
+    }
+
+    /// Everything the metadata group's commands write travels in its snapshot (a node that
+    /// caught up from one once missed the recorded memberships and started a moved replica
+    /// again), and nothing a partition owns does.
+    #[test]
+    fn the_metadata_snapshot_carries_every_metadata_record() {
+        use std::sync::Arc;
+
+        use crate::api::Service;
+        use crate::storage::{Durability, MemStore};
+
+        let db = Arc::new(Database::open(Arc::new(MemStore::new())).expect("open"));
+        let service = Service::new(db.clone());
+        let create = serde_json::json!({
+            "TableName": "tbl",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST"
+        });
+        service.call("CreateTable", create.to_string().as_bytes()).expect("create table");
+        let put = serde_json::json!({"TableName": "tbl", "Item": {"pk": {"S": "k"}}});
+        service.call("PutItem", put.to_string().as_bytes()).expect("put");
+        let table_id = db.table("tbl").expect("table").meta.id;
+        let group = (table_id << 32) | 1;
+        let membership = super::super::membership::record_key(table_id, group);
+        let split = super::super::split::split_record_key(table_id, group);
+        let mut count = super::super::node::PARTITION_COUNT_PREFIX.to_vec();
+        count.extend_from_slice(&table_id.to_be_bytes());
+        let mut batch = WriteBatch::new();
+        batch.put(membership.clone(), super::super::membership::encode_record(&[1, 5, 9], 7));
+        batch.put(split.clone(), (1u64 << 63).to_be_bytes().to_vec());
+        batch.put(count.clone(), 4u64.to_be_bytes().to_vec());
+        batch.put(super::super::txn::outcome_key(group, 42), b"committed".to_vec());
+        db.store().write(batch, Durability::Sync).expect("records");
+
+        let records = meta_records(&db).expect("metadata records");
+        for key in [&membership, &split, &count] {
+            assert!(records.iter().any(|(k, _)| k == key), "{key:?} missing from {records:?}");
+        }
+        assert!(records.iter().any(|(k, _)| k.starts_with(keys::CATALOG_PREFIX)), "the catalog travels");
+        assert!(
+            records.iter().all(|(k, _)| META_PREFIXES.iter().any(|p| k.starts_with(p))),
+            "only metadata records: {records:?}"
+        );
+        assert!(records.windows(2).all(|w| w[0].0 < w[1].0), "records in key order");
     }
 
     #[test]

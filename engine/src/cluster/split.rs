@@ -212,9 +212,12 @@ pub fn retired_key(group: u64) -> Vec<u8> {
     tag_key(group, RETIRED_TAG)
 }
 
+/// Prefix of every recorded split (the metadata group's records).
+pub const SPLIT_RECORDS_PREFIX: &[u8] = b"\x00s";
+
 /// The prefix of a table's recorded splits.
 fn split_records_prefix(table_id: u64) -> Vec<u8> {
-    let mut key = vec![0x00, b's'];
+    let mut key = SPLIT_RECORDS_PREFIX.to_vec();
     key.extend_from_slice(&table_id.to_be_bytes());
     key
 }
