@@ -87,6 +87,26 @@ pub fn recorded_memberships(db: &Database, table_id: u64) -> Result<BTreeMap<u64
         .collect())
 }
 
+/// The recorded voters of `group` of table `table_id` and the applied index they were read at.
+pub fn recorded_membership(db: &Database, table_id: u64, group: u64) -> Result<Option<(Vec<u64>, u64)>, StorageError> {
+    Ok(db.store().get(&record_key(table_id, group))?.as_deref().and_then(decode_record))
+}
+
+/// Whether node `me` restarts its replica of a group whose recorded (or initial) voters leave
+/// it out: it does when its stored membership (`stored_members`, voters and learners) names it
+/// and its replica applied past the record's index (`recorded_as_of`; none recorded yet). That
+/// is a move's target whose move was not recorded when the node stopped: the group counts it
+/// in its quorum, so leaving it stopped could leave the group without a majority. A replica
+/// that moved away is behind the record of the move and stays stopped.
+pub fn restarts_unrecorded_member(
+    me: u64,
+    stored_members: &[u64],
+    stored_applied: u64,
+    recorded_as_of: Option<u64>,
+) -> bool {
+    stored_members.contains(&me) && recorded_as_of.is_none_or(|as_of| stored_applied > as_of)
+}
+
 /// `map` with the replicas of every partition that has a record set to its recorded voters
 /// (zones from `zone_of`); partitions without one keep theirs.
 pub fn apply_memberships(
@@ -144,6 +164,19 @@ pub fn build_map(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replica_left_out_of_the_record_restarts_only_when_newer_than_it() {
+        // The target of a move not yet recorded: a learner or voter in its own store.
+        assert!(restarts_unrecorded_member(9, &[3, 4, 7, 9], 120, None));
+        assert!(restarts_unrecorded_member(9, &[3, 4, 7, 9], 120, Some(80)), "an earlier move's record");
+        // The source of a recorded move whose removal it never applied.
+        assert!(!restarts_unrecorded_member(7, &[3, 4, 7, 9], 120, Some(130)));
+        assert!(!restarts_unrecorded_member(7, &[3, 4, 7, 9], 130, Some(130)), "read at the same index");
+        // A group the node holds no membership of.
+        assert!(!restarts_unrecorded_member(5, &[3, 4, 7], 120, None));
+        assert!(!restarts_unrecorded_member(5, &[], 0, None));
+    }
 
     #[test]
     fn records_round_trip_and_bad_values_are_skipped() {

@@ -567,9 +567,13 @@ impl ClusterNode {
         while let Some((group, range, voters, child)) = groups.pop() {
             let voters = memberships.get(&group).cloned().unwrap_or(voters);
             let retired = split::retired_at(&self.db, group)?;
-            if voters.contains(&self.me) {
-                let origin =
-                    if child || memberships.contains_key(&group) { StartFrom::Leader } else { StartFrom::Membership };
+            let unrecorded_member = !voters.contains(&self.me) && self.holds_unrecorded_membership(table_id, group)?;
+            if voters.contains(&self.me) || unrecorded_member {
+                let origin = if unrecorded_member || child || memberships.contains_key(&group) {
+                    StartFrom::Leader
+                } else {
+                    StartFrom::Membership
+                };
                 self.start_group(group, &voters, Some(range), false, origin)?;
                 if let Some(at) = retired.filter(|_| !recorded.contains_key(&group)) {
                     lock(&self.unrecorded_splits).insert(group, (table_id, at));
@@ -582,6 +586,22 @@ impl ClusterNode {
             }
         }
         Ok(())
+    }
+
+    /// Whether this node's store holds a membership of `group` that names it and is newer than
+    /// the group's record (see [`membership::restarts_unrecorded_member`]).
+    fn holds_unrecorded_membership(&self, table_id: u64, group: u64) -> Result<bool, ClusterError> {
+        let store = self.db.store().as_ref();
+        let stored = crate::replication::log_store::stored_conf_state(store, group)
+            .map_err(|e| crate::storage::StorageError::Corruption(e.to_string()))?;
+        let members: Vec<u64> = stored.voters.iter().chain(&stored.learners).copied().collect();
+        if !members.contains(&self.me) {
+            return Ok(false);
+        }
+        let applied = crate::replication::replica::stored_applied_index(store, group)
+            .map_err(|e| crate::storage::StorageError::Corruption(e.to_string()))?;
+        let recorded_as_of = membership::recorded_membership(&self.db, table_id, group)?.map(|(_, as_of)| as_of);
+        Ok(membership::restarts_unrecorded_member(self.me, &members, applied, recorded_as_of))
     }
 
     /// The zone of each node, as partition maps number zones.
