@@ -20,6 +20,7 @@ as_root() {
 # of the same profile ($1: debug or release) has compiled RocksDB, this points librocksdb-sys
 # at that archive instead (ROCKSDB_LIB_DIR), which saves most of a first simulator build. The
 # setting is part of cargo's fingerprint, so every simulator build goes through here.
+# Returns non-zero when no such archive exists (RocksDB is then compiled as usual).
 use_built_rocksdb() {
     local archive
     archive="$(ls -t "$CARGO_TARGET_DIR/$1"/build/librocksdb-sys-*/out/librocksdb.a 2>/dev/null | head -n 1 || true)"
@@ -28,5 +29,6 @@ use_built_rocksdb() {
         export ROCKSDB_LIB_DIR ROCKSDB_STATIC=1
     else
         unset ROCKSDB_LIB_DIR ROCKSDB_STATIC
+        return 1
     fi
 }

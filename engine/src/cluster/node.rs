@@ -1045,13 +1045,23 @@ impl ClusterNode {
         else {
             return;
         };
+        let table_id = table_of_group(group);
         for (child, half) in children.into_iter().zip([left, right]) {
-            let origin = if from_snapshot { StartFrom::Leader } else { StartFrom::Membership };
+            let recorded = match membership::recorded_membership(&self.db, table_id, child) {
+                Ok(recorded) => recorded.map(|(voters, _)| voters),
+                Err(error) => {
+                    tracing::error!(group = child, %error, "cannot read a split's child's recorded membership");
+                    continue;
+                }
+            };
+            let Some(origin) = child_start(self.me, &voters, recorded.as_deref(), from_snapshot) else {
+                tracing::info!(group = child, "a split's child moved away before this replica split; not started");
+                continue;
+            };
             if let Err(error) = self.start_group(child, &voters, Some(half), campaign, origin) {
                 tracing::error!(group = child, %error, "cannot start a split's child");
             }
         }
-        let table_id = table_of_group(group);
         self.follow_split(table_id, group, at);
         lock(&self.unrecorded_splits).insert(group, (table_id, at));
         let node = self.clone();
@@ -2160,6 +2170,28 @@ fn replace_replica(replica: &mut Replica, peer: u64) -> RejoinStep {
     RejoinStep::Wait
 }
 
+/// How node `me` starts a split's child, given the parent's voters, the child's recorded
+/// voters if the metadata group holds any, and whether the split was learned from a snapshot.
+/// A replica that applies a split late may find the child already changed by a move: it does
+/// not start a child that moved away (no leader would ever send it anything), and takes the
+/// state of a child whose voters changed from its leader rather than bootstrapping it with
+/// voters the group no longer has.
+fn child_start(me: u64, parent_voters: &[u64], recorded: Option<&[u64]>, from_snapshot: bool) -> Option<StartFrom> {
+    let same = |voters: &[u64]| {
+        let mut a = voters.to_vec();
+        let mut b = parent_voters.to_vec();
+        a.sort_unstable();
+        b.sort_unstable();
+        a == b
+    };
+    match recorded {
+        Some(voters) if !voters.contains(&me) => None,
+        Some(voters) if !same(voters) => Some(StartFrom::Leader),
+        _ if from_snapshot => Some(StartFrom::Leader),
+        _ => Some(StartFrom::Membership),
+    }
+}
+
 /// Where a replica being started takes its state from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum StartFrom {
@@ -2416,6 +2448,16 @@ async fn run_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_split_starts_only_the_children_still_placed_here() {
+        let parent = [2, 4, 6];
+        assert_eq!(child_start(6, &parent, None, false), Some(StartFrom::Membership));
+        assert_eq!(child_start(6, &parent, None, true), Some(StartFrom::Leader));
+        assert_eq!(child_start(6, &parent, Some(&[6, 2, 4]), false), Some(StartFrom::Membership));
+        assert_eq!(child_start(6, &parent, Some(&[2, 4, 7]), false), None, "moved away");
+        assert_eq!(child_start(6, &parent, Some(&[2, 6, 8]), false), Some(StartFrom::Leader), "voters changed");
+    }
 
     #[test]
     fn a_rejoining_replica_is_removed_then_taken_back_unless_it_was_replaced() {

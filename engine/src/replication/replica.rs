@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use protobuf::Message as PbMessage;
-use raft::prelude::{ConfChange, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, Message};
+use raft::prelude::{ConfChange, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType};
 use raft::{Config, RawNode, StateRole};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -306,6 +306,21 @@ impl Replica {
     /// Steps a message from another replica. Messages for another group or from a stale
     /// configuration are refused by raft and dropped here.
     pub fn step(&mut self, message: Message) {
+        // A leader never sends a commit index past what it saw this replica hold, so a heartbeat
+        // carrying one was meant for an earlier replica of the group on this node (dropped
+        // after a move, then hosted again) and arrived late; raft-rs would panic on it. Raft
+        // tolerates a lost message, so it is dropped.
+        let last_index = self.raw.raft.raft_log.last_index();
+        if message.get_msg_type() == MessageType::MsgHeartbeat && message.commit > last_index {
+            tracing::warn!(
+                group = self.group,
+                from = message.from,
+                commit = message.commit,
+                last_index,
+                "heartbeat beyond this replica's log dropped"
+            );
+            return;
+        }
         if let Err(e) = self.raw.step(message) {
             tracing::debug!(group = self.group, error = %e, "raft message dropped");
         }

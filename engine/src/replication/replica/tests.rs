@@ -264,3 +264,38 @@ fn a_replica_that_lost_its_store_is_removed_and_comes_back_as_a_learner_then_a_v
         .values()
         .all(|n| n.machine.applied.last().map(Vec::as_slice) == Some(b"last".as_slice()))));
 }
+
+/// A heartbeat meant for an earlier replica of the group on a node (it was dropped after a
+/// move and the node hosts the group again, empty) arrives late: its commit index lies beyond
+/// the new replica's log. The replica drops it instead of panicking in raft-rs, and takes the
+/// leader's next messages.
+#[test]
+fn a_late_heartbeat_for_an_earlier_replica_is_dropped() {
+    let mut nodes: BTreeMap<u64, Node> = (1..=3).map(|id| (id, node(id, Arc::new(MemStore::new()), 3))).collect();
+    assert!(run(&mut nodes, &[], 200, |n| leader(n, &[]).is_some()), "no leader elected");
+    let first = leader(&nodes, &[]).unwrap();
+    for i in 0..5u8 {
+        nodes.get_mut(&first).unwrap().replica.propose(vec![], vec![i]).unwrap();
+    }
+    assert!(run(&mut nodes, &[], 20, |n| n.values().all(|n| n.machine.applied.len() == 5)));
+    let follower = *nodes.keys().find(|id| **id != first).unwrap();
+    let mut heartbeat = Message::default();
+    heartbeat.set_msg_type(MessageType::MsgHeartbeat);
+    heartbeat.from = first;
+    heartbeat.to = follower;
+    heartbeat.term = nodes[&first].replica.raw.raft.term;
+    heartbeat.commit = nodes[&first].replica.raw.raft.raft_log.committed;
+
+    // The follower's replica is replaced by an uninitialised one (no membership, empty log).
+    let store = Arc::new(MemStore::new());
+    let fresh = Replica::open(store.clone(), GROUP, follower, &[], ReplicaSettings::default(), 3).unwrap();
+    assert_eq!(fresh.raw.raft.raft_log.last_index(), 0);
+    let mut fresh_node = Node {
+        replica: fresh,
+        machine: Recorder { store, applied: Vec::new(), restoring: None, snapshots_restored: 0 },
+    };
+    fresh_node.replica.step(heartbeat);
+    assert_eq!(fresh_node.replica.raw.raft.raft_log.committed, 0, "nothing committed from the late heartbeat");
+    let ready = fresh_node.replica.process_ready(&mut fresh_node.machine).unwrap();
+    assert!(ready.messages.is_empty(), "no answer to a dropped heartbeat: {:?}", ready.messages);
+}
