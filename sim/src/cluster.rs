@@ -142,8 +142,20 @@ pub fn cluster_settings(partitions: u64, resources: Option<Resources>) -> Cluste
         replace_after_ms: SIM_REPLACE_AFTER_MS,
         ..defaults.admin.clone()
     };
-    ClusterSettings { partitions_per_table: Some(partitions), resources, transport, replica, admin, ..defaults }
+    ClusterSettings {
+        partitions_per_table: Some(partitions),
+        resources,
+        transport,
+        replica,
+        admin,
+        scrub_interval_ms: SIM_SCRUB_INTERVAL_MS,
+        ..defaults
+    }
 }
+
+/// Time between two scrubs of a simulated node's replicas: far sooner than a real node's, so
+/// that damage left by a fault is found and repaired within a run's heal phase.
+pub const SIM_SCRUB_INTERVAL_MS: u64 = 500;
 
 /// Silence after which a simulated node counts as dead and its replicas are replaced.
 pub const SIM_REPLACE_AFTER_MS: u64 = 5_000;

@@ -56,6 +56,9 @@ pub enum FaultKind {
     DiskSyncError,
     /// Flip bytes of items a node reads.
     DiskCorrupt,
+    /// Store some of the items a node writes with a flipped byte, damaged for good: the node
+    /// finds them by scrubbing and rebuilds the replica from a healthy one.
+    DiskRot,
     /// Slow disk operations on a node.
     DiskSlow,
     /// A node's disk is full.
@@ -75,7 +78,7 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind, in the order `--faults all` lists them.
-    pub const ALL: [FaultKind; 17] = [
+    pub const ALL: [FaultKind; 18] = [
         FaultKind::Crash,
         FaultKind::Pause,
         FaultKind::ZoneCrash,
@@ -87,6 +90,7 @@ impl FaultKind {
         FaultKind::DiskWriteError,
         FaultKind::DiskSyncError,
         FaultKind::DiskCorrupt,
+        FaultKind::DiskRot,
         FaultKind::DiskSlow,
         FaultKind::DiskFull,
         FaultKind::Swizzle,
@@ -109,6 +113,7 @@ impl FaultKind {
             FaultKind::DiskWriteError => "disk-eio-write",
             FaultKind::DiskSyncError => "disk-eio-sync",
             FaultKind::DiskCorrupt => "disk-corrupt",
+            FaultKind::DiskRot => "disk-rot",
             FaultKind::DiskSlow => "disk-slow",
             FaultKind::DiskFull => "disk-full",
             FaultKind::Swizzle => "swizzle-clog",
@@ -125,6 +130,7 @@ impl FaultKind {
             FaultKind::DiskWriteError
                 | FaultKind::DiskSyncError
                 | FaultKind::DiskCorrupt
+                | FaultKind::DiskRot
                 | FaultKind::DiskSlow
                 | FaultKind::DiskFull
         )
@@ -342,23 +348,32 @@ pub fn plan(seed: u64, cluster: &ClusterSpec, clients: u32, chaos_ms: u64, allow
         .collect();
     faults.sort_by_key(|f| (f.start_ms, f.duration_ms));
     // Losing two disks of one partition's replicas at once loses data for real (its writes
-    // had a quorum of two); the fault model replaces one disk at a time, and gives the node
-    // time to rejoin before the next.
-    let mut last_wipe_end_ms: Option<u64> = None;
+    // had a quorum of two), and two replicas damaged at once leave a group without a quorum
+    // that can apply; the fault model loses one disk's contents at a time (replaced, or
+    // rotting), and gives the node time to rejoin or be repaired before the next.
+    let mut last_loss_end_ms: Option<u64> = None;
     faults.retain(|f| {
-        if !matches!(f.fault, Fault::Wipe { .. }) {
+        if !f.fault.loses_data() {
             return true;
         }
-        if last_wipe_end_ms.is_some_and(|end| f.start_ms < end + WIPE_SPACING_MS) {
+        if last_loss_end_ms.is_some_and(|end| f.start_ms < end + WIPE_SPACING_MS) {
             return false;
         }
-        last_wipe_end_ms = Some(f.start_ms + f.duration_ms);
+        last_loss_end_ms = Some(f.start_ms + f.duration_ms);
         true
     });
     for (id, fault) in faults.iter_mut().enumerate() {
         fault.id = id as u32;
     }
     FaultPlan { kinds, faults }
+}
+
+impl Fault {
+    /// Whether the fault destroys stored data on a node (its disk replaced, or rotting), which
+    /// the node must get back from other replicas.
+    fn loses_data(&self) -> bool {
+        matches!(self, Fault::Wipe { .. } | Fault::Disk { kind: FaultKind::DiskRot, .. })
+    }
 }
 
 fn draw_fault(rng: &mut ChaCha8Rng, kind: FaultKind, cluster: &ClusterSpec, clients: u32) -> Fault {
@@ -435,7 +450,7 @@ mod tests {
         assert_eq!("all".parse::<FaultSet>().unwrap().0.len(), FaultKind::ALL.len());
         assert_eq!("none".parse::<FaultSet>().unwrap().0, []);
         assert_eq!("crash,crash, pause".parse::<FaultSet>().unwrap().0, [FaultKind::Crash, FaultKind::Pause]);
-        assert_eq!("disk".parse::<FaultSet>().unwrap().0.len(), 5);
+        assert_eq!("disk".parse::<FaultSet>().unwrap().0.len(), 6);
         assert_eq!("network".parse::<FaultSet>().unwrap().0.len(), 6);
         let error = "crash,meteor".parse::<FaultSet>().unwrap_err();
         assert!(error.contains("unknown fault \"meteor\""), "{error}");
@@ -470,9 +485,26 @@ mod tests {
             }
             assert!(p.faults.windows(2).all(|w| w[0].start_ms <= w[1].start_ms));
         }
-        // crash, pause, cut, isolate, split (halves), lose, link, the five disk kinds,
+        // crash, pause, cut, isolate, split (halves), lose, link, the six disk kinds,
         // swizzle-clog, split-partition and move-replica.
-        assert_eq!(kinds_seen.len(), 15, "every shape of fault is drawn by some seed: {kinds_seen:?}");
+        assert_eq!(kinds_seen.len(), 16, "every shape of fault is drawn by some seed: {kinds_seen:?}");
+    }
+
+    #[test]
+    fn disks_replaced_or_rotting_lose_data_one_at_a_time() {
+        let cluster = ClusterSpec::new(3, 3).unwrap();
+        let losses: FaultSet = "wipe,disk-rot".parse().unwrap();
+        let mut rot_seen = 0;
+        for seed in 0..100 {
+            let p = plan(seed, &cluster, 3, 120_000, &losses);
+            let lossy: Vec<&ScheduledFault> = p.faults.iter().filter(|f| f.fault.loses_data()).collect();
+            assert_eq!(lossy.len(), p.faults.len(), "only wipes and rot were allowed");
+            rot_seen += lossy.iter().filter(|f| matches!(f.fault, Fault::Disk { .. })).count();
+            for pair in lossy.windows(2) {
+                assert!(pair[1].start_ms >= pair[0].end_ms() + WIPE_SPACING_MS, "{pair:?}");
+            }
+        }
+        assert!(rot_seen > 20, "rot is drawn too");
     }
 
     #[test]

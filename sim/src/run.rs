@@ -1048,6 +1048,10 @@ impl Nemesis {
             Fault::Disk { node, kind } => {
                 let disk = &self.disks[*node as usize];
                 disk.faults.clear();
+                if *kind == FaultKind::DiskRot {
+                    let damaged = disk.faults.injected().write_rot;
+                    self.shared.event(&format!("nemesis: node {node} has stored {damaged} damaged value(s) so far"));
+                }
                 // A failed sync poisons the store until the process restarts; so does the
                 // operator here, unless another fault holds the node down anyway.
                 if *kind == FaultKind::DiskSyncError && !self.lock().crashed.contains_key(node) {
@@ -1407,6 +1411,11 @@ fn disk_settings(kind: FaultKind) -> FaultSettings {
         // Items only (key prefix 0x01): they carry a CRC the engine must check.
         FaultKind::DiskCorrupt => {
             FaultSettings { read_corrupt_per_million: PER_MILLION / 5, corrupt_key_prefix: vec![0x01], ..off }
+        }
+        // Damage that stays after the fault heals: the scrubber must find it and the replica
+        // be rebuilt, or the replicas' digests differ at the end.
+        FaultKind::DiskRot => {
+            FaultSettings { write_rot_per_million: PER_MILLION / 20, corrupt_key_prefix: vec![0x01], ..off }
         }
         FaultKind::DiskSlow => FaultSettings { slow_per_million: PER_MILLION / 4, slow_delay_us: 50_000, ..off },
         FaultKind::DiskFull => FaultSettings { full: true, ..off },

@@ -161,10 +161,14 @@ pub(crate) fn for_each_record(
                 let partition = &table.key_schema.partition.name;
                 let end = keys::prefix_successor(&prefix).unwrap_or_else(|| vec![0xff; prefix.len() + 1]);
                 walk(db, &prefix, &end, &mut |key, value| {
-                    let entry = decode_item(value).map_err(|e| StorageError::Corruption(e.to_string()))?;
-                    let owned = entry
-                        .get(partition)
-                        .is_some_and(|pk| range.contains(keys::partition_hash(&keys::encode_value(pk))));
+                    // A damaged entry's owner cannot be told: every partition's walk lists it,
+                    // so a snapshot refuses it and the scrubber finds it whichever partition
+                    // it belongs to.
+                    let owned = decode_item(value).map_or(true, |entry| {
+                        entry
+                            .get(partition)
+                            .is_some_and(|pk| range.contains(keys::partition_hash(&keys::encode_value(pk))))
+                    });
                     if owned {
                         add(key, value)?;
                     }

@@ -15,7 +15,9 @@
 //! tagging the same way, so every node holds the whole catalog; applying CreateTable also fixes
 //! the table's partition count, from which every node derives the same partition map.
 
-use std::collections::BTreeMap;
+mod repair;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -79,6 +81,9 @@ pub struct ClusterSettings {
     /// The control plane's admin loop, run by the metadata group's leader: replacing the
     /// replicas of dead nodes and balancing replicas between the nodes of each zone.
     pub admin: admin::AdminSettings,
+    /// Time between two checks of a hosted partition replica's item checksums (one replica per
+    /// check, round robin; 0: none). A replica damaged on the disk is rebuilt (see `repair`).
+    pub scrub_interval_ms: u64,
 }
 
 impl ClusterSettings {
@@ -107,6 +112,7 @@ impl Default for ClusterSettings {
             split: split::SplitSettings::default(),
             rejoin: false,
             admin: admin::AdminSettings::default(),
+            scrub_interval_ms: 10_000,
         }
     }
 }
@@ -230,6 +236,17 @@ enum GroupEvent {
     Membership {
         reply: oneshot::Sender<Option<(Vec<u64>, u64)>>,
     },
+    /// A damaged replica on `node` asks to rebuild itself; the answer is the leader's grant
+    /// (see `repair`).
+    Repair {
+        node: u64,
+        reply: oneshot::Sender<bool>,
+    },
+    /// This node's replica has a damaged copy: a leader hands its leadership over. The answer
+    /// says whether it led.
+    StepDown {
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// What a group's task shares with the node.
@@ -303,6 +320,8 @@ pub struct ClusterNode {
     admin_unfinished: Mutex<BTreeMap<u64, admin::PlannedMove>>,
     /// Targets groups refused to the admin loop as a concurrent membership change, by group.
     admin_refused: Mutex<BTreeMap<u64, std::collections::BTreeSet<u64>>>,
+    /// Groups whose damaged replica here is being repaired (see `repair`).
+    repairing: Mutex<BTreeSet<u64>>,
 }
 
 /// How a request sent to this node for one of its groups ended.
@@ -401,6 +420,7 @@ impl ClusterNode {
             admin_moves: Mutex::new(BTreeMap::new()),
             admin_unfinished: Mutex::new(BTreeMap::new()),
             admin_refused: Mutex::new(BTreeMap::new()),
+            repairing: Mutex::new(BTreeSet::new()),
         });
         if rejoining {
             tracing::info!(node = me, "rejoining the cluster with an empty store");
@@ -413,6 +433,9 @@ impl ClusterNode {
         }
         if node.settings.admin.interval_ms > 0 {
             tokio::spawn(Self::administer(Arc::downgrade(&node), node.settings.admin.clone()));
+        }
+        if node.settings.scrub_interval_ms > 0 {
+            tokio::spawn(Self::scrub(Arc::downgrade(&node), node.settings.scrub_interval_ms));
         }
         node.transport.start_probes();
         for name in node.db.table_names() {
@@ -483,9 +506,10 @@ impl ClusterNode {
         let marker = crate::replication::log_store::tag_key(group, REJOINING_TAG);
         // A replica hosted for a move never held the group, so it has nothing it could have
         // forgotten: it joins as any move's target does, even on a node that is rejoining.
-        let rejoining = self.rejoining.load(Ordering::Relaxed)
-            && origin != StartFrom::Hosted
-            && (stored_conf.voters.is_empty() || self.db.store().get(&marker)?.is_some());
+        // A replica rebuilt after damage (see `repair`) rejoins whatever the node does.
+        let rejoining = origin != StartFrom::Hosted
+            && ((self.rejoining.load(Ordering::Relaxed) && stored_conf.voters.is_empty())
+                || self.db.store().get(&marker)?.is_some());
         if rejoining {
             // The replica stays rejoining across restarts until it votes again.
             self.db.put_record(marker, Vec::new())?;
@@ -1323,24 +1347,12 @@ impl ClusterNode {
             Ok(records) => records,
             Err(error) => return to_outcome(Err(ApiError::from(error))),
         };
-        let Some(handle) = lock(&self.groups).remove(&group) else {
+        if !lock(&self.groups).contains_key(&group) {
             return to_outcome(Ok(json!({"Dropped": false})));
-        };
-        handle.task.abort();
-        lock(&self.leader_hints).remove(&group);
-        let mut batch = crate::storage::WriteBatch::new();
+        }
         let deleted = records.len();
-        for (key, _) in records {
-            batch.delete(key);
-        }
-        let raft_start = crate::replication::log_store::tag_key(group, 0);
-        let raft_end = crate::replication::log_store::tag_key(group + 1, 0);
-        batch.delete_range(raft_start, raft_end);
-        if let Err(error) = self.db.store().write(batch, Durability::Sync) {
-            return to_outcome(Err(ApiError::from(error)));
-        }
-        if let Err(error) = self.db.recount_table(table_of_group(group)) {
-            tracing::warn!(group, %error, "cannot count the table's items after dropping a replica");
+        if self.discard_replica(group, records, None).is_none() {
+            return to_outcome(Err(ApiError::Internal(format!("cannot delete the state of group {group:#x}"))));
         }
         tracing::info!(group, deleted, "replica dropped after moving away");
         to_outcome(Ok(json!({"Dropped": true})))
@@ -1608,6 +1620,7 @@ impl ClusterNode {
         Box::pin(async move {
             match operation.as_str() {
                 REPLACE_REPLICA => return node.replace_requested(group, &body).await,
+                repair::REPAIR_REPLICA => return node.repair_requested(group, &body).await,
                 membership::MOVE_REPLICA => return node.move_requested(group, &body).await,
                 membership::HOST_REPLICA => return node.host_requested(group, &body),
                 membership::DROP_REPLICA => return node.drop_requested(group),
@@ -2295,6 +2308,8 @@ async fn run_group(
     // Whether this replica has been a learner since it started rejoining (a replica restarted
     // as a learner has).
     let mut was_learner = shared.accepting.load(Ordering::Relaxed);
+    // The damaged replica last granted a rebuild here and the tick it was granted at.
+    let mut repair_granted: Option<(u64, u64)> = None;
     loop {
         let mut events = Vec::new();
         tokio::select! {
@@ -2355,6 +2370,12 @@ async fn run_group(
                 GroupEvent::Replace { node: peer, reply } => {
                     let _ = reply.send(replace_replica(&mut replica, peer));
                 }
+                GroupEvent::Repair { node: peer, reply } => {
+                    let _ = reply.send(repair::answer_repair(&replica, peer, ticks, &mut repair_granted));
+                }
+                GroupEvent::StepDown { reply } => {
+                    let _ = reply.send(repair::step_down(&mut replica, repair_granted.map(|(peer, _)| peer)));
+                }
                 GroupEvent::Move { from, to, hosted, reply } => {
                     let _ = reply.send(move_step(&mut replica, from, to, hosted));
                 }
@@ -2385,8 +2406,16 @@ async fn run_group(
                 drop(node);
                 loop {
                     tokio::time::sleep(Duration::from_millis(settings.replica_restart_backoff_ms)).await;
-                    // Messages queued meanwhile are stale.
-                    while inbox.try_recv().is_ok() {}
+                    // Messages queued meanwhile are stale. A stopped replica leads nothing
+                    // and grants nothing: a damaged one asking whether it leads may go on.
+                    while let Ok(event) = inbox.try_recv() {
+                        match event {
+                            GroupEvent::StepDown { reply } | GroupEvent::Repair { reply, .. } => {
+                                let _ = reply.send(false);
+                            }
+                            _ => {}
+                        }
+                    }
                     match reopen() {
                         Ok(reopened) => {
                             replica = reopened;

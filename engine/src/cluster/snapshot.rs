@@ -123,6 +123,20 @@ pub fn partition_records(
     group: u64,
     range: HashRange,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    let records = unverified_partition_records(db, table, group, range)?;
+    // A damaged read must not travel: the follower would store it for good.
+    verify_items(&records)?;
+    Ok(records)
+}
+
+/// [`partition_records`] without the check of the items' checksums (the scrubber looks for
+/// damaged items among them).
+pub fn unverified_partition_records(
+    db: &Database,
+    table: &TableMeta,
+    group: u64,
+    range: HashRange,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
     let retired = super::split::retired_key(group);
     if db.store().get(&retired)?.is_some() {
         return group_keyed_records(db, group);
@@ -132,8 +146,6 @@ pub fn partition_records(
         records.push((key.to_vec(), value.to_vec()));
         Ok(())
     })?;
-    // A damaged read must not travel: the follower would store it for good.
-    verify_items(&records)?;
     // Global-index entries come after the table's items in the walk but may sort before
     // other records; a snapshot lists keys in order.
     records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -162,14 +174,20 @@ pub fn group_keyed_records(db: &Database, group: u64) -> Result<Vec<(Vec<u8>, Ve
 /// `keys::DATA_PREFIX`), so a snapshot never carries, nor a follower installs, a value a
 /// damaged read returned.
 pub fn verify_items(records: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StorageError> {
-    for (key, value) in records {
-        if key.first() == Some(&keys::DATA_PREFIX) {
-            crate::model::decode_item(value).map_err(|e| {
-                StorageError::Corruption(format!("snapshot record {}: {e}", super::router::hex_of(key)))
-            })?;
+    match damaged_item(records) {
+        Some(key) => {
+            Err(StorageError::Corruption(format!("snapshot record {}: bad item checksum", super::router::hex_of(key))))
         }
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The key of the first item or index entry among `records` whose checksum fails.
+pub fn damaged_item(records: &[(Vec<u8>, Vec<u8>)]) -> Option<&[u8]> {
+    records
+        .iter()
+        .find(|(key, value)| key.first() == Some(&keys::DATA_PREFIX) && crate::model::decode_item(value).is_err())
+        .map(|(key, _)| key.as_slice())
 }
 
 /// Whether snapshot `records` of partition group `group` are those of a retired group (see

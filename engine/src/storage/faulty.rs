@@ -12,6 +12,9 @@
 //! - **Corruption on read**: one byte of a returned value is flipped. Only keys under a chosen
 //!   prefix are touched, so a run can aim at data the engine checksums (items) and check that
 //!   the CRC catches every flip.
+//! - **Rot on write**: a value written under the same prefix is stored with one byte flipped,
+//!   and stays damaged on the disk (bit rot, a misdirected write): every later read of it sees
+//!   the damage, until the key is written again.
 //! - **Slow operations**: the store is synchronous and cannot sleep, so a slow operation adds
 //!   its delay to a debt the caller collects with [`StorageFaults::take_delay`] and sleeps off
 //!   (the simulator pauses the node for that long).
@@ -22,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{Direction, Durability, KvPair, KvStore, StorageError, WriteBatch};
+use super::{Direction, Durability, KvPair, KvStore, StorageError, WriteBatch, WriteOp};
 
 /// Probabilities are in parts per million, so the draws use integers only.
 pub const PER_MILLION: u32 = 1_000_000;
@@ -39,6 +42,9 @@ pub struct FaultSettings {
     pub read_corrupt_per_million: u32,
     /// Only values of keys starting with this prefix are corrupted (empty: every key).
     pub corrupt_key_prefix: Vec<u8>,
+    /// Chance (per million) that a value written under `corrupt_key_prefix` is stored with a
+    /// flipped byte.
+    pub write_rot_per_million: u32,
     /// Chance (per million) that an operation is slow.
     pub slow_per_million: u32,
     /// How slow a slow operation is.
@@ -56,6 +62,8 @@ pub struct InjectedFaults {
     pub sync_eio: u64,
     /// Values returned with a flipped byte.
     pub read_corrupt: u64,
+    /// Values stored with a flipped byte.
+    pub write_rot: u64,
     /// Operations made slow.
     pub slow: u64,
     /// Writes refused because the disk was full.
@@ -98,17 +106,38 @@ impl State {
         }
     }
 
+    /// Flips one byte of `value` with probability `per_million` when `key` is under the
+    /// corruption prefix; returns whether it did.
+    fn maybe_flip(&mut self, key: &[u8], value: &mut [u8], per_million: u32) -> bool {
+        if value.is_empty() || !key.starts_with(&self.settings.corrupt_key_prefix) || !self.strikes(per_million) {
+            return false;
+        }
+        let position = (self.next() % value.len() as u64) as usize;
+        // A non-zero mask, so the byte always changes.
+        let mask = (self.next() % 255) as u8 + 1;
+        value[position] ^= mask;
+        true
+    }
+
     fn maybe_corrupt(&mut self, key: &[u8], value: &mut [u8]) {
-        if value.is_empty() || !key.starts_with(&self.settings.corrupt_key_prefix) {
+        let corrupt = self.settings.read_corrupt_per_million;
+        if self.maybe_flip(key, value, corrupt) {
+            self.injected.read_corrupt += 1;
+        }
+    }
+
+    /// Damages the values of `batch` that rot strikes, for good.
+    fn maybe_rot(&mut self, batch: &mut WriteBatch) {
+        let rot = self.settings.write_rot_per_million;
+        if rot == 0 {
             return;
         }
-        let corrupt = self.settings.read_corrupt_per_million;
-        if self.strikes(corrupt) {
-            let position = (self.next() % value.len() as u64) as usize;
-            // A non-zero mask, so the byte always changes.
-            let mask = (self.next() % 255) as u8 + 1;
-            value[position] ^= mask;
-            self.injected.read_corrupt += 1;
+        for op in &mut batch.ops {
+            if let WriteOp::Put { key, value } = op {
+                if self.maybe_flip(key, value, rot) {
+                    self.injected.write_rot += 1;
+                }
+            }
         }
     }
 }
@@ -219,7 +248,7 @@ impl KvStore for FaultyStore {
         Ok(pairs)
     }
 
-    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<(), StorageError> {
+    fn write(&self, mut batch: WriteBatch, durability: Durability) -> Result<(), StorageError> {
         if self.is_poisoned() {
             return Err(StorageError::Poisoned);
         }
@@ -240,6 +269,7 @@ impl KvStore for FaultyStore {
                 self.poisoned.store(true, Ordering::Release);
                 return Err(StorageError::Io("injected sync error".into()));
             }
+            state.maybe_rot(&mut batch);
         }
         self.inner.write(batch, durability)
     }
@@ -334,6 +364,28 @@ mod tests {
         assert_ne!(scanned[1].1, encoded);
         assert_eq!(faults.injected().read_corrupt, 51);
         assert_eq!(mem.get(b"\x01item").unwrap(), Some(encoded), "the stored bytes are untouched");
+    }
+
+    #[test]
+    fn rot_damages_stored_values_under_the_prefix_for_good_until_rewritten() {
+        let (mem, faults, store) = store(FaultSettings {
+            write_rot_per_million: PER_MILLION,
+            corrupt_key_prefix: vec![1],
+            ..FaultSettings::default()
+        });
+        let mut both = batch(b"\x01item", b"payload");
+        both.put(b"\x00meta".to_vec(), b"catalog".to_vec());
+        store.write(both, Durability::Sync).unwrap();
+        faults.clear();
+        let stored = mem.get(b"\x01item").unwrap().unwrap();
+        assert_eq!(stored.iter().zip(b"payload").filter(|(a, b)| a != b).count(), 1, "one byte flipped on disk");
+        for _ in 0..3 {
+            assert_eq!(store.get(b"\x01item").unwrap(), Some(stored.clone()), "every read sees the damage");
+        }
+        assert_eq!(mem.get(b"\x00meta").unwrap(), Some(b"catalog".to_vec()), "outside the prefix");
+        assert_eq!(faults.injected().write_rot, 1);
+        store.write(batch(b"\x01item", b"payload"), Durability::Sync).unwrap();
+        assert_eq!(store.get(b"\x01item").unwrap(), Some(b"payload".to_vec()), "a new write mends it");
     }
 
     #[test]

@@ -1,0 +1,284 @@
+//! Repair of a replica whose stored items are damaged: a scrubber finds the damage, and the
+//! replica is rebuilt from a healthy one.
+//!
+//! Every node checks the item checksums of one partition replica it hosts per
+//! `ClusterSettings::scrub_interval_ms`, round robin. A damaged item it reads twice the same way
+//! is damaged on the disk (a damaged read differs from one read to the next). Such a replica
+//! cannot be mended item by item: a value copied from another replica would come from another
+//! applied index. It discards its state and rejoins its group as a replica that lost its store
+//! does (removed, added back as a learner, caught up from the leader's snapshot, promoted),
+//! but only with the leader's grant: the leader grants it when its group has every voter, no
+//! learner, no membership change under way, and the other voter holds everything committed, and
+//! holds further grants back for a while. So a quorum holding every committed entry remains
+//! while the replica is rebuilt, and no two replicas of a group rebuild at once. A leader whose
+//! own copy is damaged hands its leadership to a caught-up voter first.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use super::{lock, snapshot, to_outcome, ClusterNode, GroupEvent, Outcome, StartFrom, META_GROUP, REJOINING_TAG};
+use crate::api::ApiError;
+use crate::cluster::wire::Mode;
+use crate::replication::Replica;
+use crate::storage::{Durability, WriteBatch};
+
+/// The operation a damaged replica sends to its group's nodes for a grant: body `{"Node": id}`.
+pub const REPAIR_REPLICA: &str = "Squall.RepairReplica";
+/// Attempts a damaged replica makes to be granted its rebuild before it waits for the next scrub.
+const REPAIR_ATTEMPTS_MAX: u32 = 30;
+/// Pause between a damaged replica's attempts.
+const REPAIR_RETRY_MS: u64 = 1_000;
+/// Ticks a leader refuses other grants after one, which covers the granted replica's rebuild
+/// until the leader removes it (from then on its group's membership refuses them).
+pub(super) const REPAIR_GRANT_HOLD_TICKS: u64 = 100;
+
+/// Whether a group's leader lets the replica on `peer` discard its damaged state and rejoin.
+/// `matched` gives a voter's matched index; `full` is the group's voter count; `held`: a grant
+/// made a short while ago to another replica.
+pub(super) fn repair_grant(
+    (leads, me, peer): (bool, u64, u64),
+    (voters, learners, pending): (&[u64], &[u64], bool),
+    (commit, matched): (u64, &dyn Fn(u64) -> Option<u64>),
+    full: Option<usize>,
+    held: bool,
+) -> bool {
+    leads
+        && peer != me
+        && !held
+        && !pending
+        && learners.is_empty()
+        && full.is_some_and(|full| voters.len() == full)
+        && voters.contains(&peer)
+        && voters.iter().filter(|v| **v != me && **v != peer).all(|v| matched(*v).is_some_and(|m| m >= commit))
+}
+
+/// A leader's answer to a damaged replica on `peer` (see [`repair_grant`]); `granted` is the
+/// replica granted last and the tick it was granted at.
+pub(super) fn answer_repair(replica: &Replica, peer: u64, ticks: u64, granted: &mut Option<(u64, u64)>) -> bool {
+    let held = granted.is_some_and(|(other, at)| other != peer && ticks < at + REPAIR_GRANT_HOLD_TICKS);
+    let matched = |v: u64| replica.matched(v);
+    let grant = repair_grant(
+        (replica.is_leader(), replica.id(), peer),
+        (&replica.voters(), &replica.learners(), replica.has_pending_conf_change()),
+        (replica.commit_index(), &matched),
+        super::voters_full(replica.group()),
+        held,
+    );
+    if grant {
+        *granted = Some((peer, ticks));
+        tracing::info!(group = replica.group(), peer, "a damaged replica may rebuild itself");
+    }
+    grant
+}
+
+/// Has a leader with a damaged copy hand its leadership to a voter holding everything
+/// committed, other than one it let rebuild (`granted`, which may have discarded its state
+/// already); returns whether it led.
+pub(super) fn step_down(replica: &mut Replica, granted: Option<u64>) -> bool {
+    if !replica.is_leader() {
+        return false;
+    }
+    let commit = replica.commit_index();
+    let me = replica.id();
+    let successor = replica
+        .voters()
+        .into_iter()
+        .find(|v| *v != me && Some(*v) != granted && replica.matched(*v).is_some_and(|m| m >= commit));
+    if let Some(successor) = successor {
+        tracing::info!(group = replica.group(), successor, "leader with a damaged copy hands over");
+        replica.transfer_leadership(successor);
+    }
+    true
+}
+
+impl ClusterNode {
+    /// Scrubs one hosted partition replica every `interval_ms`, round robin.
+    pub(super) async fn scrub(node: Weak<ClusterNode>, interval_ms: u64) {
+        let mut last = 0u64;
+        loop {
+            tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+            let Some(node) = node.upgrade() else { return };
+            let candidates: Vec<u64> = lock(&node.groups)
+                .iter()
+                .filter(|(g, h)| **g != META_GROUP && !h.retired && !h.rejoining.load(Ordering::Relaxed))
+                .map(|(g, _)| *g)
+                .collect();
+            let Some(group) = candidates.iter().copied().find(|g| *g > last).or_else(|| candidates.first().copied())
+            else {
+                continue;
+            };
+            last = group;
+            node.scrub_group(group);
+        }
+    }
+
+    /// Checks the items of this node's replica of `group`, and starts its repair when one is
+    /// damaged on the disk.
+    fn scrub_group(self: &Arc<Self>, group: u64) {
+        let range = lock(&self.groups).get(&group).and_then(|g| g.range);
+        let (Some(range), Some(table)) = (range, self.table_by_id(super::table_of_group(group))) else { return };
+        // A failed read is a failing disk: the next round looks again.
+        let Ok(records) = snapshot::unverified_partition_records(&self.db, &table.meta, group, range) else { return };
+        let Some(key) = snapshot::damaged_item(&records) else { return };
+        if !self.damaged_on_disk(key) {
+            return;
+        }
+        if lock(&self.repairing).insert(group) {
+            let key = crate::cluster::router::hex_of(key);
+            tracing::warn!(group, %key, "item damaged on the disk; the replica will be rebuilt");
+            let node = self.clone();
+            tokio::spawn(async move {
+                node.repair(group).await;
+                lock(&node.repairing).remove(&group);
+            });
+        }
+    }
+
+    /// Whether the item at `key` reads back damaged twice, the same way.
+    fn damaged_on_disk(&self, key: &[u8]) -> bool {
+        let store = self.db.store();
+        match (store.get(key), store.get(key)) {
+            (Ok(Some(first)), Ok(Some(second))) => first == second && crate::model::decode_item(&first).is_err(),
+            _ => false,
+        }
+    }
+
+    /// Has this node's damaged replica of `group` rebuilt from a healthy one once its leader
+    /// grants it.
+    async fn repair(self: &Arc<Self>, group: u64) {
+        for _ in 0..REPAIR_ATTEMPTS_MAX {
+            let Some(inbox) = lock(&self.groups).get(&group).map(|h| h.inbox.clone()) else { return };
+            let (reply, answer) = oneshot::channel();
+            if inbox.try_send(GroupEvent::StepDown { reply }).is_ok() && !answer.await.unwrap_or(true) {
+                if self.repair_granted(group).await {
+                    self.rebuild(group);
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(REPAIR_RETRY_MS)).await;
+        }
+        tracing::warn!(group, "no grant to rebuild a damaged replica yet; the next scrub asks again");
+    }
+
+    /// Asks the other nodes for a grant (only the group's leader answers yes).
+    async fn repair_granted(&self, group: u64) -> bool {
+        let body = serde_json::to_vec(&json!({"Node": self.me})).unwrap_or_default();
+        let timeout = Duration::from_millis(self.settings.request_timeout_ms);
+        let leader = lock(&self.leader_hints).get(&group).copied().filter(|l| *l != self.me);
+        let peers: Vec<u64> = match leader {
+            Some(leader) => vec![leader],
+            None => self.spec.ids().into_iter().filter(|p| *p != self.me).collect(),
+        };
+        for peer in peers {
+            let outcome = self.transport.request(peer, group, Mode::Replicated, None, REPAIR_REPLICA, &body, timeout);
+            if let Ok(Outcome::Ok(answer)) = outcome.await {
+                if serde_json::from_slice::<Value>(&answer).is_ok_and(|a| a["Granted"] == json!(true)) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// A damaged replica's request for a grant, passed to this node's replica of the group.
+    pub(super) async fn repair_requested(&self, group: u64, body: &[u8]) -> Outcome {
+        let peer = serde_json::from_slice::<Value>(body).ok().and_then(|b| b["Node"].as_u64());
+        let Some(peer) = peer.filter(|p| self.spec.node(*p).is_some()) else {
+            return to_outcome(Err(ApiError::validation("Node must be a node of the cluster")));
+        };
+        let Some(inbox) = lock(&self.groups).get(&group).map(|h| h.inbox.clone()) else {
+            return Outcome::NoReplica;
+        };
+        let (reply, answer) = oneshot::channel();
+        if inbox.try_send(GroupEvent::Repair { node: peer, reply }).is_err() {
+            return to_outcome(Ok(json!({"Granted": false})));
+        }
+        to_outcome(Ok(json!({"Granted": answer.await.unwrap_or(false)})))
+    }
+
+    /// Discards this node's replica of `group` (its raft state and the partition's records)
+    /// and starts it again as a rejoining replica, which its leader takes back as a learner
+    /// and fills from a snapshot.
+    fn rebuild(self: &Arc<Self>, group: u64) {
+        let range = lock(&self.groups).get(&group).and_then(|g| g.range);
+        let Some((range, table)) = range.zip(self.table_by_id(super::table_of_group(group))) else { return };
+        let records = match snapshot::unverified_partition_records(&self.db, &table.meta, group, range) {
+            Ok(records) => records,
+            // The damaged item is not what failed here; the next scrub tries again.
+            Err(error) => {
+                tracing::warn!(group, %error, "cannot list the damaged replica's records");
+                return;
+            }
+        };
+        let Some(handle) = self.discard_replica(group, records, Some(REJOINING_TAG)) else { return };
+        match self.start_group(group, &handle.voters, handle.range, false, StartFrom::Membership) {
+            Ok(()) => tracing::info!(group, "damaged replica discarded; rejoining to be rebuilt"),
+            Err(error) => tracing::error!(group, %error, "cannot start the damaged replica again"),
+        }
+    }
+
+    /// Stops this node's replica of `group` and deletes its raft state and `records` in one
+    /// synced batch, with the replica's `marker` tag written in the same batch; returns the
+    /// stopped replica's handle (none when it is not hosted here or the write failed).
+    pub(super) fn discard_replica(
+        &self,
+        group: u64,
+        records: Vec<(Vec<u8>, Vec<u8>)>,
+        marker: Option<u8>,
+    ) -> Option<super::GroupHandle> {
+        let handle = lock(&self.groups).remove(&group)?;
+        handle.task.abort();
+        lock(&self.leader_hints).remove(&group);
+        let mut batch = WriteBatch::new();
+        for (key, _) in records {
+            batch.delete(key);
+        }
+        let raft_start = crate::replication::log_store::tag_key(group, 0);
+        let raft_end = crate::replication::log_store::tag_key(group + 1, 0);
+        batch.delete_range(raft_start, raft_end);
+        if let Some(tag) = marker {
+            batch.put(crate::replication::log_store::tag_key(group, tag), Vec::new());
+        }
+        if let Err(error) = self.db.store().write(batch, Durability::Sync) {
+            tracing::error!(group, %error, "cannot delete a discarded replica's state");
+            return None;
+        }
+        if let Err(error) = self.db.recount_table(super::table_of_group(group)) {
+            tracing::warn!(group, %error, "cannot count the table's items after discarding a replica");
+        }
+        Some(handle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leader_grants_a_rebuild_only_while_the_rest_of_its_group_is_whole_and_current() {
+        let caught_up = |_: u64| Some(100);
+        let voters = [1, 2, 3];
+        let grant = |peer: u64, voters: &[u64], learners: &[u64], matched: &dyn Fn(u64) -> Option<u64>, held: bool| {
+            repair_grant((true, 1, peer), (voters, learners, false), (100, matched), Some(3), held)
+        };
+        assert!(grant(2, &voters, &[], &caught_up, false));
+        assert!(!grant(1, &voters, &[], &caught_up, false), "a leader hands over before it rebuilds");
+        assert!(!grant(2, &voters, &[], &caught_up, true), "another replica is being rebuilt");
+        assert!(!grant(2, &[1, 2], &[], &caught_up, false), "a voter is missing");
+        assert!(!grant(2, &voters, &[4], &caught_up, false), "a learner is joining");
+        assert!(!grant(4, &voters, &[], &caught_up, false), "not a voter");
+        let behind = |v: u64| if v == 3 { Some(90) } else { Some(100) };
+        assert!(!grant(2, &voters, &[], &behind, false), "the other voter lacks committed entries");
+        assert!(grant(3, &voters, &[], &behind, false), "the lagging voter itself may rebuild");
+        assert!(
+            !repair_grant((false, 1, 2), (&voters, &[], false), (100, &caught_up), Some(3), false),
+            "not the leader"
+        );
+        assert!(!repair_grant((true, 1, 2), (&voters, &[], true), (100, &caught_up), Some(3), false), "change pending");
+        assert!(!repair_grant((true, 1, 2), (&voters, &[], false), (100, &caught_up), None, false), "metadata group");
+    }
+}
