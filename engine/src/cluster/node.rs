@@ -1342,7 +1342,8 @@ impl ClusterNode {
         // The partition's records stay when a split's child of it is hosted here (the split
         // may have happened while the move was under way): they are the child's too.
         let child_hosted = lock(&self.groups).keys().any(|g| *g != group && split::descends_from(*g, group));
-        let records = match self.group_records(group) {
+        // Unverified: a replica with damaged items must go too.
+        let records = match self.unverified_records(group) {
             Ok(_) if child_hosted => Vec::new(),
             Ok(records) => records,
             Err(error) => return to_outcome(Err(ApiError::from(error))),
@@ -1450,6 +1451,16 @@ impl ClusterNode {
         match (range, self.table_by_id(table_of_group(group))) {
             (Some(range), Some(table)) => snapshot::partition_records(&self.db, &table.meta, group, range),
             // A table this node's catalog no longer has: the group owns nothing here.
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The records partition group `group` owns in this node's store, damaged items included
+    /// (see [`snapshot::unverified_partition_records`]); none for a group not hosted here.
+    fn unverified_records(&self, group: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, crate::storage::StorageError> {
+        let range = lock(&self.groups).get(&group).and_then(|g| g.range);
+        match (range, self.table_by_id(table_of_group(group))) {
+            (Some(range), Some(table)) => snapshot::unverified_partition_records(&self.db, &table.meta, group, range),
             _ => Ok(Vec::new()),
         }
     }
@@ -2371,7 +2382,7 @@ async fn run_group(
                     let _ = reply.send(replace_replica(&mut replica, peer));
                 }
                 GroupEvent::Repair { node: peer, reply } => {
-                    let _ = reply.send(repair::answer_repair(&replica, peer, ticks, &mut repair_granted));
+                    let _ = reply.send(repair::answer_repair(&mut replica, peer, ticks, &mut repair_granted));
                 }
                 GroupEvent::StepDown { reply } => {
                     let _ = reply.send(repair::step_down(&mut replica, repair_granted.map(|(peer, _)| peer)));

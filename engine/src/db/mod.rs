@@ -289,20 +289,23 @@ impl Database {
             let start = keys::index_prefix(meta.id, index_id);
             let end = keys::prefix_successor(&start).expect("index prefix has a successor");
             let mut counted = SizeStats::default();
-            let mut failure = None;
-            self.for_each_in_range(&start, &end, |_, value| match decode_item(value) {
-                Ok(item) => {
-                    counted.item_count += 1;
-                    counted.size_bytes += item_size_bytes(&item) as i64;
-                    true
-                }
-                Err(e) => {
-                    failure = Some(StorageError::Corruption(e.to_string()));
-                    false
-                }
+            let mut damaged = 0u64;
+            self.for_each_in_range(&start, &end, |_, value| {
+                counted.item_count += 1;
+                counted.size_bytes += match decode_item(value) {
+                    Ok(item) => item_size_bytes(&item) as i64,
+                    // A damaged item still counts, at its stored length: the statistics are
+                    // approximate, and refusing to open over one would keep the node down
+                    // when its replicas can be repaired (the cluster's scrubber rebuilds them).
+                    Err(_) => {
+                        damaged += 1;
+                        value.len() as i64
+                    }
+                };
+                true
             })?;
-            if let Some(error) = failure {
-                return Err(error);
+            if damaged > 0 {
+                tracing::warn!(table = %meta.name, index_id, damaged, "damaged items counted at their stored length");
             }
             stats.insert(index_id, counted);
         }
@@ -594,5 +597,52 @@ impl Database {
     ) -> Result<Vec<(Vec<u8>, Item)>, ApiError> {
         let pairs = self.store.scan(lower, upper, direction, limit)?;
         pairs.into_iter().map(|(key, value)| Ok((key, decode_item(&value).map_err(|e| corrupt("item", e))?))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Service;
+    use crate::storage::MemStore;
+
+    /// A store holding an item damaged on the disk still opens (the cluster's scrubber repairs
+    /// such replicas), the item still counts, and reading it is refused as corruption.
+    #[test]
+    fn a_store_with_a_damaged_item_opens_and_refuses_only_that_item() {
+        let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
+        let db = Arc::new(Database::open(store.clone()).expect("open"));
+        let service = Service::new(db.clone());
+        let create = serde_json::json!({
+            "TableName": "tbl",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST"
+        });
+        service.call("CreateTable", create.to_string().as_bytes()).expect("create table");
+        for key in ["a", "b"] {
+            let put = serde_json::json!({"TableName": "tbl", "Item": {"pk": {"S": key}, "v": {"S": "payload"}}});
+            service.call("PutItem", put.to_string().as_bytes()).expect("put");
+        }
+        let items =
+            store.scan(Bound::Included(&[keys::DATA_PREFIX][..]), Bound::Unbounded, Direction::Forward, 10).unwrap();
+        let (key, mut value) = items.into_iter().next().expect("an item");
+        let last = value.len() - 1;
+        value[last] ^= 0x5a;
+        let mut batch = WriteBatch::new();
+        batch.put(key, value);
+        store.write(batch, Durability::Sync).unwrap();
+
+        let reopened = Arc::new(Database::open(store).expect("a damaged item does not stop the store opening"));
+        assert_eq!(reopened.table("tbl").unwrap().stats(keys::TABLE_INDEX_ID).item_count, 2);
+        let service = Service::new(reopened);
+        let mut refused = 0;
+        for key in ["a", "b"] {
+            let get = serde_json::json!({"TableName": "tbl", "Key": {"pk": {"S": key}}});
+            if service.call("GetItem", get.to_string().as_bytes()).is_err() {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 1, "only the damaged item is refused");
     }
 }

@@ -25,6 +25,7 @@ use crate::api::ApiError;
 use crate::cluster::wire::Mode;
 use crate::replication::Replica;
 use crate::storage::{Durability, WriteBatch};
+use raft::prelude::ConfChangeType;
 
 /// The operation a damaged replica sends to its group's nodes for a grant: body `{"Node": id}`.
 pub const REPAIR_REPLICA: &str = "Squall.RepairReplica";
@@ -36,6 +37,19 @@ const REPAIR_RETRY_MS: u64 = 1_000;
 /// until the leader removes it (from then on its group's membership refuses them).
 pub(super) const REPAIR_GRANT_HOLD_TICKS: u64 = 100;
 
+/// A group leader's answer to a damaged replica asking to rebuild itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RepairAnswer {
+    /// Not now (or not this node's to give).
+    Refuse,
+    /// The voter may discard its state and rejoin.
+    Grant,
+    /// The replica is a learner (a move's target damaged while it joined): it counts in no
+    /// quorum, so it may always rebuild, and the leader removes it first, since its progress
+    /// there would not fit the empty replica that comes back.
+    GrantRemovingLearner,
+}
+
 /// Whether a group's leader lets the replica on `peer` discard its damaged state and rejoin.
 /// `matched` gives a voter's matched index; `full` is the group's voter count; `held`: a grant
 /// made a short while ago to another replica.
@@ -45,20 +59,28 @@ pub(super) fn repair_grant(
     (commit, matched): (u64, &dyn Fn(u64) -> Option<u64>),
     full: Option<usize>,
     held: bool,
-) -> bool {
-    leads
-        && peer != me
-        && !held
-        && !pending
+) -> RepairAnswer {
+    if !leads || peer == me || pending || full.is_none() {
+        return RepairAnswer::Refuse;
+    }
+    if learners.contains(&peer) {
+        return RepairAnswer::GrantRemovingLearner;
+    }
+    let grant = !held
         && learners.is_empty()
         && full.is_some_and(|full| voters.len() == full)
         && voters.contains(&peer)
-        && voters.iter().filter(|v| **v != me && **v != peer).all(|v| matched(*v).is_some_and(|m| m >= commit))
+        && voters.iter().filter(|v| **v != me && **v != peer).all(|v| matched(*v).is_some_and(|m| m >= commit));
+    if grant {
+        RepairAnswer::Grant
+    } else {
+        RepairAnswer::Refuse
+    }
 }
 
 /// A leader's answer to a damaged replica on `peer` (see [`repair_grant`]); `granted` is the
 /// replica granted last and the tick it was granted at.
-pub(super) fn answer_repair(replica: &Replica, peer: u64, ticks: u64, granted: &mut Option<(u64, u64)>) -> bool {
+pub(super) fn answer_repair(replica: &mut Replica, peer: u64, ticks: u64, granted: &mut Option<(u64, u64)>) -> bool {
     let held = granted.is_some_and(|(other, at)| other != peer && ticks < at + REPAIR_GRANT_HOLD_TICKS);
     let matched = |v: u64| replica.matched(v);
     let grant = repair_grant(
@@ -68,11 +90,18 @@ pub(super) fn answer_repair(replica: &Replica, peer: u64, ticks: u64, granted: &
         super::voters_full(replica.group()),
         held,
     );
-    if grant {
-        *granted = Some((peer, ticks));
-        tracing::info!(group = replica.group(), peer, "a damaged replica may rebuild itself");
+    match grant {
+        RepairAnswer::Refuse => return false,
+        RepairAnswer::Grant => *granted = Some((peer, ticks)),
+        RepairAnswer::GrantRemovingLearner => {
+            if let Err(error) = replica.propose_conf_change(ConfChangeType::RemoveNode, peer) {
+                tracing::debug!(group = replica.group(), peer, %error, "damaged learner not removed");
+                return false;
+            }
+        }
     }
-    grant
+    tracing::info!(group = replica.group(), peer, ?grant, "a damaged replica may rebuild itself");
+    true
 }
 
 /// Has a leader with a damaged copy hand its leadership to a voter holding everything
@@ -119,10 +148,8 @@ impl ClusterNode {
     /// Checks the items of this node's replica of `group`, and starts its repair when one is
     /// damaged on the disk.
     fn scrub_group(self: &Arc<Self>, group: u64) {
-        let range = lock(&self.groups).get(&group).and_then(|g| g.range);
-        let (Some(range), Some(table)) = (range, self.table_by_id(super::table_of_group(group))) else { return };
         // A failed read is a failing disk: the next round looks again.
-        let Ok(records) = snapshot::unverified_partition_records(&self.db, &table.meta, group, range) else { return };
+        let Ok(records) = self.unverified_records(group) else { return };
         let Some(key) = snapshot::damaged_item(&records) else { return };
         if !self.damaged_on_disk(key) {
             return;
@@ -204,9 +231,7 @@ impl ClusterNode {
     /// and starts it again as a rejoining replica, which its leader takes back as a learner
     /// and fills from a snapshot.
     fn rebuild(self: &Arc<Self>, group: u64) {
-        let range = lock(&self.groups).get(&group).and_then(|g| g.range);
-        let Some((range, table)) = range.zip(self.table_by_id(super::table_of_group(group))) else { return };
-        let records = match snapshot::unverified_partition_records(&self.db, &table.meta, group, range) {
+        let records = match self.unverified_records(group) {
             Ok(records) => records,
             // The damaged item is not what failed here; the next scrub tries again.
             Err(error) => {
@@ -264,6 +289,7 @@ mod tests {
         let voters = [1, 2, 3];
         let grant = |peer: u64, voters: &[u64], learners: &[u64], matched: &dyn Fn(u64) -> Option<u64>, held: bool| {
             repair_grant((true, 1, peer), (voters, learners, false), (100, matched), Some(3), held)
+                == RepairAnswer::Grant
         };
         assert!(grant(2, &voters, &[], &caught_up, false));
         assert!(!grant(1, &voters, &[], &caught_up, false), "a leader hands over before it rebuilds");
@@ -274,11 +300,19 @@ mod tests {
         let behind = |v: u64| if v == 3 { Some(90) } else { Some(100) };
         assert!(!grant(2, &voters, &[], &behind, false), "the other voter lacks committed entries");
         assert!(grant(3, &voters, &[], &behind, false), "the lagging voter itself may rebuild");
-        assert!(
-            !repair_grant((false, 1, 2), (&voters, &[], false), (100, &caught_up), Some(3), false),
-            "not the leader"
+        let answer = |leads: bool, learners: &[u64], pending: bool, full: Option<usize>, peer: u64| {
+            repair_grant((leads, 1, peer), (&voters, learners, pending), (100, &caught_up), full, false)
+        };
+        assert_eq!(answer(false, &[], false, Some(3), 2), RepairAnswer::Refuse, "not the leader");
+        assert_eq!(answer(true, &[], true, Some(3), 2), RepairAnswer::Refuse, "change pending");
+        assert_eq!(answer(true, &[], false, None, 2), RepairAnswer::Refuse, "metadata group");
+        // A damaged learner (a move's target) counts in no quorum: it is removed and rebuilt,
+        // even while another replica rebuilds.
+        assert_eq!(answer(true, &[4], false, Some(3), 4), RepairAnswer::GrantRemovingLearner);
+        assert_eq!(
+            repair_grant((true, 1, 4), (&voters, &[4], false), (100, &caught_up), Some(3), true),
+            RepairAnswer::GrantRemovingLearner
         );
-        assert!(!repair_grant((true, 1, 2), (&voters, &[], true), (100, &caught_up), Some(3), false), "change pending");
-        assert!(!repair_grant((true, 1, 2), (&voters, &[], false), (100, &caught_up), None, false), "metadata group");
+        assert_eq!(answer(false, &[4], false, Some(3), 4), RepairAnswer::Refuse, "not the leader");
     }
 }
