@@ -290,7 +290,8 @@ impl Database {
             let end = keys::prefix_successor(&start).expect("index prefix has a successor");
             let mut counted = SizeStats::default();
             let mut damaged = 0u64;
-            self.for_each_in_range(&start, &end, |_, value| {
+            let mut first_damaged: Option<Vec<u8>> = None;
+            self.for_each_in_range(&start, &end, |key, value| {
                 counted.item_count += 1;
                 counted.size_bytes += match decode_item(value) {
                     Ok(item) => item_size_bytes(&item) as i64,
@@ -299,13 +300,15 @@ impl Database {
                     // when its replicas can be repaired (the cluster's scrubber rebuilds them).
                     Err(_) => {
                         damaged += 1;
+                        first_damaged.get_or_insert_with(|| key.to_vec());
                         value.len() as i64
                     }
                 };
                 true
             })?;
             if damaged > 0 {
-                tracing::warn!(table = %meta.name, index_id, damaged, "damaged items counted at their stored length");
+                let first: String = first_damaged.unwrap_or_default().iter().map(|b| format!("{b:02x}")).collect();
+                tracing::warn!(table = %meta.name, index_id, damaged, first, "damaged items counted at their stored length");
             }
             stats.insert(index_id, counted);
         }
