@@ -140,6 +140,8 @@ pub struct Row {
     pub change_pct: f64,
     /// Whether it got worse beyond the threshold.
     pub regressed: bool,
+    /// Whether the metric rests on enough samples to be judged at all.
+    pub judged: bool,
 }
 
 /// Latency changes smaller than this are not regressions: the simulator's timers tick in
@@ -148,19 +150,28 @@ pub const LATENCY_FLOOR_US: f64 = 1_000.0;
 /// Changes in successes or failures smaller than this share of an operation's attempts are not
 /// regressions: under faults a few operations more or less fail as timing shifts.
 pub const OUTCOME_FLOOR_FRACTION: f64 = 0.005;
+/// A latency percentile is judged only when at least this many samples lie beyond it: a p99.9
+/// of a thousand requests is a single request, which any change of course moves at random.
+pub const TAIL_SAMPLES_MIN: f64 = 10.0;
+
+/// The expected number of samples out of `count` beyond the percentile `quantile`.
+fn samples_beyond(count: u64, quantile: f64) -> f64 {
+    count as f64 * (1.0 - quantile)
+}
 
 /// Compares `current` with `baseline`, case by case: every metric where more is worse
 /// (latencies, failures, syncs, disk commands, CPU, messages, bytes sent) regresses when it grew by more
 /// than `threshold_pct` and by more than its floor (a timer tick for latencies, half a percent
-/// of the attempts for outcomes); successes regress when they shrank by as much. A case or
-/// operation missing from `current` is a regression too.
+/// of the attempts for outcomes); successes regress when they shrank by as much. A latency
+/// percentile with fewer than [`TAIL_SAMPLES_MIN`] successes beyond it in either run is shown
+/// but not judged. A case or operation missing from `current` is a regression too.
 pub fn compare(
     baseline: &BTreeMap<String, CaseMetrics>,
     current: &BTreeMap<String, CaseMetrics>,
     threshold_pct: f64,
 ) -> Vec<Row> {
     let mut rows = Vec::new();
-    let mut row = |name: String, base: f64, now: f64, more_is_worse: bool, floor: f64| {
+    let mut row = |name: String, base: f64, now: f64, more_is_worse: bool, floor: f64, judged: bool| {
         let change_pct = if base == 0.0 {
             if now == 0.0 {
                 0.0
@@ -171,34 +182,44 @@ pub fn compare(
             (now - base) / base * 100.0
         };
         let beyond_floor = (now - base).abs() > floor;
-        let regressed =
-            beyond_floor && if more_is_worse { change_pct > threshold_pct } else { change_pct < -threshold_pct };
-        rows.push(Row { name, baseline: base, current: now, change_pct, regressed });
+        let regressed = judged
+            && beyond_floor
+            && if more_is_worse { change_pct > threshold_pct } else { change_pct < -threshold_pct };
+        rows.push(Row { name, baseline: base, current: now, change_pct, regressed, judged });
     };
     for (case, base) in baseline {
         let Some(now) = current.get(case) else {
-            row(format!("{case} (missing)"), 1.0, 0.0, false, 0.0);
+            row(format!("{case} (missing)"), 1.0, 0.0, false, 0.0, true);
             continue;
         };
-        row(format!("{case} / syncs"), base.syncs as f64, now.syncs as f64, true, 0.0);
-        row(format!("{case} / disk commands"), base.disk_commands as f64, now.disk_commands as f64, true, 0.0);
-        row(format!("{case} / cpu busy ms"), base.cpu_busy_ms, now.cpu_busy_ms, true, 0.0);
-        row(format!("{case} / network messages"), base.network_messages as f64, now.network_messages as f64, true, 0.0);
+        row(format!("{case} / syncs"), base.syncs as f64, now.syncs as f64, true, 0.0, true);
+        row(format!("{case} / disk commands"), base.disk_commands as f64, now.disk_commands as f64, true, 0.0, true);
+        row(format!("{case} / cpu busy ms"), base.cpu_busy_ms, now.cpu_busy_ms, true, 0.0, true);
+        row(
+            format!("{case} / network messages"),
+            base.network_messages as f64,
+            now.network_messages as f64,
+            true,
+            0.0,
+            true,
+        );
         let sent = (base.network_sent_bytes as f64, now.network_sent_bytes as f64);
-        row(format!("{case} / network bytes sent"), sent.0, sent.1, true, 0.0);
+        row(format!("{case} / network bytes sent"), sent.0, sent.1, true, 0.0, true);
         for (operation, b) in &base.operations {
             let n = now.operations.get(operation).cloned().unwrap_or_default();
             let outcomes_floor = (b.ok + b.failed) as f64 * OUTCOME_FLOOR_FRACTION;
-            row(format!("{case} / {operation} ok"), b.ok as f64, n.ok as f64, false, outcomes_floor);
-            row(format!("{case} / {operation} failed"), b.failed as f64, n.failed as f64, true, outcomes_floor);
-            let latency =
-                |name: &str, base: u64, now: u64| (format!("{case} / {operation} {name}"), base as f64, now as f64);
-            for (name, base, now) in [
-                latency("p50 us", b.p50_us, n.p50_us),
-                latency("p99 us", b.p99_us, n.p99_us),
-                latency("p99.9 us", b.p999_us, n.p999_us),
+            row(format!("{case} / {operation} ok"), b.ok as f64, n.ok as f64, false, outcomes_floor, true);
+            row(format!("{case} / {operation} failed"), b.failed as f64, n.failed as f64, true, outcomes_floor, true);
+            let latency = |name: &str, quantile: f64, base: u64, now: u64| {
+                let judged = samples_beyond(b.ok.min(n.ok), quantile) >= TAIL_SAMPLES_MIN;
+                (format!("{case} / {operation} {name}"), base as f64, now as f64, judged)
+            };
+            for (name, base, now, judged) in [
+                latency("p50 us", 0.5, b.p50_us, n.p50_us),
+                latency("p99 us", 0.99, b.p99_us, n.p99_us),
+                latency("p99.9 us", 0.999, b.p999_us, n.p999_us),
             ] {
-                row(name, base, now, true, LATENCY_FLOOR_US);
+                row(name, base, now, true, LATENCY_FLOOR_US, judged);
             }
         }
     }
@@ -210,7 +231,11 @@ pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{:<56} {:>14} {:>14} {:>9}", "metric", "baseline", "current", "change");
     for row in rows {
-        let mark = if row.regressed { "  REGRESSED" } else { "" };
+        let mark = match (row.regressed, row.judged) {
+            (true, _) => "  REGRESSED",
+            (false, false) => "  (too few samples to judge)",
+            (false, true) => "",
+        };
         let _ = writeln!(
             out,
             "{:<56} {:>14.1} {:>14.1} {:>8.1}%{mark}",
@@ -314,6 +339,10 @@ mod tests {
     use serde_json::json;
 
     fn summary(p99: u64, syncs: u64) -> Value {
+        summary_of(20_000, p99, syncs)
+    }
+
+    fn summary_of(ok: u64, p99: u64, syncs: u64) -> Value {
         json!({
             "issued": 100,
             "simulation": {
@@ -325,7 +354,7 @@ mod tests {
                 ],
             },
             "results": {"operations": {"read": {"outcomes": {
-                "ok": {"count": 90, "p50_us": 900, "p99_us": p99, "p999_us": p99 * 2},
+                "ok": {"count": ok, "p50_us": 900, "p99_us": p99, "p999_us": p99 * 2},
                 "timeout": {"count": 10, "p50_us": 1, "p99_us": 1, "p999_us": 1},
             }}}},
         })
@@ -341,7 +370,7 @@ mod tests {
         assert_eq!(metrics.network_messages, 5000);
         assert_eq!(metrics.network_sent_bytes, 1000);
         let read = &metrics.operations["read"];
-        assert_eq!((read.ok, read.failed, read.p50_us, read.p99_us, read.p999_us), (90, 10, 900, 2_000, 4_000));
+        assert_eq!((read.ok, read.failed, read.p50_us, read.p99_us, read.p999_us), (20_000, 10, 900, 2_000, 4_000));
         assert!(metrics_from_summary(&json!({})).is_err());
     }
 
@@ -370,6 +399,21 @@ mod tests {
             compare(&base, &one_tick_slower, 10.0).iter().all(|r| !r.regressed),
             "a change within one timer tick is not a regression"
         );
+    }
+
+    #[test]
+    fn a_tail_percentile_of_too_few_samples_is_shown_but_not_judged() {
+        // 2,000 successes: twenty beyond the p99, which is judged, but two beyond the p99.9.
+        let base: BTreeMap<String, CaseMetrics> =
+            [("a".to_string(), metrics_from_summary(&summary_of(2_000, 2_000, 10)).unwrap())].into();
+        let slower: BTreeMap<String, CaseMetrics> =
+            [("a".to_string(), metrics_from_summary(&summary_of(2_000, 3_500, 10)).unwrap())].into();
+        let rows = compare(&base, &slower, 10.0);
+        let regressed: Vec<&str> = rows.iter().filter(|r| r.regressed).map(|r| r.name.as_str()).collect();
+        assert_eq!(regressed, ["a / read p99 us"]);
+        let tail = rows.iter().find(|r| r.name == "a / read p99.9 us").unwrap();
+        assert!(!tail.judged && tail.change_pct > 10.0);
+        assert!(table(&rows).contains("too few samples"));
     }
 
     #[test]
