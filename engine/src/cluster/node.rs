@@ -18,6 +18,8 @@
 mod repair;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -330,6 +332,14 @@ enum Served {
     Answered(ApiResult, Usage),
     /// It did not run here (no replica, not the leader): the answer for the router.
     NotServed(Outcome),
+}
+
+/// What a request run on this node came to.
+enum Handled {
+    /// The operation's own answer.
+    Answered(ApiResult),
+    /// An answer already in the wire's terms: not served here, or an administrative reply.
+    Outcome(Outcome),
 }
 
 fn to_outcome(result: ApiResult) -> Outcome {
@@ -1619,6 +1629,7 @@ impl ClusterNode {
         }
     }
 
+    /// Runs a request a peer routed here; its answer goes back on the wire.
     fn handle_request(
         self: &Arc<Self>,
         group: u64,
@@ -1627,25 +1638,47 @@ impl ClusterNode {
         operation: String,
         body: Vec<u8>,
     ) -> OutcomeFuture {
+        let handled = self.handle(group, mode, range, operation, body);
+        Box::pin(async move {
+            match handled.await {
+                Handled::Answered(result) => to_outcome(result),
+                Handled::Outcome(outcome) => outcome,
+            }
+        })
+    }
+
+    /// Runs a request for `group` here. A router on this node takes the answer as it is,
+    /// without the encoding a peer's answer needs.
+    fn handle(
+        self: &Arc<Self>,
+        group: u64,
+        mode: Mode,
+        range: Option<HashRange>,
+        operation: String,
+        body: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Handled> + Send>> {
         let node = self.clone();
         Box::pin(async move {
-            match operation.as_str() {
-                REPLACE_REPLICA => return node.replace_requested(group, &body).await,
-                repair::REPAIR_REPLICA => return node.repair_requested(group, &body).await,
-                membership::MOVE_REPLICA => return node.move_requested(group, &body).await,
-                membership::HOST_REPLICA => return node.host_requested(group, &body),
-                membership::DROP_REPLICA => return node.drop_requested(group),
-                _ => {}
+            let outcome = match operation.as_str() {
+                REPLACE_REPLICA => Some(node.replace_requested(group, &body).await),
+                repair::REPAIR_REPLICA => Some(node.repair_requested(group, &body).await),
+                membership::MOVE_REPLICA => Some(node.move_requested(group, &body).await),
+                membership::HOST_REPLICA => Some(node.host_requested(group, &body)),
+                membership::DROP_REPLICA => Some(node.drop_requested(group)),
+                _ => None,
+            };
+            if let Some(outcome) = outcome {
+                return Handled::Outcome(outcome);
             }
             // A retired partition's replica still serves eventually consistent reads of the
             // range a router names (the data is here), but takes no proposal.
             let retired = lock(&node.groups).get(&group).is_some_and(|g| g.retired);
             if retired && mode == Mode::Replicated {
-                return to_outcome(Err(split::stale_partition(group)));
+                return Handled::Answered(Err(split::stale_partition(group)));
             }
             let ticket = match node.admit(group, &operation, &body) {
                 Ok(ticket) => ticket,
-                Err(refused) => return to_outcome(Err(refused)),
+                Err(refused) => return Handled::Answered(Err(refused)),
             };
             // A batch admitted in part runs without its refused items.
             let body = match ticket.as_ref().and_then(|t| t.body()) {
@@ -1680,14 +1713,14 @@ impl ClusterNode {
             }
             match (served, ticket, &node.throttle) {
                 (Served::Answered(result, usage), Some(ticket), Some(throttle)) => {
-                    to_outcome(throttle.settle(ticket, result, &usage))
+                    Handled::Answered(throttle.settle(ticket, result, &usage))
                 }
-                (Served::Answered(result, _), _, _) => to_outcome(result),
+                (Served::Answered(result, _), _, _) => Handled::Answered(result),
                 (Served::NotServed(outcome), ticket, throttle) => {
                     if let (Some(ticket), Some(throttle)) = (ticket, throttle) {
                         throttle.abandon(ticket);
                     }
-                    outcome
+                    Handled::Outcome(outcome)
                 }
             }
         })
@@ -1723,7 +1756,15 @@ impl ClusterNode {
                 _ => self.next_candidate(replicas, &mut next_candidate),
             };
             let outcome = if target == self.me {
-                Ok(self.handle_request(group, mode, range, operation.to_string(), body.to_vec()).await)
+                match self.handle(group, mode, range, operation.to_string(), body.to_vec()).await {
+                    Handled::Answered(result) => {
+                        if mode == Mode::Replicated {
+                            lock(&self.leader_hints).insert(group, target);
+                        }
+                        return result;
+                    }
+                    Handled::Outcome(outcome) => Ok(outcome),
+                }
             } else {
                 let timeout = Duration::from_millis(self.settings.request_timeout_ms + 500);
                 self.transport.request(target, group, mode, wire_range, operation, body, timeout).await

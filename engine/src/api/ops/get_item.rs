@@ -1,6 +1,6 @@
 //! GetItem: reads one item by key, optionally projected.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::api::common::{expression_context, key_field, CapacityDetail, Consumed, Request};
 use crate::api::ops::projection_paths;
@@ -33,5 +33,5 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
     if let Some(consumed) = consumed.report(&table.meta.name, capacity, false) {
         response.insert("ConsumedCapacity".into(), consumed);
     }
-    Ok(json!(response))
+    Ok(Value::Object(response))
 }
