@@ -106,6 +106,9 @@ struct PlanArgs {
     /// Zones.
     #[arg(long, default_value_t = 3)]
     zones: u32,
+    /// Smallest size to try, in nodes per zone.
+    #[arg(long, default_value_t = 1)]
+    min_nodes_per_zone: u32,
     /// Largest size to try, in nodes per zone.
     #[arg(long, default_value_t = 6)]
     max_nodes_per_zone: u32,
@@ -141,6 +144,7 @@ fn plan(args: &PlanArgs) -> anyhow::Result<i32> {
         p99_ms: args.p99_ms,
         survive_zone: args.survive == Survive::Zone,
         zones: args.zones,
+        nodes_per_zone_min: args.min_nodes_per_zone,
         nodes_per_zone_max: args.max_nodes_per_zone,
         headroom_pct: args.headroom_pct,
         failures_max_pct: args.failures_max_pct,
@@ -150,11 +154,12 @@ fn plan(args: &PlanArgs) -> anyhow::Result<i32> {
         profile: args.profile.clone(),
     };
     println!(
-        "plan: {} at {} operations/s, p99 at most {} ms{}; sizes 1..={} nodes per zone",
+        "plan: {} at {} operations/s, p99 at most {} ms{}; sizes {}..={} nodes per zone",
         settings.workload,
         settings.target_rate,
         settings.p99_ms,
         if settings.survive_zone { ", surviving a zone" } else { "" },
+        settings.nodes_per_zone_min,
         settings.nodes_per_zone_max
     );
     let found = crate::plan::search(&std::env::current_exe()?, &settings, &args.out)?;
@@ -168,7 +173,10 @@ fn plan(args: &PlanArgs) -> anyhow::Result<i32> {
             found.sizes.iter().map(|s| s.runs.len()).sum::<usize>(),
             found.wall_s
         ),
-        None => println!("plan: no size up to {} nodes per zone meets the targets", settings.nodes_per_zone_max),
+        None => println!(
+            "plan: no size from {} to {} nodes per zone meets the targets",
+            settings.nodes_per_zone_min, settings.nodes_per_zone_max
+        ),
     }
     for path in written {
         println!("plan: wrote {}", path.display());

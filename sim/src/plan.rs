@@ -46,6 +46,9 @@ pub struct PlanSettings {
     pub survive_zone: bool,
     /// Zones.
     pub zones: u32,
+    /// Smallest size to try, in nodes per zone: a rate far beyond what small clusters serve
+    /// need not spend runs on them.
+    pub nodes_per_zone_min: u32,
     /// Largest size to try, in nodes per zone.
     pub nodes_per_zone_max: u32,
     /// Share of every node's CPU and disk left free at the target rate with all zones up.
@@ -377,7 +380,11 @@ pub fn search(exe: &Path, settings: &PlanSettings, out: &Path) -> anyhow::Result
     anyhow::ensure!(settings.p99_ms > 0.0, "--p99-ms must be positive");
     anyhow::ensure!((0.0..100.0).contains(&settings.headroom_pct), "--headroom-pct must be at least 0 and below 100");
     anyhow::ensure!(settings.zones >= 3 || !settings.survive_zone, "surviving a zone needs at least 3 zones");
-    anyhow::ensure!(settings.nodes_per_zone_max >= 1, "--max-nodes-per-zone must be at least 1");
+    anyhow::ensure!(settings.nodes_per_zone_min >= 1, "--min-nodes-per-zone must be at least 1");
+    anyhow::ensure!(
+        settings.nodes_per_zone_max >= settings.nodes_per_zone_min,
+        "--max-nodes-per-zone must be at least --min-nodes-per-zone"
+    );
     let started = std::time::Instant::now();
     let runs_dir = out.join("runs");
     std::fs::create_dir_all(&runs_dir).with_context(|| format!("create {}", runs_dir.display()))?;
@@ -395,16 +402,16 @@ pub fn search(exe: &Path, settings: &PlanSettings, out: &Path) -> anyhow::Result
     };
     let zone_down = Criteria { utilisation_max: 1.0, ..all_up };
 
-    // A first run on the smallest cluster tells what capacity the workload consumes, and so
-    // the partition count DynamoDB's rule gives it.
+    // A first run on the smallest cluster tried tells what capacity the workload consumes, and
+    // so the partition count DynamoDB's rule gives it.
     let probe_partitions = crate::cluster::PARTITIONS_PER_TABLE_DEFAULT;
-    let probe = runner.run(1, probe_partitions, false, target)?;
+    let probe = runner.run(settings.nodes_per_zone_min, probe_partitions, false, target)?;
     let rule = partitions_for_capacity(probe.read_units_per_s, probe.write_units_per_s);
     let mut probe = Some(probe);
 
     let mut sizes = Vec::new();
     let mut recommended = None;
-    for nodes_per_zone in 1..=settings.nodes_per_zone_max {
+    for nodes_per_zone in settings.nodes_per_zone_min..=settings.nodes_per_zone_max {
         let nodes = u64::from(nodes_per_zone * settings.zones);
         let mut best: Option<SizeResult> = None;
         for partitions in partition_candidates(rule, nodes) {

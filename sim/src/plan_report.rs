@@ -58,7 +58,10 @@ fn verdict(plan: &Plan) -> Vec<String> {
     let mut lines = Vec::new();
     let Some(chosen) = plan.recommendation() else {
         let largest = plan.sizes.last();
-        lines.push(format!("No size up to {} nodes per zone meets the targets.", s.nodes_per_zone_max));
+        lines.push(format!(
+            "No size from {} to {} nodes per zone meets the targets.",
+            s.nodes_per_zone_min, s.nodes_per_zone_max
+        ));
         if let Some(largest) = largest {
             lines.push(format!(
                 "The largest size tried ({}) falls short: {}.",
@@ -102,6 +105,11 @@ fn verdict(plan: &Plan) -> Vec<String> {
             "The next smaller size ({}) falls short: {}.",
             size_name(plan, smaller),
             smaller.shortfalls.join("; ")
+        ));
+    } else if s.nodes_per_zone_min > 1 {
+        lines.push(format!(
+            "Sizes below {} nodes per zone were not tried (--min-nodes-per-zone): a smaller one may do.",
+            s.nodes_per_zone_min
         ));
     }
     if let Some(up) = chosen.at_target(false, s.target_rate) {
@@ -622,6 +630,7 @@ mod tests {
             p99_ms: 20.0,
             survive_zone: true,
             zones: 3,
+            nodes_per_zone_min: 1,
             nodes_per_zone_max: 4,
             headroom_pct: 30.0,
             failures_max_pct: 0.1,
@@ -712,8 +721,21 @@ mod tests {
         plan.recommended = None;
         plan.sizes.truncate(1);
         let text = markdown(&plan);
-        assert!(text.contains("No size up to 4 nodes per zone meets the targets."), "{text}");
+        assert!(text.contains("No size from 1 to 4 nodes per zone meets the targets."), "{text}");
         assert!(text.contains("falls short: p99 45.0 ms"), "{text}");
         assert!(html(&plan).contains("<svg"));
+    }
+
+    #[test]
+    fn a_search_that_started_above_one_node_says_smaller_sizes_were_not_tried() {
+        let mut plan = plan();
+        assert!(!markdown(&plan).contains("were not tried"), "every size from one node up was tried");
+        plan.settings.nodes_per_zone_min = 2;
+        plan.sizes.remove(0);
+        plan.recommended = Some(0);
+        let text = markdown(&plan);
+        assert!(text.contains("Recommendation: 3 zones × 2 nodes (6 nodes)"), "{text}");
+        assert!(text.contains("Sizes below 2 nodes per zone were not tried (--min-nodes-per-zone)"), "{text}");
+        assert!(!text.contains("The next smaller size"), "{text}");
     }
 }
