@@ -8,7 +8,8 @@
 //! process (`squall-sim run --report`, as the benchmark's cases do): at the target rate with all
 //! zones up, then with the last zone down for the whole run. The first size that passes both is
 //! the recommendation; every size tried is also run at half and one and a half times the target
-//! for the latency-against-throughput curves of the report.
+//! for the latency-against-throughput curves of the report; those two runs go at once, one
+//! process each.
 //!
 //! Reading a run's report, judging a measurement and choosing partition counts are pure
 //! functions, tested without running anything.
@@ -437,8 +438,21 @@ pub fn search(exe: &Path, settings: &PlanSettings, out: &Path) -> anyhow::Result
             }
         }
         let mut best = best.expect("every size has at least one partition candidate");
-        for fraction in CURVE_RATE_FRACTIONS {
-            best.runs.push(runner.run(nodes_per_zone, best.partitions, false, target * fraction)?);
+        // The curve's points are independent simulations: each runs in its own process at once.
+        let partitions = best.partitions;
+        let curve: Vec<anyhow::Result<Measurement>> = std::thread::scope(|scope| {
+            let runner = &runner;
+            let points: Vec<_> = CURVE_RATE_FRACTIONS
+                .iter()
+                .map(|fraction| scope.spawn(move || runner.run(nodes_per_zone, partitions, false, target * fraction)))
+                .collect();
+            points
+                .into_iter()
+                .map(|point| point.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a run panicked"))))
+                .collect()
+        });
+        for point in curve {
+            best.runs.push(point?);
         }
         let passes = best.passes();
         sizes.push(best);
