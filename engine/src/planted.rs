@@ -22,11 +22,15 @@ pub enum Bug {
     /// Stored items are decoded without checking their checksum: a corrupted read reaches the
     /// client.
     IgnoreChecksums,
+    /// A split loses the first partition key of its upper half, as a split that copied that
+    /// half from a cursor past its first key would.
+    SplitDropsBoundary,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 4] = [Bug::AckBeforeQuorum, Bug::StaleLeaderReads, Bug::SkipLogFsync, Bug::IgnoreChecksums];
+    pub const ALL: [Bug; 5] =
+        [Bug::AckBeforeQuorum, Bug::StaleLeaderReads, Bug::SkipLogFsync, Bug::IgnoreChecksums, Bug::SplitDropsBoundary];
 
     /// The bug's name on the command line.
     pub fn name(self) -> &'static str {
@@ -35,6 +39,7 @@ impl Bug {
             Bug::StaleLeaderReads => "stale-leader-reads",
             Bug::SkipLogFsync => "skip-log-fsync",
             Bug::IgnoreChecksums => "ignore-checksums",
+            Bug::SplitDropsBoundary => "split-drops-boundary",
         }
     }
 

@@ -92,3 +92,10 @@ fn reads_that_ignore_checksums_return_corrupt_items() {
         &["linearizable", "no-stale-reads", "no-lost-writes", "panic at"],
     );
 }
+
+#[test]
+fn a_split_that_loses_its_boundary_key_loses_writes() {
+    // The key lost is rewritten by the next unconditional write, so a read that falls between
+    // the split and that write is what sees it gone.
+    assert_caught("split-drops-boundary", "split", &["linearizable", "no-stale-reads", "no-lost-writes"]);
+}

@@ -1054,11 +1054,48 @@ impl ClusterNode {
                 puts.push((txn::outcome_key(child, txid), value.clone()));
             }
         }
+        let deletes = if crate::planted::active(crate::planted::Bug::SplitDropsBoundary) {
+            self.first_items_from(group, at).map_err(ApiError::from)?
+        } else {
+            Vec::new()
+        };
         let scope = CallScope { durability: Some(Durability::Buffered), ..CallScope::default() };
-        with_scope(scope, || self.db.write_records(puts, Vec::new())).map_err(ApiError::from)?;
+        with_scope(scope, || self.db.write_records(puts, deletes)).map_err(ApiError::from)?;
         self.retire(group, at, proposer == Some(self.me), false);
         tracing::info!(group, at, left = children[0], right = children[1], "partition split");
         Ok(json!({"Children": children, "At": at}))
+    }
+
+    /// The keys of the items of the first partition key of `group`'s table hashing at or above
+    /// `at` and inside the group's range: what the planted `SplitDropsBoundary` loses.
+    fn first_items_from(&self, group: u64, at: u64) -> Result<Vec<Vec<u8>>, crate::storage::StorageError> {
+        use crate::db::keys::{index_prefix, prefix_successor, TABLE_INDEX_ID};
+        use std::ops::Bound;
+        let table = index_prefix(table_of_group(group), TABLE_INDEX_ID);
+        let mut from = table.clone();
+        from.extend_from_slice(&at.to_be_bytes());
+        let table_end = prefix_successor(&table);
+        let upper = table_end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let store = self.db.store();
+        let first = store.scan(Bound::Included(from.as_slice()), upper, crate::storage::Direction::Forward, 1)?;
+        let Some((key, _)) = first.into_iter().next() else { return Ok(Vec::new()) };
+        let hash_prefix = key[..table.len() + 8].to_vec();
+        let in_range = lock(&self.groups).get(&group).and_then(|g| g.range).is_some_and(|range| {
+            let hash = u64::from_be_bytes(hash_prefix[table.len()..].try_into().expect("eight bytes"));
+            range.contains(hash)
+        });
+        if !in_range {
+            return Ok(Vec::new());
+        }
+        let end = prefix_successor(&hash_prefix);
+        let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let items = store.scan(
+            Bound::Included(hash_prefix.as_slice()),
+            upper,
+            crate::storage::Direction::Forward,
+            usize::MAX,
+        )?;
+        Ok(items.into_iter().map(|(key, _)| key).collect())
     }
 
     /// Follows a split of `group` at `at` that this replica applied (or learned from a
