@@ -133,6 +133,14 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// Read and write units per second the workload asks for at the offered rate: what was
+    /// consumed, scaled up by the operations that did not succeed. A run on too few partitions
+    /// throttles much of its load, so what it consumed understates what it needs.
+    pub fn demanded_units_per_s(&self) -> (f64, f64) {
+        let scale = if self.achieved_rate > 0.0 { (self.offered_rate / self.achieved_rate).max(1.0) } else { 1.0 };
+        (self.read_units_per_s * scale, self.write_units_per_s * scale)
+    }
+
     /// Failed operations, percent of those measured.
     pub fn failed_pct(&self) -> f64 {
         let failed = self.throttled + self.timeouts + self.errors;
@@ -407,7 +415,8 @@ pub fn search(exe: &Path, settings: &PlanSettings, out: &Path) -> anyhow::Result
     // so the partition count DynamoDB's rule gives it.
     let probe_partitions = crate::cluster::PARTITIONS_PER_TABLE_DEFAULT;
     let probe = runner.run(settings.nodes_per_zone_min, probe_partitions, false, target)?;
-    let rule = partitions_for_capacity(probe.read_units_per_s, probe.write_units_per_s);
+    let (read_units, write_units) = probe.demanded_units_per_s();
+    let rule = partitions_for_capacity(read_units, write_units);
     let mut probe = Some(probe);
 
     let mut sizes = Vec::new();
@@ -540,6 +549,24 @@ mod tests {
         assert!(failing[0].contains("5 throttled, 5 timed out"), "{failing:?}");
         let empty = Measurement::default().shortfalls(&criteria);
         assert_eq!(empty, ["no operation was measured"]);
+    }
+
+    #[test]
+    fn a_throttled_probe_is_judged_by_what_it_was_asked_not_what_it_served() {
+        let served = Measurement {
+            offered_rate: 1000.0,
+            achieved_rate: 1000.0,
+            read_units_per_s: 900.0,
+            write_units_per_s: 100.0,
+            ..Measurement::default()
+        };
+        assert_eq!(served.demanded_units_per_s(), (900.0, 100.0));
+        // Only a quarter succeeded: the workload asks four times what it consumed.
+        let throttled =
+            Measurement { achieved_rate: 250.0, read_units_per_s: 225.0, write_units_per_s: 25.0, ..served };
+        assert_eq!(throttled.demanded_units_per_s(), (900.0, 100.0));
+        let nothing = Measurement { achieved_rate: 0.0, ..throttled };
+        assert_eq!(nothing.demanded_units_per_s(), (225.0, 25.0), "no success: nothing to scale by");
     }
 
     #[test]
