@@ -61,13 +61,11 @@ fn with_hash(prefix: &[u8], hash: u64) -> Vec<u8> {
     key
 }
 
+/// What a walk calls for each record (key, value); an error stops the walk.
+type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), StorageError> + 'a;
+
 /// Visits every record whose key starts with `prefix` followed by a hash in `range`.
-fn walk_hashed(
-    db: &Database,
-    prefix: &[u8],
-    range: HashRange,
-    visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
-) -> Result<(), StorageError> {
+fn walk_hashed(db: &Database, prefix: &[u8], range: HashRange, visit: &mut Visit<'_>) -> Result<(), StorageError> {
     let start = with_hash(prefix, range.start());
     let end = match range.end() {
         Some(end) => with_hash(prefix, end),
@@ -77,12 +75,7 @@ fn walk_hashed(
 }
 
 /// Visits every record in `[start, end)` in key order, stopping at the first error.
-fn walk(
-    db: &Database,
-    start: &[u8],
-    end: &[u8],
-    visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
-) -> Result<(), StorageError> {
+fn walk(db: &Database, start: &[u8], end: &[u8], visit: &mut Visit<'_>) -> Result<(), StorageError> {
     let mut failure = None;
     db.for_each_in_range(start, end, |key, value| match visit(key, value) {
         Ok(()) => true,
@@ -148,7 +141,7 @@ pub(crate) fn for_each_record(
     table: &TableMeta,
     group: u64,
     range: HashRange,
-    add: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
+    add: &mut Visit<'_>,
 ) -> Result<(), StorageError> {
     walk_hashed(db, &keys::index_prefix(table.id, keys::TABLE_INDEX_ID), range, add)?;
     let mut indexes: Vec<_> = table.indexes.iter().collect();

@@ -1490,7 +1490,7 @@ impl ClusterNode {
     }
 
     /// The records group `group` owns in this node's store, as a snapshot carries them.
-    fn group_records(&self, group: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, crate::storage::StorageError> {
+    fn group_records(&self, group: u64) -> Result<Vec<crate::storage::KvPair>, crate::storage::StorageError> {
         if group == META_GROUP {
             return snapshot::meta_records(&self.db);
         }
@@ -1504,7 +1504,7 @@ impl ClusterNode {
 
     /// The records partition group `group` owns in this node's store, damaged items included
     /// (see [`snapshot::unverified_partition_records`]); none for a group not hosted here.
-    fn unverified_records(&self, group: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, crate::storage::StorageError> {
+    fn unverified_records(&self, group: u64) -> Result<Vec<crate::storage::KvPair>, crate::storage::StorageError> {
         let range = lock(&self.groups).get(&group).and_then(|g| g.range);
         match (range, self.table_by_id(table_of_group(group))) {
             (Some(range), Some(table)) => snapshot::unverified_partition_records(&self.db, &table.meta, group, range),
@@ -2013,11 +2013,15 @@ pub struct ReplicaStatus {
     pub digest: Option<super::digest::PartitionDigest>,
 }
 
+/// A replica's records at an applied index: the index, and each record's key with the hash of
+/// its value.
+pub type RecordHashes = (u64, Vec<(Vec<u8>, u64)>);
+
 impl ClusterNode {
     /// The records this node's replica of partition `group` holds, each as its key and the
     /// hash of its value, with the applied index they stand at (see
     /// [`digest::partition_records`](super::digest::partition_records)).
-    pub fn replica_records(&self, group: u64) -> Result<(u64, Vec<(Vec<u8>, u64)>), ApiError> {
+    pub fn replica_records(&self, group: u64) -> Result<RecordHashes, ApiError> {
         let applied = lock(&self.groups)
             .get(&group)
             .map(|g| g.applied.load(Ordering::Relaxed))
@@ -2410,7 +2414,7 @@ async fn run_group(
                 if !rejoining {
                     replica.tick();
                 }
-                if ticks % MEMBERSHIP_CHECK_TICKS == 0 {
+                if ticks.is_multiple_of(MEMBERSHIP_CHECK_TICKS) {
                     if let Some(node) = node.upgrade() {
                         if rejoining && !replica.learners().contains(&replica.id()) {
                             node.ask_to_be_replaced(group);
@@ -2418,7 +2422,7 @@ async fn run_group(
                         promote_learners(&mut replica);
                     }
                 }
-                if ticks % COMPACT_CHECK_TICKS == 0 {
+                if ticks.is_multiple_of(COMPACT_CHECK_TICKS) {
                     propose_compaction(&mut replica, settings.replica.log_entries_max);
                 }
                 if !snapshots_sent.is_empty() {

@@ -138,6 +138,7 @@ impl Router {
     /// - `SplitPartition` `{"TableName", "PartitionId"?, "SplitHash"?}`: splits a partition (by
     ///   default the widest) at a hash (by default the median of its items' sizes, taken by its
     ///   leader) and answers with the two new partitions once the split is applied.
+    ///
     /// `SquallAdmin.MoveReplica {TableName, PartitionId, FromNode, ToNode}`: moves one replica
     /// of a partition to another node, keeping the partition's replicas in distinct zones.
     async fn move_replica(&self, request: &Value) -> ApiResult {

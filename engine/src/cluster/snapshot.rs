@@ -80,7 +80,7 @@ impl<'a> Cursor<'a> {
 }
 
 /// Decodes a snapshot, checking its checksum, lengths and key order.
-pub fn decode_records(data: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+pub fn decode_records(data: &[u8]) -> Result<Vec<crate::storage::KvPair>, StorageError> {
     if data.len() < MAGIC.len() + 12 || &data[..4] != MAGIC {
         return Err(malformed("not a snapshot"));
     }
@@ -122,7 +122,7 @@ pub fn partition_records(
     table: &TableMeta,
     group: u64,
     range: HashRange,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+) -> Result<Vec<crate::storage::KvPair>, StorageError> {
     let records = unverified_partition_records(db, table, group, range)?;
     // A damaged read must not travel: the follower would store it for good.
     verify_items(&records)?;
@@ -136,7 +136,7 @@ pub fn unverified_partition_records(
     table: &TableMeta,
     group: u64,
     range: HashRange,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+) -> Result<Vec<crate::storage::KvPair>, StorageError> {
     let retired = super::split::retired_key(group);
     if db.store().get(&retired)?.is_some() {
         return group_keyed_records(db, group);
@@ -154,7 +154,7 @@ pub fn unverified_partition_records(
 
 /// The records of partition group `group` keyed by its id rather than by hash (its retired
 /// marker, transaction records and outcomes), in key order.
-pub fn group_keyed_records(db: &Database, group: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+pub fn group_keyed_records(db: &Database, group: u64) -> Result<Vec<crate::storage::KvPair>, StorageError> {
     let mut records = Vec::new();
     for (start, end) in [super::txn::record_range(group), super::txn::outcome_range(group)] {
         db.for_each_in_range(&start, &end, |key, value| {
@@ -198,7 +198,7 @@ pub fn is_retired_snapshot(group: u64, records: &[(Vec<u8>, Vec<u8>)]) -> bool {
 }
 
 /// The metadata group's records in `db`, in key order.
-pub fn meta_records(db: &Database) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+pub fn meta_records(db: &Database) -> Result<Vec<crate::storage::KvPair>, StorageError> {
     let mut records = Vec::new();
     for prefix in META_PREFIXES {
         let end = keys::prefix_successor(prefix).unwrap_or_else(|| vec![0x01]);

@@ -493,8 +493,7 @@ impl Replica {
         let term = self.raw.raft.raft_log.term(index)?;
         let data = machine.snapshot(self.group)?;
         let bytes = data.len() as u64;
-        let mut snapshot = raft::prelude::Snapshot::default();
-        snapshot.data = data.into();
+        let mut snapshot = raft::prelude::Snapshot { data: data.into(), ..Default::default() };
         let metadata = snapshot.mut_metadata();
         metadata.index = index;
         metadata.term = term;

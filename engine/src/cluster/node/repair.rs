@@ -180,11 +180,12 @@ impl ClusterNode {
         for _ in 0..REPAIR_ATTEMPTS_MAX {
             let Some(inbox) = lock(&self.groups).get(&group).map(|h| h.inbox.clone()) else { return };
             let (reply, answer) = oneshot::channel();
-            if inbox.try_send(GroupEvent::StepDown { reply }).is_ok() && !answer.await.unwrap_or(true) {
-                if self.repair_granted(group).await {
-                    self.rebuild(group);
-                    return;
-                }
+            if inbox.try_send(GroupEvent::StepDown { reply }).is_ok()
+                && !answer.await.unwrap_or(true)
+                && self.repair_granted(group).await
+            {
+                self.rebuild(group);
+                return;
             }
             tokio::time::sleep(Duration::from_millis(REPAIR_RETRY_MS)).await;
         }
