@@ -45,9 +45,25 @@ pub const SETUP_ATTEMPTS_MAX: u32 = 100;
 pub const CHECK_ATTEMPTS_MAX: u32 = 20;
 /// Pause between set-up or check attempts.
 pub const RETRY_PAUSE: Duration = Duration::from_millis(500);
-/// Connections the load host keeps to each node: each carries one request at a time, so this
-/// bounds the rate one node's router can be offered (64 connections at 4 ms: 16,000 per second).
-pub const CONNECTIONS_PER_NODE: usize = 64;
+/// Fewest connections the load host keeps to each node: each carries one request at a time, so
+/// this bounds the rate one node's router can be offered (64 connections at 4 ms: 16,000 per
+/// second). Higher rates get more (see [`connections_per_node`]).
+pub const CONNECTIONS_PER_NODE_MIN: usize = 64;
+/// Time per request the load host's connections allow for at the offered rate: as for
+/// [`IN_FLIGHT_MAX`], so that the load host is not what a capacity plan measures.
+pub const CONNECTION_LATENCY_BUDGET_S: f64 = 0.02;
+
+/// Connections the load host keeps to each of `nodes` nodes for `rate` operations per second:
+/// enough that every request may take [`CONNECTION_LATENCY_BUDGET_S`] with every node up, and
+/// two thirds of that with a zone of three down, before requests wait for a connection.
+pub fn connections_per_node(rate: f64, nodes: usize) -> usize {
+    let needed = (rate * CONNECTION_LATENCY_BUDGET_S / nodes.max(1) as f64).ceil();
+    if needed.is_finite() && needed > CONNECTIONS_PER_NODE_MIN as f64 {
+        needed as usize
+    } else {
+        CONNECTIONS_PER_NODE_MIN
+    }
+}
 /// RNG stream of the swarm scenario's choice of workload.
 const STREAM_WORKLOAD_CHOICE: u64 = 300;
 
@@ -607,5 +623,14 @@ mod tests {
         assert_eq!(*arrivals, Arrivals::Poisson);
         assert_eq!(schedule, &[RateSegment::constant(Duration::from_secs(20), 300.0)]);
         assert_eq!(*in_flight_max, IN_FLIGHT_MAX);
+    }
+
+    #[test]
+    fn connections_grow_with_the_rate_so_the_load_host_keeps_up() {
+        assert_eq!(connections_per_node(2_000.0, 9), CONNECTIONS_PER_NODE_MIN, "low rates keep the minimum");
+        // 75,000 per second over nine nodes at 20 ms each: 1,500 in flight, 167 per node.
+        assert_eq!(connections_per_node(75_000.0, 9), 167);
+        assert!(connections_per_node(75_000.0, 9) * 6 >= 1_000, "a zone down still leaves 13 ms per request");
+        assert_eq!(connections_per_node(f64::NAN, 0), CONNECTIONS_PER_NODE_MIN);
     }
 }

@@ -657,6 +657,7 @@ impl Supervisor {
         >,
     ) {
         let host = handle.create_node().name("load").ip(IpAddr::V4(client_ip(self.config.clients + 1))).build();
+        let connections = load::connections_per_node(config.rate, self.cluster.nodes.len());
         let nodes = self
             .cluster
             .nodes
@@ -664,7 +665,7 @@ impl Supervisor {
             .map(|node| {
                 let config = ClientConfig::new(format!("http://{}", node.api_addr()))
                     .with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
-                    .with_connections_max(load::CONNECTIONS_PER_NODE);
+                    .with_connections_max(connections);
                 DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
             })
             .collect();
