@@ -7,9 +7,10 @@
 //! that every node leads its share of partitions. Each candidate runs in simulation as a child
 //! process (`squall-sim run --report`, as the benchmark's cases do): at the target rate with all
 //! zones up, then with the last zone down for the whole run. The first size that passes both is
-//! the recommendation; every size tried is also run at half and one and a half times the target
-//! for the latency-against-throughput curves of the report; those two runs go at once, one
-//! process each.
+//! the recommendation. A candidate that falls short with operations throttled (a hot
+//! partition's limit) is followed by one with twice its partitions. Every size tried is also
+//! run at half and one and a half times the target for the latency-against-throughput curves
+//! of the report; those two runs go at once, one process each.
 //!
 //! Reading a run's report, judging a measurement and choosing partition counts are pure
 //! functions, tested without running anything.
@@ -277,6 +278,20 @@ pub fn partition_candidates(rule: u64, nodes: u64) -> Vec<u64> {
     candidates
 }
 
+/// Partition counts one size may try at most.
+pub const PARTITION_CANDIDATES_MAX: usize = 3;
+
+/// Another partition count to try after `result` fell short, given the counts tried or queued:
+/// twice its count when it fell short with operations throttled. A hot partition's limit is
+/// relieved by more partitions and not by more nodes, so the size deserves that try before a
+/// larger one is run.
+pub fn more_partitions_for(result: &SizeResult, candidates: &[u64]) -> Option<u64> {
+    let throttled = result.runs.iter().any(|run| run.throttled > 0);
+    let more = (result.partitions * 2).min(crate::cluster::PARTITIONS_PER_TABLE_MAX);
+    let fits = candidates.len() < PARTITION_CANDIDATES_MAX && !candidates.contains(&more);
+    (!result.passes() && throttled && fits).then_some(more)
+}
+
 /// Provisioned units that serve `units_per_s` at DynamoDB auto scaling's target utilisation.
 pub fn provisioned_units(units_per_s: f64) -> u64 {
     // The small allowance keeps a quotient like 700 / 0.7, a hair above 1000 in floating point,
@@ -424,7 +439,10 @@ pub fn search(exe: &Path, settings: &PlanSettings, out: &Path) -> anyhow::Result
     for nodes_per_zone in settings.nodes_per_zone_min..=settings.nodes_per_zone_max {
         let nodes = u64::from(nodes_per_zone * settings.zones);
         let mut best: Option<SizeResult> = None;
-        for partitions in partition_candidates(rule, nodes) {
+        let mut candidates = partition_candidates(rule, nodes);
+        let mut next = 0;
+        while let Some(&partitions) = candidates.get(next) {
+            next += 1;
             let reuse = probe.take_if(|p| p.nodes_per_zone == nodes_per_zone && p.partitions == partitions);
             let up = match reuse {
                 Some(measurement) => measurement,
@@ -438,6 +456,9 @@ pub fn search(exe: &Path, settings: &PlanSettings, out: &Path) -> anyhow::Result
                 runs.push(down);
             }
             let result = SizeResult { nodes_per_zone, partitions, runs, shortfalls };
+            if let Some(more) = more_partitions_for(&result, &candidates) {
+                candidates.push(more);
+            }
             let better = best.as_ref().is_none_or(|b| !b.passes() && (result.passes() || fewer_misses(&result, b)));
             if better {
                 best = Some(result);
@@ -567,6 +588,24 @@ mod tests {
         assert_eq!(throttled.demanded_units_per_s(), (900.0, 100.0));
         let nothing = Measurement { achieved_rate: 0.0, ..throttled };
         assert_eq!(nothing.demanded_units_per_s(), (225.0, 25.0), "no success: nothing to scale by");
+    }
+
+    #[test]
+    fn a_size_throttled_short_of_its_target_tries_twice_the_partitions_once() {
+        let throttled = Measurement { throttled: 40, ..Measurement::default() };
+        let short = SizeResult {
+            nodes_per_zone: 3,
+            partitions: 18,
+            runs: vec![throttled.clone()],
+            shortfalls: vec!["0.36% of operations failed".into()],
+        };
+        assert_eq!(more_partitions_for(&short, &[18, 12]), Some(36));
+        assert_eq!(more_partitions_for(&short, &[18, 12, 24]), None, "a size tries at most three counts");
+        assert_eq!(more_partitions_for(&short, &[36, 18]), None, "never the same count twice");
+        let slow = SizeResult { runs: vec![Measurement::default()], ..short.clone() };
+        assert_eq!(more_partitions_for(&slow, &[18, 12]), None, "no throttling: more partitions would not help");
+        let passing = SizeResult { shortfalls: Vec::new(), ..short };
+        assert_eq!(more_partitions_for(&passing, &[18, 12]), None);
     }
 
     #[test]
