@@ -229,8 +229,9 @@ fn throttling_lines(plan: &Plan) -> Vec<String> {
         for m in &size.runs {
             if m.throttled > 0 {
                 lines.push(format!(
-                    "{} at {:.0}/s ({}): {} operations throttled ({:.2}%): a partition or the table ran out of capacity; \
-                     more partitions spread a hot key range, a hot key itself needs a different key design.",
+                    "{} at {:.0}/s ({}): {} operations throttled ({:.2}%): a partition reached its own limit or its \
+                     even share of the table's capacity (partitions do not borrow unused capacity yet), or the table \
+                     reached its own; a hot key itself needs a different key design.",
                     size_name(plan, size),
                     m.offered_rate,
                     condition(m),
@@ -677,6 +678,7 @@ mod tests {
         ));
         assert!(text.contains("1286 RCU and 143 WCU"), "{text}");
         assert!(text.contains("40 operations throttled"), "{text}");
+        assert!(text.contains("even share of the table's capacity"), "{text}");
         assert_eq!(text.matches("| 2 | 6 | 6 |").count(), 4, "every run of the chosen size is a row:\n{text}");
         assert!(text.contains("| node | CPU, all up | disk, all up | network, all up |"), "{text}");
         assert!(text.contains("busiest network"), "{text}");
