@@ -1666,24 +1666,6 @@ impl ClusterNode {
         }
     }
 
-    /// Runs a request a peer routed here; its answer goes back on the wire.
-    fn handle_request(
-        self: &Arc<Self>,
-        group: u64,
-        mode: Mode,
-        range: Option<HashRange>,
-        operation: String,
-        body: Vec<u8>,
-    ) -> OutcomeFuture {
-        let handled = self.handle(group, mode, range, operation, body);
-        Box::pin(async move {
-            match handled.await {
-                Handled::Answered(result) => to_outcome(result),
-                Handled::Outcome(outcome) => outcome,
-            }
-        })
-    }
-
     /// Runs a request for `group` here. A router on this node takes the answer as it is,
     /// without the encoding a peer's answer needs.
     fn handle(
@@ -2127,7 +2109,14 @@ impl Inbound for ClusterInbound {
         body: Vec<u8>,
     ) -> OutcomeFuture {
         let range = range.and_then(|(start, end)| HashRange::new(start, end));
-        self.0.handle_request(group, mode, range, operation, body)
+        // A peer routed it here: its answer goes back on the wire.
+        let handled = self.0.handle(group, mode, range, operation, body);
+        Box::pin(async move {
+            match handled.await {
+                Handled::Answered(result) => to_outcome(result),
+                Handled::Outcome(outcome) => outcome,
+            }
+        })
     }
 }
 
