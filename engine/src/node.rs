@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::api::Service;
+use crate::capacity::Quota;
 use crate::cluster::node::{ClusterNode, ClusterSettings};
 use crate::cluster::router::Router;
 use crate::cluster::transport::Transport;
@@ -98,16 +99,18 @@ pub fn open_store(storage: &StorageConfig) -> Result<Arc<dyn KvStore>, NodeError
 /// Settings of a node beyond its [`NodeConfig`]. Kept apart from it so that the places that
 /// build a `NodeConfig` field by field (the simulator, the workload tests) need not change
 /// for each new setting.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NodeOptions {
     /// Enforce the tables' capacity (DynamoDB's throttling; see `crate::throttle`). On by
     /// default; off lets benchmarks measure the engine's raw speed.
     pub throttling: bool,
+    /// The per-table quotas enforced (DynamoDB's defaults unless raised).
+    pub quota: Quota,
 }
 
 impl Default for NodeOptions {
     fn default() -> NodeOptions {
-        NodeOptions { throttling: true }
+        NodeOptions { throttling: true, quota: Quota::default() }
     }
 }
 
@@ -128,7 +131,7 @@ pub async fn run_with(
     ready: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
-    let throttle = options.throttling.then(|| Arc::new(Throttle::new()));
+    let throttle = options.throttling.then(|| Arc::new(Throttle::with_quota(options.quota)));
     let store = open_store(&config.storage)?;
     let db = Arc::new(Database::open(store)?);
     let Some(cluster) = config.cluster else {

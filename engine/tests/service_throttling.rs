@@ -11,12 +11,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use squall_engine::api::error::{INDEX_THROUGHPUT_EXCEEDED, ON_DEMAND_THROTTLED, TABLE_THROUGHPUT_EXCEEDED};
 use squall_engine::api::{ApiError, Service};
-use squall_engine::capacity::BURST_CREDIT_S;
+use squall_engine::capacity::share::Demand;
+use squall_engine::capacity::{Access, Placement, Quota, Slot, Units, Usage, BURST_CREDIT_S};
+use squall_engine::catalog::TableMeta;
 use squall_engine::cluster::routing::hash_of;
 use squall_engine::db::Database;
 use squall_engine::model::AttributeValue;
 use squall_engine::storage::MemStore;
-use squall_engine::throttle::{slot_of, Throttle};
+use squall_engine::throttle::{slot_of, Admission, Throttle};
 use tokio::time::advance;
 
 fn database() -> Arc<Database> {
@@ -379,4 +381,64 @@ async fn buckets_go_with_their_table() {
     // A new table of the same name starts with its own full burst.
     create_provisioned(&service, "tab", 1, 1, None);
     spend_writes_down_to(&service, "tab", 0);
+}
+
+/// Strongly consistent reads of partition `slot` admitted at `per_s` a second for one second,
+/// as a partition leader in a cluster admits them: how many were admitted.
+async fn reads_admitted_in_a_second(throttle: &Throttle, db: &Database, slot: Slot, per_s: u32) -> u32 {
+    let body = json!({"TableName": "shared", "Key": {"pk": {"S": "hot"}}, "ConsistentRead": true}).to_string();
+    let placement = move |_: &TableMeta, _: Option<u64>| Placement::Share { slot };
+    let mut usage = Usage::default();
+    usage.record("shared", Access::Read, &Units { table: 1.0, ..Units::default() });
+    let mut admitted = 0;
+    for _ in 0..per_s {
+        match throttle.admit(db, "GetItem", body.as_bytes(), &placement) {
+            Admission::Admitted(ticket) => {
+                throttle.settle(ticket, Ok(json!({})), &usage).expect("admitted read settles");
+                admitted += 1;
+            }
+            Admission::Refused(error) => assert!(matches!(error, ApiError::Throttling(_)), "{error:?}"),
+            Admission::Free => panic!("a read of a table is subject to capacity"),
+        }
+        advance(Duration::from_secs(1) / per_s).await;
+    }
+    admitted
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hot_partition_takes_the_table_capacity_its_siblings_leave_unused() {
+    let db = database();
+    create_on_demand(&Service::new(db.clone()), "shared");
+    // A table quota of 400 read units a second over four partitions: an even share is 100.
+    let throttle = Throttle::with_quota(Quota { table_read_units_per_s: 400.0, table_write_units_per_s: 400.0 });
+    let hot = Slot { index: 0, count: 4 };
+    let interval = Duration::from_secs(1);
+    let even = reads_admitted_in_a_second(&throttle, &db, hot, 300).await;
+    assert!((150..=210).contains(&even), "a second's share plus one second of burst: {even}");
+    // This node reports its demand; nobody else asks for anything: the hot partition may use
+    // nearly all of the table's capacity.
+    let report = throttle.end_demand_interval(1, &db, interval, interval * 3);
+    assert_eq!(report.len(), 1);
+    assert!(report[0].units_per_s >= 290.0, "refused reads count as demand: {report:?}");
+    assert!(throttle.share_of(7_000, Access::Read, hot) == 0.25, "an unknown table keeps an even share");
+    let adapted = reads_admitted_in_a_second(&throttle, &db, hot, 300).await;
+    assert!(adapted >= 295, "the hot partition borrows its siblings' unused share: {adapted}");
+    // Another node reports the three other partitions as just as hot: the table's capacity
+    // is shared fairly again, a hundred each.
+    let sibling = |index| Demand {
+        table_id: report[0].table_id,
+        access: Access::Read,
+        slot: Slot { index, count: 4 },
+        units_per_s: 300.0,
+    };
+    throttle.record_demand(2, vec![sibling(1), sibling(2), sibling(3)]);
+    throttle.end_demand_interval(1, &db, interval, interval * 3);
+    let fraction = throttle.share_of(report[0].table_id, Access::Read, hot);
+    assert!((fraction - 0.25).abs() < 1e-9, "four equally hot partitions share evenly: {fraction}");
+    let shared = reads_admitted_in_a_second(&throttle, &db, hot, 300).await;
+    assert!((95..=210).contains(&shared), "back to an even share, with at most a second's credit: {shared}");
+    // The other node falls silent; its old report expires after three intervals.
+    advance(interval * 3).await;
+    throttle.end_demand_interval(1, &db, interval, interval * 3);
+    assert!(throttle.share_of(report[0].table_id, Access::Read, hot) > 0.9);
 }

@@ -130,6 +130,13 @@ struct PlanArgs {
     /// Resource profile of the nodes (TOML; default: the built-in profile).
     #[arg(long)]
     profile: Option<PathBuf>,
+    /// Read units per second one table may use at most: the account's per-table quota the
+    /// planned cluster will have (DynamoDB's default 40,000; raised on request).
+    #[arg(long, default_value_t = TABLE_MAX_UNITS_DEFAULT, value_parser = clap::value_parser!(u64).range(1..))]
+    table_max_read_units: u64,
+    /// Write units per second one table may use at most (see `--table-max-read-units`).
+    #[arg(long, default_value_t = TABLE_MAX_UNITS_DEFAULT, value_parser = clap::value_parser!(u64).range(1..))]
+    table_max_write_units: u64,
 }
 
 fn plan(args: &PlanArgs) -> anyhow::Result<i32> {
@@ -152,6 +159,8 @@ fn plan(args: &PlanArgs) -> anyhow::Result<i32> {
         warmup: args.warmup,
         seed: args.seed,
         profile: args.profile.clone(),
+        table_max_read_units: args.table_max_read_units,
+        table_max_write_units: args.table_max_write_units,
     };
     println!(
         "plan: {} at {} operations/s, p99 at most {} ms{}; sizes {}..={} nodes per zone",
@@ -254,7 +263,17 @@ struct RunOptions {
     /// which are active. The swarm scenario switches them on for half its seeds by itself.
     #[arg(long)]
     buggify: bool,
+    /// Read units per second one table may use at most (the account's per-table quota;
+    /// DynamoDB's default 40,000).
+    #[arg(long, default_value_t = TABLE_MAX_UNITS_DEFAULT, value_parser = clap::value_parser!(u64).range(1..))]
+    table_max_read_units: u64,
+    /// Write units per second one table may use at most (see `--table-max-read-units`).
+    #[arg(long, default_value_t = TABLE_MAX_UNITS_DEFAULT, value_parser = clap::value_parser!(u64).range(1..))]
+    table_max_write_units: u64,
 }
+
+/// DynamoDB's default per-table quota, read and write units per second alike.
+const TABLE_MAX_UNITS_DEFAULT: u64 = squall_engine::capacity::ON_DEMAND_TABLE_READ_UNITS_PER_S as u64;
 
 fn parse_bug(name: &str) -> Result<Bug, String> {
     Bug::from_name(name).ok_or_else(|| {
@@ -319,6 +338,12 @@ impl RunOptions {
         if self.buggify {
             args.push("--buggify".into());
         }
+        if self.table_max_read_units != TABLE_MAX_UNITS_DEFAULT {
+            args.extend(["--table-max-read-units".to_string(), self.table_max_read_units.to_string()]);
+        }
+        if self.table_max_write_units != TABLE_MAX_UNITS_DEFAULT {
+            args.extend(["--table-max-write-units".to_string(), self.table_max_write_units.to_string()]);
+        }
         args
     }
 
@@ -355,6 +380,10 @@ impl RunOptions {
             report_dir: self.report.clone(),
             profile: std::sync::Arc::new(profile),
             buggify: self.buggify || self.scenario.buggify(seed),
+            quota: squall_engine::capacity::Quota {
+                table_read_units_per_s: self.table_max_read_units as f64,
+                table_write_units_per_s: self.table_max_write_units as f64,
+            },
         })
     }
 }

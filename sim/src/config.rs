@@ -127,6 +127,8 @@ pub struct RunConfig {
     pub profile: std::sync::Arc<crate::resources::Profile>,
     /// Whether the engine's fault points (`squall_engine::buggify`) are on.
     pub buggify: bool,
+    /// The per-table quotas every node enforces.
+    pub quota: squall_engine::capacity::Quota,
 }
 
 /// What a run found.

@@ -65,6 +65,10 @@ pub struct PlanSettings {
     pub seed: u64,
     /// Resource profile of the nodes (default: the built-in one).
     pub profile: Option<PathBuf>,
+    /// The per-table quota of read units per second the runs enforce.
+    pub table_max_read_units: u64,
+    /// The per-table quota of write units per second the runs enforce.
+    pub table_max_write_units: u64,
 }
 
 /// The pass criteria of one run.
@@ -376,6 +380,8 @@ impl Runner<'_> {
             .args(["--clients", "1", "--heal-ops", "1", "--timeline", "none"])
             .arg("--report")
             .arg(&report);
+        command.args(["--table-max-read-units", &s.table_max_read_units.to_string()]);
+        command.args(["--table-max-write-units", &s.table_max_write_units.to_string()]);
         if let Some(profile) = &s.profile {
             command.arg("--profile").arg(profile);
         }

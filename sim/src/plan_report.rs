@@ -229,9 +229,10 @@ fn throttling_lines(plan: &Plan) -> Vec<String> {
         for m in &size.runs {
             if m.throttled > 0 {
                 lines.push(format!(
-                    "{} at {:.0}/s ({}): {} operations throttled ({:.2}%): a partition reached its own limit or its \
-                     even share of the table's capacity (partitions do not borrow unused capacity yet), or the table \
-                     reached its own; a hot key itself needs a different key design.",
+                    "{} at {:.0}/s ({}): {} operations throttled ({:.2}%): a partition reached its own limit \
+                     (3,000 read, 1,000 write units per second), or the table its quota or provisioned capacity \
+                     (a partition borrows what the others leave unused, as with DynamoDB's adaptive capacity); \
+                     a hot key itself needs a different key design.",
                     size_name(plan, size),
                     m.offered_rate,
                     condition(m),
@@ -263,6 +264,18 @@ fn settings_lines(plan: &Plan) -> Vec<String> {
             s.warmup.as_secs_f64(),
             s.seed,
             s.profile.as_ref().map_or("built-in (sim/profiles/default.toml)".to_string(), |p| p.display().to_string())
+        ),
+        format!(
+            "per-table quota: {} read and {} write units per second{}",
+            s.table_max_read_units,
+            s.table_max_write_units,
+            if s.table_max_read_units as f64 == squall_engine::capacity::ON_DEMAND_TABLE_READ_UNITS_PER_S
+                && s.table_max_write_units as f64 == squall_engine::capacity::ON_DEMAND_TABLE_WRITE_UNITS_PER_S
+            {
+                " (DynamoDB's default)"
+            } else {
+                " (above DynamoDB's default of 40,000: the account's quota must be raised to match)"
+            }
         ),
         format!("commit {}; machine {}; search took {:.0} wall s", plan.commit, plan.machine, plan.wall_s),
     ]
@@ -639,6 +652,8 @@ mod tests {
             warmup: Duration::from_secs(3),
             seed: 1,
             profile: None,
+            table_max_read_units: 40_000,
+            table_max_write_units: 40_000,
         };
         let small = SizeResult {
             nodes_per_zone: 1,
@@ -678,7 +693,11 @@ mod tests {
         ));
         assert!(text.contains("1286 RCU and 143 WCU"), "{text}");
         assert!(text.contains("40 operations throttled"), "{text}");
-        assert!(text.contains("even share of the table's capacity"), "{text}");
+        assert!(text.contains("borrows what the others leave unused"), "{text}");
+        assert!(
+            text.contains("per-table quota: 40000 read and 40000 write units per second (DynamoDB's default)"),
+            "{text}"
+        );
         assert_eq!(text.matches("| 2 | 6 | 6 |").count(), 4, "every run of the chosen size is a row:\n{text}");
         assert!(text.contains("| node | CPU, all up | disk, all up | network, all up |"), "{text}");
         assert!(text.contains("busiest network"), "{text}");

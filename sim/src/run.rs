@@ -417,7 +417,7 @@ impl Supervisor {
                     self.cluster.clone(),
                     self.disks[spec.id as usize].clone(),
                     resources[spec.id as usize].clone(),
-                    self.config.partitions,
+                    Tables { partitions: self.config.partitions, quota: self.config.quota },
                     shared.clone(),
                 )
             })
@@ -706,6 +706,15 @@ fn fault_windows(
         .collect()
 }
 
+/// How every node lays out and limits tables.
+#[derive(Clone, Copy, Debug)]
+struct Tables {
+    /// Partitions of every table.
+    partitions: u64,
+    /// The per-table quotas enforced.
+    quota: squall_engine::capacity::Quota,
+}
+
 /// Creates node `spec`'s host; its init task (run again on every restart) opens the disk and
 /// runs the engine's `node::run`.
 fn start_node(
@@ -714,7 +723,7 @@ fn start_node(
     cluster: ClusterSpec,
     disk: Arc<Disk>,
     resources: NodeResources,
-    partitions: u64,
+    tables: Tables,
     shared: Shared,
 ) -> NodeHandle {
     handle
@@ -738,7 +747,7 @@ fn start_node(
                         }
                     };
                     let storage = StorageConfig::Provided(ProvidedStore(store));
-                    let mut settings = cluster_settings(partitions, Some(resources.clone()));
+                    let mut settings = cluster_settings(tables.partitions, Some(resources.clone()));
                     // A node whose disk was replaced rejoins rather than start as the voter it
                     // was; a store it wrote since (a restart during the rejoin) remembers that.
                     settings.rejoin = wiped;
@@ -748,8 +757,10 @@ fn start_node(
                     let config = node_config(&spec, &cluster, storage, shared.seed, settings);
                     let ready_shared = shared.clone();
                     let id = spec.id;
-                    let result = node::run(
+                    let options = node::NodeOptions { quota: tables.quota, ..node::NodeOptions::default() };
+                    let result = node::run_with(
                         config,
+                        options,
                         move |addr| ready_shared.event(&format!("node {id}: serving on {addr}")),
                         std::future::pending::<()>(),
                     )

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use squall_engine::capacity::Quota;
 use squall_engine::cluster::admin::AdminSettings;
 use squall_engine::cluster::node::ClusterSettings;
 use squall_engine::cluster::split::SplitSettings;
@@ -52,6 +53,15 @@ struct Args {
     /// provisioned throughput (for benchmarks of the engine's raw speed).
     #[arg(long)]
     no_throttling: bool,
+    /// Read units per second one table may use at most (an on-demand table's maximum; the
+    /// account's per-table quota, DynamoDB's default 40,000).
+    #[arg(long, default_value_t = Quota::default().table_read_units_per_s as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    table_max_read_units: u64,
+    /// Write units per second one table may use at most (see `--table-max-read-units`).
+    #[arg(long, default_value_t = Quota::default().table_write_units_per_s as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    table_max_write_units: u64,
     /// How often each partition leader checks whether to split its partition for size or
     /// heat, in milliseconds; 0 turns automatic splits off.
     #[arg(long, default_value_t = SplitSettings::default().check_interval_ms)]
@@ -140,7 +150,11 @@ fn main() -> anyhow::Result<()> {
         _ => args.listen,
     };
     let config = NodeConfig { listen, storage, cluster };
-    let options = NodeOptions { throttling: !args.no_throttling };
+    let quota = Quota {
+        table_read_units_per_s: args.table_max_read_units as f64,
+        table_write_units_per_s: args.table_max_write_units as f64,
+    };
+    let options = NodeOptions { throttling: !args.no_throttling, quota };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start runtime")?;
     runtime.block_on(async {
         node::run_with(

@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::share::Shares;
 use super::{
     Access, TokenBucket, Units, Usage, BURST_CREDIT_S, HARD_LIMIT_BURST_S, ON_DEMAND_TABLE_READ_UNITS_PER_S,
     ON_DEMAND_TABLE_WRITE_UNITS_PER_S, PARTITION_READ_UNITS_PER_S, PARTITION_WRITE_UNITS_PER_S,
@@ -72,7 +73,8 @@ pub enum Placement {
         slot: Option<Slot>,
     },
     /// The node serves one partition of a clustered table: each table-wide limit is divided
-    /// evenly among the table's partitions, and this partition's share is enforced here.
+    /// among the table's partitions, and this partition's share is enforced here (adaptive,
+    /// see [`super::share`], or even).
     Share {
         /// The partition served.
         slot: Slot,
@@ -115,24 +117,85 @@ pub struct Part {
     pub claims: Vec<Claim>,
 }
 
-/// The refill rate and burst window of the bucket `key` names, as `meta` sets them now; `None`
-/// when the table no longer has that limit (an index removed, the billing mode changed). A
-/// table-wide limit kept by one partition (`key.slot` set, in a cluster) is that partition's
-/// even share.
-pub fn settings(meta: &TableMeta, key: &BucketKey) -> Option<(f64, f64)> {
+/// The account's per-table quotas: the most an on-demand table (or one of its global indexes)
+/// serves, and what a provisioned table may be given. DynamoDB's defaults are 40,000 read and
+/// 40,000 write units per second, raised on request (Service Quotas); a node takes them as
+/// settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quota {
+    /// Read units per second per table.
+    pub table_read_units_per_s: f64,
+    /// Write units per second per table.
+    pub table_write_units_per_s: f64,
+}
+
+impl Default for Quota {
+    fn default() -> Quota {
+        Quota {
+            table_read_units_per_s: ON_DEMAND_TABLE_READ_UNITS_PER_S,
+            table_write_units_per_s: ON_DEMAND_TABLE_WRITE_UNITS_PER_S,
+        }
+    }
+}
+
+impl Quota {
+    /// The quota for `access`.
+    pub fn of(&self, access: Access) -> f64 {
+        match access {
+            Access::Read => self.table_read_units_per_s,
+            Access::Write => self.table_write_units_per_s,
+        }
+    }
+}
+
+/// How large a node makes a bucket: the account's quotas and, in a cluster, the fractions of
+/// each table-wide limit its partition buckets enforce (even shares when `shares` is `None`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sizing<'a> {
+    /// The per-table quotas.
+    pub quota: Quota,
+    /// Adaptive shares of table-wide limits (see [`super::share`]).
+    pub shares: Option<&'a Shares>,
+}
+
+impl Sizing<'_> {
+    /// The fraction of its table-wide limit the bucket `key` enforces: all of it for a bucket
+    /// of the whole table and for a partition's own limit; a partition's adaptive share of the
+    /// table's limit; an even share of a global index's limit (index partitions are not
+    /// modelled, so there is no demand to divide by).
+    pub fn fraction(&self, key: &BucketKey) -> f64 {
+        let Some(slot) = key.slot else { return 1.0 };
+        match (&key.limit, self.shares) {
+            (Limit::Partition, _) => 1.0,
+            (Limit::Provisioned | Limit::OnDemand, Some(shares)) => shares.fraction(key.table_id, key.access, slot),
+            _ => 1.0 / f64::from(slot.count.max(1)),
+        }
+    }
+}
+
+/// The whole table-wide limit of `meta` for `access` (its provisioned capacity, or the quota
+/// for an on-demand table), in units per second.
+pub fn table_rate(meta: &TableMeta, access: Access, quota: &Quota) -> f64 {
+    match meta.billing_mode {
+        BillingMode::Provisioned => match access {
+            Access::Read => meta.throughput.read_units as f64,
+            Access::Write => meta.throughput.write_units as f64,
+        },
+        BillingMode::PayPerRequest => quota.of(access),
+    }
+}
+
+/// The refill rate and burst window of the bucket `key` names, as `meta` and `sizing` set them
+/// now; `None` when the table no longer has that limit (an index removed, the billing mode
+/// changed). A table-wide limit kept by one partition (`key.slot` set, in a cluster) is that
+/// partition's share ([`Sizing::fraction`]).
+pub fn settings(meta: &TableMeta, key: &BucketKey, sizing: &Sizing<'_>) -> Option<(f64, f64)> {
     let provisioned = meta.billing_mode == BillingMode::Provisioned;
     let per_second = |throughput: Throughput| match key.access {
         Access::Read => throughput.read_units as f64,
         Access::Write => throughput.write_units as f64,
     };
-    let on_demand_max = match key.access {
-        Access::Read => ON_DEMAND_TABLE_READ_UNITS_PER_S,
-        Access::Write => ON_DEMAND_TABLE_WRITE_UNITS_PER_S,
-    };
-    let share = match (&key.limit, key.slot) {
-        (Limit::Partition, _) | (_, None) => 1.0,
-        (_, Some(slot)) => f64::from(slot.count.max(1)),
-    };
+    let on_demand_max = sizing.quota.of(key.access);
     let (rate, burst_s) = match &key.limit {
         Limit::Provisioned if provisioned => (per_second(meta.throughput), BURST_CREDIT_S),
         Limit::OnDemand if !provisioned => (on_demand_max, HARD_LIMIT_BURST_S),
@@ -153,19 +216,26 @@ pub fn settings(meta: &TableMeta, key: &BucketKey) -> Option<(f64, f64)> {
         }
         Limit::Provisioned | Limit::OnDemand => return None,
     };
-    Some((rate / share, burst_s))
+    Some((rate * sizing.fraction(key), burst_s))
 }
 
 /// The claims of a part of `units` on `meta`, placed as `placement`, reading or writing
 /// `target`.
-pub fn claims(meta: &TableMeta, placement: Placement, access: Access, target: Target<'_>, units: f64) -> Vec<Claim> {
+pub fn claims(
+    meta: &TableMeta,
+    placement: Placement,
+    access: Access,
+    target: Target<'_>,
+    units: f64,
+    sizing: &Sizing<'_>,
+) -> Vec<Claim> {
     let (slot, table_slot) = match placement {
         Placement::Whole { slot } => (slot, None),
         Placement::Share { slot } => (Some(slot), Some(slot)),
     };
     let claim = |slot: Option<Slot>, limit: Limit, units: f64| {
         let key = BucketKey { table_id: meta.id, slot, limit, access };
-        let (rate_per_s, burst_s) = settings(meta, &key)?;
+        let (rate_per_s, burst_s) = settings(meta, &key, sizing)?;
         Some(Claim { key, rate_per_s, burst_s, units })
     };
     if let Target::GlobalIndex(name) = target {
@@ -208,6 +278,14 @@ pub struct Grant {
 #[derive(Clone, Debug, Default)]
 pub struct Buckets {
     buckets: BTreeMap<BucketKey, TokenBucket>,
+    /// Units asked of each partition's share of a table-wide limit since the last
+    /// [`Buckets::take_demand`]: admitted and refused alike, settled to what ran.
+    demand: BTreeMap<BucketKey, f64>,
+}
+
+/// Whether `key` is a partition's share of a table-wide limit, whose demand is reported.
+fn is_shared(key: &BucketKey) -> bool {
+    key.slot.is_some() && matches!(key.limit, Limit::Provisioned | Limit::OnDemand)
 }
 
 impl Buckets {
@@ -250,6 +328,9 @@ impl Buckets {
         part: &Part,
         taken: &mut BTreeMap<BucketKey, f64>,
     ) -> Result<(), BucketKey> {
+        for claim in part.claims.iter().filter(|c| is_shared(&c.key)) {
+            *self.demand.entry(claim.key.clone()).or_default() += claim.units;
+        }
         for claim in &part.claims {
             if !self.bucket(now, claim).admits(now, claim.units) {
                 return Err(claim.key.clone());
@@ -293,6 +374,9 @@ impl Buckets {
     /// Gives back everything a grant took (the request did not run, or consumed nothing).
     pub fn refund(&mut self, now: Duration, grant: &Grant) {
         for (key, units) in &grant.taken {
+            if let Some(demand) = self.demand.get_mut(key) {
+                *demand = (*demand - units).max(0.0);
+            }
             if let Some(bucket) = self.buckets.get_mut(key) {
                 bucket.charge(now, -units);
             }
@@ -306,10 +390,19 @@ impl Buckets {
         let consumed = consumed_per_bucket(&admitted, usage);
         for (key, taken) in &grant.taken {
             let actual = consumed.get(key).copied().unwrap_or(0.0);
+            if let Some(demand) = self.demand.get_mut(key) {
+                *demand = (*demand + actual - taken).max(0.0);
+            }
             if let Some(bucket) = self.buckets.get_mut(key) {
                 bucket.charge(now, actual - taken);
             }
         }
+    }
+
+    /// The units asked of each partition's share of a table-wide limit since the last call,
+    /// and a fresh start for the next interval.
+    pub fn take_demand(&mut self) -> BTreeMap<BucketKey, f64> {
+        std::mem::take(&mut self.demand)
     }
 
     /// Keeps only the buckets `keep` accepts (those of tables and indexes that still exist,
@@ -406,7 +499,12 @@ mod tests {
     }
 
     fn part(meta: &TableMeta, placement: Placement, access: Access, target: Target<'_>, units: f64) -> Part {
-        Part { table: meta.name.clone(), access, units, claims: claims(meta, placement, access, target, units) }
+        Part {
+            table: meta.name.clone(),
+            access,
+            units,
+            claims: claims(meta, placement, access, target, units, &Sizing::default()),
+        }
     }
 
     fn s(seconds: f64) -> Duration {
@@ -418,7 +516,8 @@ mod tests {
     #[test]
     fn a_provisioned_table_claims_its_capacity_its_partition_and_its_indexes_on_write() {
         let meta = table(BillingMode::Provisioned, 10, 5, Some((3, 2)));
-        let write = claims(&meta, Placement::Whole { slot: Some(SLOT) }, Access::Write, Target::Table, 2.0);
+        let write =
+            claims(&meta, Placement::Whole { slot: Some(SLOT) }, Access::Write, Target::Table, 2.0, &Sizing::default());
         let summary: Vec<(Limit, Option<Slot>, f64, f64, f64)> =
             write.iter().map(|c| (c.key.limit.clone(), c.key.slot, c.rate_per_s, c.burst_s, c.units)).collect();
         assert_eq!(
@@ -430,10 +529,17 @@ mod tests {
             ]
         );
         // Reads leave the index alone; a read of the index draws on the index only.
-        let read = claims(&meta, Placement::Whole { slot: None }, Access::Read, Target::Table, 1.0);
+        let read = claims(&meta, Placement::Whole { slot: None }, Access::Read, Target::Table, 1.0, &Sizing::default());
         assert_eq!(read.len(), 1);
         assert_eq!((read[0].key.limit.clone(), read[0].rate_per_s), (Limit::Provisioned, 10.0));
-        let index_read = claims(&meta, Placement::Whole { slot: None }, Access::Read, Target::GlobalIndex("gsi"), 0.5);
+        let index_read = claims(
+            &meta,
+            Placement::Whole { slot: None },
+            Access::Read,
+            Target::GlobalIndex("gsi"),
+            0.5,
+            &Sizing::default(),
+        );
         assert_eq!(index_read.len(), 1);
         assert_eq!((index_read[0].key.limit.clone(), index_read[0].rate_per_s), (Limit::Index("gsi".into()), 3.0));
     }
@@ -441,7 +547,8 @@ mod tests {
     #[test]
     fn on_demand_tables_claim_the_account_maximum_and_the_partition_limit() {
         let meta = table(BillingMode::PayPerRequest, 0, 0, Some((0, 0)));
-        let read = claims(&meta, Placement::Whole { slot: Some(SLOT) }, Access::Read, Target::Table, 1.0);
+        let read =
+            claims(&meta, Placement::Whole { slot: Some(SLOT) }, Access::Read, Target::Table, 1.0, &Sizing::default());
         let rates: Vec<(Limit, f64, f64)> =
             read.iter().map(|c| (c.key.limit.clone(), c.rate_per_s, c.burst_s)).collect();
         assert_eq!(
@@ -451,7 +558,8 @@ mod tests {
                 (Limit::Partition, PARTITION_READ_UNITS_PER_S, HARD_LIMIT_BURST_S),
             ]
         );
-        let write = claims(&meta, Placement::Whole { slot: None }, Access::Write, Target::Table, 1.0);
+        let write =
+            claims(&meta, Placement::Whole { slot: None }, Access::Write, Target::Table, 1.0, &Sizing::default());
         assert_eq!(write[1].key.limit, Limit::Index("gsi".into()));
         assert_eq!(write[1].rate_per_s, ON_DEMAND_TABLE_WRITE_UNITS_PER_S);
     }
@@ -459,7 +567,8 @@ mod tests {
     #[test]
     fn a_partition_leader_enforces_its_share_of_the_table_but_the_whole_partition_limit() {
         let meta = table(BillingMode::Provisioned, 400, 100, Some((40, 20)));
-        let write = claims(&meta, Placement::Share { slot: SLOT }, Access::Write, Target::Table, 1.0);
+        let write =
+            claims(&meta, Placement::Share { slot: SLOT }, Access::Write, Target::Table, 1.0, &Sizing::default());
         let rates: Vec<(Limit, Option<Slot>, f64)> =
             write.iter().map(|c| (c.key.limit.clone(), c.key.slot, c.rate_per_s)).collect();
         assert_eq!(
@@ -562,13 +671,13 @@ mod tests {
         // Raised to 100 WCU at 10 s: ten units came at the old rate, then a hundred a second.
         let mut high = low.clone();
         high.throughput.write_units = 100;
-        buckets.follow(s(10.0), |key| settings(&high, key));
+        buckets.follow(s(10.0), |key| settings(&high, key, &Sizing::default()));
         assert_eq!(buckets.balance(s(10.0), &table_key), Some(10.0));
         assert_eq!(buckets.balance(s(11.0), &table_key), Some(110.0));
         // On demand now: the provisioned buckets and the index's 300-second window go.
         let mut on_demand = high.clone();
         on_demand.billing_mode = BillingMode::PayPerRequest;
-        buckets.follow(s(11.0), |key| settings(&on_demand, key));
+        buckets.follow(s(11.0), |key| settings(&on_demand, key, &Sizing::default()));
         assert_eq!(buckets.len(), 1, "only the partition's bucket stays");
         assert_eq!(buckets.balance(s(11.0), &parts[0].claims[1].key).map(|b| b > 0.0), Some(true));
     }

@@ -1,5 +1,6 @@
 //! DynamoDB capacity: the unit maths (pure functions of item sizes) and the pure core of its
-//! enforcement — token buckets ([`bucket`]) and which buckets a request draws on ([`limits`]).
+//! enforcement — token buckets ([`bucket`]), which buckets a request draws on ([`limits`]) and
+//! how a cluster divides a table's capacity among its partitions ([`share`]).
 //!
 //! A read unit covers up to 4 KB read with strong consistency (half a unit when eventually
 //! consistent); a write unit covers up to 1 KB written. Single-item operations round each item
@@ -9,11 +10,15 @@
 
 pub mod bucket;
 pub mod limits;
+pub mod share;
 
 use std::collections::BTreeMap;
 
 pub use bucket::TokenBucket;
-pub use limits::{settings, BucketKey, Buckets, Claim, Grant, Limit, Part, Placement, Refusal, Slot, Target};
+pub use limits::{
+    settings, table_rate, BucketKey, Buckets, Claim, Grant, Limit, Part, Placement, Quota, Refusal, Sizing, Slot,
+    Target,
+};
 
 /// Read units per second one partition serves at most, whatever the table's throughput:
 /// DynamoDB's hard per-partition limit, for provisioned and on-demand tables alike.

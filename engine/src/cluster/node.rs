@@ -30,10 +30,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::routing::{self, table_of_group};
 use super::transport::{Inbound, OutcomeFuture, Transport, TransportError, TransportSettings};
-use super::wire::{Mode, Outcome};
+use super::wire::{Mode, Outcome, PeerMessage};
 use super::{admin, membership, snapshot, split, txn};
 use super::{ClusterSpec, META_GROUP};
 use crate::api::{ApiError, Service};
+use crate::capacity::share::Demand;
 use crate::capacity::{Placement, Slot, Usage};
 use crate::catalog::TableMeta;
 use crate::db::Database;
@@ -86,6 +87,10 @@ pub struct ClusterSettings {
     /// Time between two checks of a hosted partition replica's item checksums (one replica per
     /// check, round robin; 0: none). A replica damaged on the disk is rebuilt (see `repair`).
     pub scrub_interval_ms: u64,
+    /// Time between two demand reports, from which the nodes divide each table's capacity
+    /// among its partitions by what they are asked for (adaptive capacity, see
+    /// `capacity::share`; 0: even shares). A report older than three intervals is dropped.
+    pub capacity_share_interval_ms: u64,
 }
 
 impl ClusterSettings {
@@ -115,6 +120,7 @@ impl Default for ClusterSettings {
             rejoin: false,
             admin: admin::AdminSettings::default(),
             scrub_interval_ms: 10_000,
+            capacity_share_interval_ms: 1_000,
         }
     }
 }
@@ -446,6 +452,9 @@ impl ClusterNode {
         }
         if node.settings.scrub_interval_ms > 0 {
             tokio::spawn(Self::scrub(Arc::downgrade(&node), node.settings.scrub_interval_ms));
+        }
+        if node.settings.capacity_share_interval_ms > 0 && node.throttle.is_some() {
+            tokio::spawn(Self::share_capacity(Arc::downgrade(&node), node.settings.capacity_share_interval_ms));
         }
         node.transport.start_probes();
         for name in node.db.table_names() {
@@ -1895,6 +1904,19 @@ impl ClusterNode {
     /// Finishes transactions whose coordinator went away: every `txn_resolve_interval_ms`, the
     /// leader of each group resolves its records older than `txn::TXN_TIMEOUT_MS` (see
     /// [`txn`]).
+    /// Every `interval_ms`, tells every other node what this node's partition shares were
+    /// asked for, and divides the tables' capacity afresh from everyone's reports.
+    async fn share_capacity(node: std::sync::Weak<ClusterNode>, interval_ms: u64) {
+        let interval = Duration::from_millis(interval_ms);
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(node) = node.upgrade() else { return };
+            let Some(throttle) = &node.throttle else { return };
+            let demands = throttle.end_demand_interval(node.me, &node.db, interval, interval * 3);
+            node.transport.tell_all(&PeerMessage::Demand { demands });
+        }
+    }
+
     async fn resolve_transactions(node: std::sync::Weak<ClusterNode>, interval_ms: u64) {
         loop {
             tokio::time::sleep(Duration::from_millis(interval_ms)).await;
@@ -2117,6 +2139,12 @@ impl Inbound for ClusterInbound {
                 Handled::Outcome(outcome) => outcome,
             }
         })
+    }
+
+    fn demand(&self, from: u64, demands: Vec<Demand>) {
+        if let Some(throttle) = &self.0.throttle {
+            throttle.record_demand(from, demands);
+        }
     }
 }
 

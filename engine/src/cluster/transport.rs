@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::wire::{self, Mode, Outcome, PeerMessage, FRAME_BYTES_MAX};
+use crate::capacity::share::Demand;
 
 /// How long the `SlowResponse` fault point holds an answer: long next to a request's usual
 /// milliseconds, short of the caller's timeout.
@@ -101,6 +102,8 @@ pub trait Inbound: Send + Sync + 'static {
         operation: String,
         body: Vec<u8>,
     ) -> OutcomeFuture;
+    /// Takes node `from`'s demand report for the shares of table-wide capacity.
+    fn demand(&self, from: u64, demands: Vec<Demand>);
 }
 
 type Pending = BTreeMap<u64, (u64, oneshot::Sender<Outcome>)>;
@@ -167,6 +170,17 @@ impl Transport {
                 }
             }
         });
+    }
+
+    /// Sends `message` to every peer without waiting: a peer whose link is full or down misses
+    /// it (for messages that are sent again periodically, such as demand reports).
+    pub fn tell_all(self: &Arc<Self>, message: &PeerMessage) {
+        let frame = wire::encode(message);
+        for peer in self.addresses.keys().copied().filter(|p| *p != self.me) {
+            if let Ok(link) = self.link(peer) {
+                let _ = link.try_send(frame.clone());
+            }
+        }
     }
 
     /// Stops the pings (a stopping node).
@@ -558,6 +572,7 @@ async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>, settings
                 // A full queue drops the answer; the next ping gets another chance.
                 let _ = tx.try_send(wire::encode(&PeerMessage::Pong { nonce }));
             }
+            PeerMessage::Demand { demands } => inbound.demand(from, demands),
             PeerMessage::Hello { .. } | PeerMessage::Response { .. } | PeerMessage::Pong { .. } => {
                 tracing::warn!(from, "unexpected frame on an inbound connection");
             }

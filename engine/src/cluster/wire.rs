@@ -12,6 +12,9 @@
 use protobuf::Message as PbMessage;
 use raft::prelude::Message as RaftMessage;
 
+use crate::capacity::share::Demand;
+use crate::capacity::{Access, Slot};
+
 /// Largest frame: a 16 MB request plus its envelope.
 pub const FRAME_BYTES_MAX: usize = 17 * 1024 * 1024;
 /// Snapshot data travels in parts of at most this many bytes ([`PeerMessage::SnapshotPart`]).
@@ -107,6 +110,12 @@ pub enum PeerMessage {
         /// The part's bytes.
         bytes: Vec<u8>,
     },
+    /// What the sender's partition shares of table-wide limits were asked for over its last
+    /// interval (see `capacity::share`); no answer.
+    Demand {
+        /// One entry per partition share that was asked for anything.
+        demands: Vec<Demand>,
+    },
 }
 
 /// A frame that could not be decoded.
@@ -130,6 +139,9 @@ const KIND_RESPONSE: u8 = 4;
 const KIND_PING: u8 = 5;
 const KIND_PONG: u8 = 6;
 const KIND_SNAPSHOT_PART: u8 = 7;
+const KIND_DEMAND: u8 = 8;
+/// Bytes of one encoded demand: table id, access, slot, units.
+const DEMAND_ENTRY_BYTES: usize = 8 + 1 + 8 + 8;
 
 fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
@@ -211,6 +223,19 @@ pub fn encode(message: &PeerMessage) -> Vec<u8> {
             put_u64(&mut out, *total);
             put_u64(&mut out, *offset);
             put_bytes(&mut out, bytes);
+        }
+        PeerMessage::Demand { demands } => {
+            out.push(KIND_DEMAND);
+            put_u64(&mut out, demands.len() as u64);
+            for demand in demands {
+                put_u64(&mut out, demand.table_id);
+                out.push(match demand.access {
+                    Access::Read => 0,
+                    Access::Write => 1,
+                });
+                put_u64(&mut out, (u64::from(demand.slot.index) << 32) | u64::from(demand.slot.count));
+                put_u64(&mut out, demand.units_per_s.to_bits());
+            }
         }
     }
     let len = (out.len() - 4) as u32;
@@ -301,6 +326,34 @@ pub fn decode(payload: &[u8]) -> Result<PeerMessage, WireError> {
             offset: r.u64("offset")?,
             bytes: r.bytes("snapshot part")?.to_vec(),
         },
+        KIND_DEMAND => {
+            let count = r.u64("demand count")?;
+            // Each entry takes 25 bytes; a count the payload cannot hold is refused before
+            // anything is allocated for it.
+            if count > (r.rest.len() / DEMAND_ENTRY_BYTES) as u64 {
+                return Err(WireError::Truncated("demands"));
+            }
+            let mut demands = Vec::with_capacity(count as usize);
+            for _ in 0..count {
+                let table_id = r.u64("table id")?;
+                let access = match r.u8("access")? {
+                    0 => Access::Read,
+                    1 => Access::Write,
+                    _ => return Err(WireError::Invalid("access")),
+                };
+                let slot = r.u64("slot")?;
+                let slot = Slot { index: (slot >> 32) as u32, count: slot as u32 };
+                if slot.count == 0 || slot.index >= slot.count {
+                    return Err(WireError::Invalid("slot"));
+                }
+                let units_per_s = f64::from_bits(r.u64("units")?);
+                if !units_per_s.is_finite() || units_per_s < 0.0 {
+                    return Err(WireError::Invalid("units"));
+                }
+                demands.push(Demand { table_id, access, slot, units_per_s });
+            }
+            PeerMessage::Demand { demands }
+        }
         _ => return Err(WireError::Invalid("kind")),
     };
     if !r.rest.is_empty() {
@@ -358,6 +411,28 @@ mod tests {
         round_trip(PeerMessage::Ping { nonce: 0 });
         round_trip(PeerMessage::Pong { nonce: u64::MAX });
         round_trip(PeerMessage::SnapshotPart { group: 5, total: 9, offset: 4, bytes: b"part".to_vec() });
+    }
+
+    #[test]
+    fn demand_reports_round_trip_and_bad_entries_are_refused() {
+        let demand = |access, index, count, units_per_s| Demand {
+            table_id: 12,
+            access,
+            slot: Slot { index, count },
+            units_per_s,
+        };
+        round_trip(PeerMessage::Demand { demands: vec![] });
+        round_trip(PeerMessage::Demand {
+            demands: vec![demand(Access::Read, 0, 1, 0.0), demand(Access::Write, 63, 64, 2_999.5)],
+        });
+        for bad in [demand(Access::Read, 4, 4, 1.0), demand(Access::Read, 0, 0, 1.0), demand(Access::Read, 0, 2, -1.0)]
+        {
+            let frame = encode(&PeerMessage::Demand { demands: vec![bad] });
+            assert!(decode(&frame[4..]).is_err());
+        }
+        let mut huge = vec![KIND_DEMAND];
+        huge.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(decode(&huge), Err(WireError::Truncated(_))));
     }
 
     proptest! {

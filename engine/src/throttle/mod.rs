@@ -26,9 +26,10 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use self::plan::{Plan, Planned, Shape};
+use self::plan::{Placing, Plan, Planned, Shape};
 use crate::api::ApiError;
-use crate::capacity::{BucketKey, Buckets, Grant, Limit, Part, Placement, Slot, Usage};
+use crate::capacity::share::{Board, Demand, Shares};
+use crate::capacity::{Access, BucketKey, Buckets, Grant, Limit, Part, Placement, Quota, Sizing, Slot, Usage};
 use crate::catalog::{BillingMode, TableMeta};
 use crate::cluster::routing;
 use crate::db::Database;
@@ -36,13 +37,23 @@ use crate::partition::HashRange;
 
 /// A node's capacity enforcement.
 pub struct Throttle {
-    buckets: Mutex<Buckets>,
+    state: Mutex<State>,
+    quota: Quota,
     epoch: tokio::time::Instant,
+}
+
+/// What enforcement keeps, under one lock: the buckets, and in a cluster the demand reports
+/// and the shares of table-wide limits they give this node.
+#[derive(Debug, Default)]
+struct State {
+    buckets: Buckets,
+    board: Board,
+    shares: Shares,
 }
 
 impl std::fmt::Debug for Throttle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Throttle").field("buckets", &self.lock().len()).finish()
+        f.debug_struct("Throttle").field("buckets", &self.lock().buckets.len()).finish()
     }
 }
 
@@ -83,22 +94,33 @@ impl Default for Throttle {
 }
 
 impl Throttle {
-    /// Enforcement with no buckets yet; each is created full on first use.
+    /// Enforcement with DynamoDB's default quotas and no buckets yet; each is created full on
+    /// first use.
     pub fn new() -> Throttle {
-        Throttle { buckets: Mutex::new(Buckets::new()), epoch: tokio::time::Instant::now() }
+        Throttle::with_quota(Quota::default())
+    }
+
+    /// Enforcement with the per-table quotas `quota`.
+    pub fn with_quota(quota: Quota) -> Throttle {
+        Throttle { state: Mutex::new(State::default()), quota, epoch: tokio::time::Instant::now() }
+    }
+
+    /// The per-table quotas enforced.
+    pub fn quota(&self) -> Quota {
+        self.quota
     }
 
     fn now(&self) -> Duration {
         tokio::time::Instant::now().saturating_duration_since(self.epoch)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Buckets> {
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Number of buckets kept (they are tied to the tables that exist).
     pub fn bucket_count(&self) -> usize {
-        self.lock().len()
+        self.lock().buckets.len()
     }
 
     /// Admits `operation` with request `body` against the buckets of `db`'s tables, placed by
@@ -111,10 +133,12 @@ impl Throttle {
         placement: &dyn Fn(&TableMeta, Option<u64>) -> Placement,
     ) -> Admission {
         let Ok(request) = serde_json::from_slice::<Value>(body) else { return Admission::Free };
-        let Some(plan) = plan::plan(db, operation, &request, body, placement) else { return Admission::Free };
-        let parts: Vec<Part> = plan.parts.iter().map(|p| p.part.clone()).collect();
         let now = self.now();
-        let mut buckets = self.lock();
+        let mut state = self.lock();
+        let State { buckets, shares, .. } = &mut *state;
+        let placing = Placing { placement, sizing: Sizing { quota: self.quota, shares: Some(shares) } };
+        let Some(plan) = plan::plan(db, operation, &request, body, &placing) else { return Admission::Free };
+        let parts: Vec<Part> = plan.parts.iter().map(|p| p.part.clone()).collect();
         match plan.shape {
             Shape::Single | Shape::Transaction => match buckets.admit_all(now, &parts) {
                 Ok(grant) => Admission::Admitted(Ticket { grant, parts, body: None, unprocessed: None }),
@@ -152,7 +176,7 @@ impl Throttle {
     pub fn settle(&self, ticket: Ticket, result: Result<Value, ApiError>, usage: &Usage) -> Result<Value, ApiError> {
         let now = self.now();
         {
-            let mut buckets = self.lock();
+            let buckets = &mut self.lock().buckets;
             match &result {
                 Ok(_) => buckets.settle(now, &ticket.grant, &ticket.parts, usage),
                 // DynamoDB charges a write whose condition failed, and a cancelled transaction.
@@ -171,7 +195,7 @@ impl Throttle {
     /// is not the partition's leader, for instance).
     pub fn abandon(&self, ticket: Ticket) {
         let now = self.now();
-        self.lock().refund(now, &ticket.grant);
+        self.lock().buckets.refund(now, &ticket.grant);
     }
 
     /// Brings the buckets in line with `db`'s catalog after it changed: a changed capacity
@@ -183,13 +207,66 @@ impl Throttle {
         let tables: std::collections::BTreeMap<u64, TableMeta> =
             db.table_names().iter().filter_map(|n| db.table(n).ok()).map(|t| (t.meta.id, t.meta.clone())).collect();
         let now = self.now();
-        self.lock().follow(now, |key: &BucketKey| {
+        let mut state = self.lock();
+        let State { buckets, shares, .. } = &mut *state;
+        let sizing = Sizing { quota: self.quota, shares: Some(shares) };
+        buckets.follow(now, |key: &BucketKey| {
             let meta = tables.get(&key.table_id)?;
             if key.slot.is_some_and(|slot| partitions(meta).is_some_and(|count| count != slot.count)) {
                 return None;
             }
-            crate::capacity::settings(meta, key)
+            crate::capacity::settings(meta, key, &sizing)
         });
+    }
+
+    /// Ends a demand interval of `interval`: what this node's partition shares were asked for
+    /// since the last call, per second — the report to send to every other node. It also goes
+    /// on this node's own board, and the shares are divided afresh from the board (reports
+    /// older than `report_age_max` dropped) with the tables of `db`.
+    pub fn end_demand_interval(
+        &self,
+        me: u64,
+        db: &Database,
+        interval: Duration,
+        report_age_max: Duration,
+    ) -> Vec<Demand> {
+        let seconds = interval.as_secs_f64().max(1e-3);
+        let now = self.now();
+        let mut state = self.lock();
+        let demands: Vec<Demand> = state
+            .buckets
+            .take_demand()
+            .into_iter()
+            .filter_map(|(key, units)| {
+                Some(Demand {
+                    table_id: key.table_id,
+                    access: key.access,
+                    slot: key.slot?,
+                    units_per_s: units / seconds,
+                })
+            })
+            .collect();
+        state.board.record(me, now, demands.clone());
+        state.board.expire(now, report_age_max);
+        let rates: std::collections::BTreeMap<u64, TableMeta> =
+            db.table_names().iter().filter_map(|n| db.table(n).ok()).map(|t| (t.meta.id, t.meta.clone())).collect();
+        let State { board, shares, .. } = &mut *state;
+        shares.recompute(me, board, |table_id, access| {
+            rates.get(&table_id).map(|meta| crate::capacity::table_rate(meta, access, &self.quota))
+        });
+        demands
+    }
+
+    /// Records another node's demand report (see [`Throttle::end_demand_interval`]).
+    pub fn record_demand(&self, from: u64, demands: Vec<Demand>) {
+        let now = self.now();
+        self.lock().board.record(from, now, demands);
+    }
+
+    /// The fraction of table `table_id`'s `access` limit this node's bucket for `slot`
+    /// enforces now.
+    pub fn share_of(&self, table_id: u64, access: Access, slot: Slot) -> f64 {
+        self.lock().shares.fraction(table_id, access, slot)
     }
 }
 

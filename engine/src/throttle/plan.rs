@@ -10,15 +10,25 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::capacity::limits::{claims, Part, Placement, Target};
+use crate::capacity::limits::{claims, Part, Placement, Sizing, Target};
 use crate::capacity::{self, Access};
 use crate::catalog::{key_type_matches, BillingMode, IndexKind, TableMeta};
 use crate::cluster::routing;
 use crate::db::{keys, Database};
 use crate::model::{item_from_json, item_size_bytes, AttributeValue, Item};
 
-/// Where a node enforces a table's limits, given a part's partition-key hash (if it has one).
-pub type PlacementOf<'a> = &'a dyn Fn(&TableMeta, Option<u64>) -> Placement;
+/// Where a node enforces a table's limits, given a part's partition-key hash (if it has one),
+/// and how large it makes their buckets.
+#[derive(Clone, Copy)]
+pub struct Placing<'a> {
+    /// Where each part's limits are enforced.
+    pub placement: &'a dyn Fn(&TableMeta, Option<u64>) -> Placement,
+    /// The quotas and shares that size the buckets.
+    pub sizing: Sizing<'a>,
+}
+
+/// How a plan places its parts.
+pub type PlacementOf<'a> = &'a Placing<'a>;
 
 /// How a request's parts are admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +163,7 @@ fn planned(
     units: f64,
     position: Option<(String, usize)>,
 ) -> Planned {
-    let claims = claims(meta, placement(meta, hash), access, target, units);
+    let claims = claims(meta, (placement.placement)(meta, hash), access, target, units, &placement.sizing);
     Planned { part: Part { table: meta.name.clone(), access, units, claims }, billing: meta.billing_mode, position }
 }
 
