@@ -45,6 +45,11 @@ fn partition_leaders_enforce_their_share_on_writes_batches_and_transactions() {
                 "ProvisionedThroughput": {"ReadCapacityUnits": 2, "WriteCapacityUnits": 2}}),
         SETTLE,
     );
+    // Every node reports the per-table quotas its partition leaders enforce.
+    let (status, limits) = call(cluster.api(2), "DescribeLimits", &json!({})).expect("the node answers");
+    assert_eq!(status, 200, "{limits}");
+    assert_eq!(limits["TableMaxReadCapacityUnits"], 40_000, "{limits}");
+    assert_eq!(limits["TableMaxWriteCapacityUnits"], 40_000, "{limits}");
     // 2 WCU over two partitions: each leader refills one unit a second and keeps 300 of credit,
     // thirty 10-unit writes. The first write waits for the partitions to elect their leaders.
     call_until_ok(entry, "PutItem", &json!({"TableName": "small", "Item": item("hot")}), SETTLE);

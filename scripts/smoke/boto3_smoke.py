@@ -108,6 +108,14 @@ def create_table_and_wait():
 
 
 @check
+def describe_limits_reports_the_table_quota():
+    limits = client.describe_limits()
+    expect(limits["TableMaxReadCapacityUnits"] == 40000, f"table read quota: {limits}")
+    expect(limits["TableMaxWriteCapacityUnits"] == 40000, f"table write quota: {limits}")
+    expect(limits["AccountMaxReadCapacityUnits"] >= limits["TableMaxReadCapacityUnits"], f"account: {limits}")
+
+
+@check
 def list_tables_includes_table():
     names = []
     for page in client.get_paginator("list_tables").paginate(PaginationConfig={"PageSize": 2}):

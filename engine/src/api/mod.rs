@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 pub use error::ApiError;
 
+use crate::capacity::Quota;
 use crate::db::Database;
 use crate::throttle::{Admission, Throttle};
 
@@ -55,6 +56,7 @@ pub const OPERATIONS: &[&str] = &[
     "CreateTable",
     "DeleteItem",
     "DeleteTable",
+    "DescribeLimits",
     "DescribeTable",
     "GetItem",
     "ListTables",
@@ -81,19 +83,29 @@ pub struct Service {
     /// Capacity enforcement of a single node; `None` where requests are admitted elsewhere
     /// (a cluster's replicas apply requests their partition leader admitted) or not at all.
     throttle: Option<Arc<Throttle>>,
+    /// The per-table quotas DescribeLimits reports (those the throttle enforces, when there
+    /// is one).
+    quota: Quota,
 }
 
 impl Service {
     /// A service answering from `db`, enforcing no capacity.
     pub fn new(db: Arc<Database>) -> Service {
-        Service { db, throttle: None }
+        Service { db, throttle: None, quota: Quota::default() }
+    }
+
+    /// The same service, reporting `quota` as its per-table quotas (where requests are
+    /// admitted elsewhere: a cluster's partition leaders enforce it).
+    pub fn with_quota(self, quota: Quota) -> Service {
+        Service { quota, ..self }
     }
 
     /// A service answering from `db` that enforces its tables' capacity as a single node:
     /// every table whole, divided into partitions by DynamoDB's rules for the per-partition
     /// limit (see `crate::throttle`).
     pub fn with_throttle(db: Arc<Database>, throttle: Arc<Throttle>) -> Service {
-        Service { db, throttle: Some(throttle) }
+        let quota = throttle.quota();
+        Service { db, throttle: Some(throttle), quota }
     }
 
     /// The database underneath.
@@ -145,6 +157,7 @@ impl Service {
             "CreateTable" => ops::create_table::run(db, request),
             "DeleteItem" => ops::delete_item::run(db, request),
             "DeleteTable" => ops::delete_table::run(db, request),
+            "DescribeLimits" => ops::describe_limits::run(&self.quota, request),
             "DescribeTable" => ops::describe_table::run(db, request),
             "GetItem" => ops::get_item::run(db, request),
             "ListTables" => ops::list_tables::run(db, request),

@@ -416,7 +416,7 @@ impl ClusterNode {
         let transport = Transport::new(me, spec.peer_addresses()?, settings.transport_settings());
         let node = Arc::new(ClusterNode {
             me,
-            service: Service::new(db.clone()),
+            service: Service::new(db.clone()).with_quota(throttle.as_ref().map(|t| t.quota()).unwrap_or_default()),
             db,
             spec,
             settings,
@@ -2105,6 +2105,7 @@ pub fn is_read(operation: &str) -> bool {
             | "Scan"
             | "BatchGetItem"
             | "TransactGetItems"
+            | "DescribeLimits"
             | "DescribeTable"
             | "ListTables"
             | "ListTagsOfResource"

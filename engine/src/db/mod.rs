@@ -178,8 +178,14 @@ impl Database {
     }
 
     /// Loads the catalog from the store again, replacing the one in memory (a replica installed
-    /// a snapshot of it): tables that changed are counted again, tables that are gone dropped.
+    /// a snapshot of it): tables that changed are counted again, tables that are gone dropped
+    /// with their data. A table whose global indexes changed on the way (the snapshot covers an
+    /// UpdateTable this node never applied) gets what applying it would have done: new indexes
+    /// backfilled from its items, dropped indexes' entries removed.
     pub fn reload_catalog(&self) -> Result<(), StorageError> {
+        let _ddl = lock(&self.ddl);
+        // No write may land between a backfill and the switch to the new metadata.
+        let _writes: Vec<MutexGuard<'_, ()>> = self.stripes.iter().map(lock).collect();
         let end = keys::prefix_successor(keys::CATALOG_PREFIX).expect("catalog prefix has a successor");
         let mut entries = Vec::new();
         self.for_each_in_range(keys::CATALOG_PREFIX, &end, |_, value| {
@@ -193,6 +199,11 @@ impl Database {
             let unchanged = self.tables.read().unwrap_or_else(|p| p.into_inner()).get(&meta.name).cloned();
             let table = match unchanged {
                 Some(table) if table.meta == meta => table,
+                Some(table) if table.meta.id == meta.id => {
+                    self.change_indexes(&table.meta, &meta).map_err(|e| StorageError::Io(e.to_string()))?;
+                    let stats = self.count_table(&meta)?;
+                    Arc::new(Table { meta, stats: Arc::new(Mutex::new(stats)) })
+                }
                 _ => {
                     let stats = self.count_table(&meta)?;
                     Arc::new(Table { meta, stats: Arc::new(Mutex::new(stats)) })
@@ -200,8 +211,46 @@ impl Database {
             };
             loaded.insert(table.meta.name.clone(), table);
         }
+        let gone: Vec<u64> = {
+            let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
+            let live: Vec<u64> = loaded.values().map(|t| t.meta.id).collect();
+            tables.values().map(|t| t.meta.id).filter(|id| !live.contains(id)).collect()
+        };
+        for table_id in gone {
+            let mut batch = WriteBatch::new();
+            Self::delete_table_data(&mut batch, table_id);
+            self.commit(batch, Durability::Buffered)?;
+        }
         *self.tables.write().unwrap_or_else(|p| p.into_inner()) = loaded;
         Ok(())
+    }
+
+    /// Adds to `batch` the deletion of every item, index entry and collection counter of table
+    /// `table_id`.
+    fn delete_table_data(batch: &mut WriteBatch, table_id: u64) {
+        let data = keys::table_prefix(table_id);
+        batch.delete_range(data.clone(), keys::prefix_successor(&data).expect("table prefix has a successor"));
+        let collections = keys::collection_table_prefix(table_id);
+        batch.delete_range(collections.clone(), keys::prefix_successor(&collections).expect("prefix has a successor"));
+    }
+
+    /// Brings the stored index entries of a table from `old`'s global indexes to `new`'s:
+    /// dropped indexes' entries removed, new ones backfilled from the table's items. Returns
+    /// the sizes of the new indexes. The caller holds the DDL lock and every write lock.
+    fn change_indexes(&self, old: &TableMeta, new: &TableMeta) -> Result<BTreeMap<u16, SizeStats>, ApiError> {
+        let added: Vec<&IndexMeta> = new.indexes.iter().filter(|i| old.index(&i.name).is_none()).collect();
+        let removed: Vec<&IndexMeta> = old.indexes.iter().filter(|i| new.index(&i.name).is_none()).collect();
+        for index in &removed {
+            let prefix = keys::index_prefix(new.id, index.id);
+            let mut batch = WriteBatch::new();
+            batch.delete_range(prefix.clone(), keys::prefix_successor(&prefix).expect("prefix has a successor"));
+            self.commit(batch, Durability::Buffered)?;
+        }
+        let mut added_stats = BTreeMap::new();
+        for index in &added {
+            added_stats.insert(index.id, self.backfill_index(new, index)?);
+        }
+        Ok(added_stats)
     }
 
     /// Counts the items of table `table_id` in the store again (a replica of one of its
@@ -402,10 +451,7 @@ impl Database {
         let description = table.describe("DELETING");
         let mut batch = WriteBatch::new();
         batch.delete(keys::catalog_key(name));
-        let data = keys::table_prefix(table.meta.id);
-        batch.delete_range(data.clone(), keys::prefix_successor(&data).expect("table prefix has a successor"));
-        let collections = keys::collection_table_prefix(table.meta.id);
-        batch.delete_range(collections.clone(), keys::prefix_successor(&collections).expect("prefix has a successor"));
+        Self::delete_table_data(&mut batch, table.meta.id);
         self.commit(batch, Durability::Sync)?;
         self.tables.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         Ok(description)
@@ -423,19 +469,9 @@ impl Database {
         // Hold every write lock while the index set changes, so that no write lands between the
         // backfill and the switch to the new metadata.
         let _writes: Vec<MutexGuard<'_, ()>> = self.stripes.iter().map(lock).collect();
-        let added: Vec<&IndexMeta> = meta.indexes.iter().filter(|i| old.meta.index(&i.name).is_none()).collect();
-        let removed: Vec<&IndexMeta> = old.meta.indexes.iter().filter(|i| meta.index(&i.name).is_none()).collect();
         let mut stats = lock(&old.stats).clone();
-        for index in &removed {
-            let prefix = keys::index_prefix(meta.id, index.id);
-            let mut batch = WriteBatch::new();
-            batch.delete_range(prefix.clone(), keys::prefix_successor(&prefix).expect("prefix has a successor"));
-            self.commit(batch, Durability::Buffered)?;
-            stats.remove(&index.id);
-        }
-        for index in &added {
-            stats.insert(index.id, self.backfill_index(&meta, index)?);
-        }
+        stats.retain(|id, _| *id == keys::TABLE_INDEX_ID || meta.indexes.iter().any(|i| i.id == *id));
+        stats.extend(self.change_indexes(&old.meta, &meta)?);
         let mut batch = WriteBatch::new();
         batch.put(keys::catalog_key(&meta.name), serde_json::to_vec(&meta).map_err(|e| corrupt("table metadata", e))?);
         self.commit(batch, Durability::Sync)?;
@@ -608,6 +644,66 @@ mod tests {
     use super::*;
     use crate::api::Service;
     use crate::storage::MemStore;
+
+    /// A catalog reloaded from a snapshot that covers an UpdateTable and a DeleteTable this node
+    /// never applied leaves the store as applying them would have: the new global index
+    /// backfilled and queryable, the deleted table's data gone.
+    #[test]
+    fn a_reloaded_catalog_backfills_new_indexes_and_drops_deleted_tables() {
+        let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
+        let db = Arc::new(Database::open(store.clone()).expect("open"));
+        let service = Service::new(db.clone());
+        for name in ["kept", "gone"] {
+            let create = serde_json::json!({
+                "TableName": name,
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "BillingMode": "PAY_PER_REQUEST"
+            });
+            service.call("CreateTable", create.to_string().as_bytes()).expect("create table");
+            for key in ["a", "b", "c"] {
+                let item = serde_json::json!({"pk": {"S": key}, "g": {"S": format!("group-{}", key == "c")}});
+                let put = serde_json::json!({"TableName": name, "Item": item});
+                service.call("PutItem", put.to_string().as_bytes()).expect("put");
+            }
+        }
+        // What another node's UpdateTable and DeleteTable wrote, as a snapshot delivers it:
+        // catalog records only.
+        let mut meta = db.table("kept").unwrap().meta.clone();
+        let index = crate::catalog::IndexMeta {
+            name: "by_g".into(),
+            id: meta.next_index_id,
+            kind: crate::catalog::IndexKind::Global,
+            key_schema: crate::catalog::KeySchema {
+                partition: crate::catalog::KeyAttribute { name: "g".into(), kind: crate::model::ScalarType::S },
+                sort: None,
+            },
+            projection: crate::catalog::Projection::All,
+            throughput: None,
+        };
+        meta.next_index_id += 1;
+        meta.indexes.push(index.clone());
+        let gone_id = db.table("gone").unwrap().meta.id;
+        let mut batch = WriteBatch::new();
+        batch.put(keys::catalog_key("kept"), serde_json::to_vec(&meta).unwrap());
+        batch.delete(keys::catalog_key("gone"));
+        store.write(batch, Durability::Sync).unwrap();
+
+        db.reload_catalog().expect("reload");
+        let kept = db.table("kept").expect("kept table");
+        assert_eq!(kept.stats(index.id).item_count, 3, "every item with the key attribute is in the index");
+        let query = serde_json::json!({
+            "TableName": "kept", "IndexName": "by_g",
+            "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"S": "group-false"}}
+        });
+        let found = service.call("Query", query.to_string().as_bytes()).expect("query the new index");
+        assert_eq!(found["Count"], 2, "{found}");
+        assert!(db.table("gone").is_err());
+        let start = keys::table_prefix(gone_id);
+        let end = keys::prefix_successor(&start).unwrap();
+        let left = store.scan(Bound::Included(&start), Bound::Excluded(&end), Direction::Forward, 10).unwrap();
+        assert!(left.is_empty(), "the deleted table's items are gone: {left:?}");
+    }
 
     /// A store holding an item damaged on the disk still opens (the cluster's scrubber repairs
     /// such replicas), the item still counts, and reading it is refused as corruption.
