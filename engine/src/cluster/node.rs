@@ -2402,6 +2402,22 @@ fn promote_learners(replica: &mut Replica) {
 
 /// The task driving one replica: ticks, inbound messages and proposals, then persistence,
 /// application and sending, in batches.
+/// Runs a group's storage work (raft persistence with its fsyncs, applying entries) so that a
+/// slow disk does not stall the node's other tasks: on a real node's multi-threaded runtime the
+/// worker hands its other tasks to another thread while this one waits for the disk (with one
+/// core, a 60 ms fsync would otherwise hold up every request for 60 ms). Under the simulator,
+/// and on a single-threaded runtime (tests), it runs inline.
+fn blocking_storage<T>(work: impl FnOnce() -> T) -> T {
+    #[cfg(not(madsim))]
+    {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
+            return tokio::task::block_in_place(work);
+        }
+    }
+    work()
+}
+
 async fn run_group(
     node: std::sync::Weak<ClusterNode>,
     mut replica: Replica,
@@ -2507,7 +2523,7 @@ async fn run_group(
             }
         }
         let Some(node) = node.upgrade() else { return };
-        let outcome = match replica.process_ready(&mut NodeMachine(&node)) {
+        let outcome = match blocking_storage(|| replica.process_ready(&mut NodeMachine(&node))) {
             Ok(outcome) => outcome,
             Err(e) => {
                 // A storage failure: the replica stops rather than acknowledge what it could
@@ -2588,6 +2604,29 @@ async fn run_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With one worker thread, storage work that waits (as an fsync does) must not hold up the
+    /// other tasks: here the waiting work can only finish once another task has run.
+    #[cfg(not(madsim))]
+    #[test]
+    fn storage_work_leaves_the_other_tasks_of_a_one_worker_runtime_running() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let received = runtime.block_on(async {
+            let (tx, rx) = std::sync::mpsc::channel::<u32>();
+            let waiting = tokio::spawn(async move {
+                blocking_storage(|| rx.recv_timeout(Duration::from_secs(10)).map_err(|e| e.to_string()))
+            });
+            // Let the waiting task start and block its thread first.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let sender = tokio::spawn(async move { tx.send(7).is_ok() });
+            assert!(sender.await.unwrap(), "the other task ran while storage work waited");
+            waiting.await.unwrap()
+        });
+        assert_eq!(received, Ok(7));
+        // A single-threaded runtime runs it inline.
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        assert_eq!(runtime.block_on(async { blocking_storage(|| 5) }), 5);
+    }
 
     #[test]
     fn a_late_split_starts_only_the_children_still_placed_here() {
