@@ -2400,8 +2400,6 @@ fn promote_learners(replica: &mut Replica) {
     }
 }
 
-/// The task driving one replica: ticks, inbound messages and proposals, then persistence,
-/// application and sending, in batches.
 /// Runs a group's storage work (raft persistence with its fsyncs, applying entries) so that a
 /// slow disk does not stall the node's other tasks: on a real node's multi-threaded runtime the
 /// worker hands its other tasks to another thread while this one waits for the disk (with one
@@ -2418,6 +2416,8 @@ fn blocking_storage<T>(work: impl FnOnce() -> T) -> T {
     work()
 }
 
+/// The task driving one replica: ticks, inbound messages and proposals, then persistence,
+/// application and sending, in batches.
 async fn run_group(
     node: std::sync::Weak<ClusterNode>,
     mut replica: Replica,
