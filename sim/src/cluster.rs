@@ -149,9 +149,14 @@ pub fn cluster_settings(partitions: u64, resources: Option<Resources>) -> Cluste
         replica,
         admin,
         scrub_interval_ms: SIM_SCRUB_INTERVAL_MS,
+        stranded_member_ms: SIM_STRANDED_MEMBER_MS,
         ..defaults
     }
 }
+
+/// How long a simulated group keeps a member a stopped move left behind: far sooner than a
+/// real node, whose snapshots may take minutes, so that a run's heal phase sees it go.
+pub const SIM_STRANDED_MEMBER_MS: u64 = 10_000;
 
 /// Time between two scrubs of a simulated node's replicas: far sooner than a real node's, so
 /// that damage left by a fault is found and repaired within a run's heal phase.

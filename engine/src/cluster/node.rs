@@ -91,6 +91,11 @@ pub struct ClusterSettings {
     /// among its partitions by what they are asked for (adaptive capacity, see
     /// `capacity::share`; 0: even shares). A report older than three intervals is dropped.
     pub capacity_share_interval_ms: u64,
+    /// How long a partition's leader lets its group keep a member beyond its recorded
+    /// membership (a learner, or a fourth voter) that makes no progress before removing it:
+    /// what a move leaves behind when the router driving it stops half-way. Such a member
+    /// blocks the repair of a damaged replica and every later move.
+    pub stranded_member_ms: u64,
 }
 
 impl ClusterSettings {
@@ -121,6 +126,7 @@ impl Default for ClusterSettings {
             admin: admin::AdminSettings::default(),
             scrub_interval_ms: 10_000,
             capacity_share_interval_ms: 1_000,
+            stranded_member_ms: 60_000,
         }
     }
 }
@@ -153,6 +159,8 @@ const ADMIN_PLACEMENT_SEED: u64 = 0x5a11;
 const INCARNATION_KEY: &[u8] = &[0x00, b'i'];
 /// Key present while this node rejoins after losing its store (see `ClusterSettings::rejoin`).
 const REJOINING_KEY: &[u8] = &[0x00, b'j'];
+/// Times a leader asks a stranded member's node to drop its replica before giving up.
+const STRANDED_DROP_ATTEMPTS_MAX: u32 = 30;
 /// Pause between the steps of a replica move.
 const MOVE_STEP_INTERVAL_MS: u64 = 100;
 /// The lowest incarnation of a node that restarted with an empty store (see `ClusterNode::start`).
@@ -669,6 +677,16 @@ impl ClusterNode {
     /// The table with id `table_id`, if this node's catalog has it.
     fn table_by_id(&self, table_id: u64) -> Option<Arc<crate::db::Table>> {
         self.db.table_names().iter().find_map(|n| self.db.table(n).ok().filter(|t| t.meta.id == table_id))
+    }
+
+    /// The nodes partition group `group`'s replicas are on as the metadata group recorded
+    /// them (empty for a group this node's maps do not hold).
+    fn mapped_replicas(&self, group: u64) -> Vec<u64> {
+        self.map_of(table_of_group(group))
+            .and_then(|map| {
+                map.get(crate::partition::PartitionId(group)).map(|p| p.replicas.iter().map(|r| r.node.0).collect())
+            })
+            .unwrap_or_default()
     }
 
     fn map_of(&self, table_id: u64) -> Option<Arc<PartitionMap>> {
@@ -1413,6 +1431,25 @@ impl ClusterNode {
         }
         tracing::info!(group, deleted, "replica dropped after moving away");
         to_outcome(Ok(json!({"Dropped": true})))
+    }
+
+    /// Has node `member`, removed from `group` as a stranded member, drop the replica it still
+    /// holds; tries once a second while the node does not answer, up to
+    /// `STRANDED_DROP_ATTEMPTS_MAX` times.
+    async fn drop_stranded(node: std::sync::Weak<ClusterNode>, group: u64, member: u64) {
+        for _ in 0..STRANDED_DROP_ATTEMPTS_MAX {
+            let Some(node) = node.upgrade() else { return };
+            let timeout = Duration::from_millis(node.settings.request_timeout_ms);
+            let outcome =
+                node.transport.request(member, group, Mode::Replicated, None, membership::DROP_REPLICA, b"{}", timeout);
+            if matches!(outcome.await, Ok(Outcome::Ok(_))) {
+                tracing::info!(group, member, "stranded member's replica dropped");
+                return;
+            }
+            drop(node);
+            tokio::time::sleep(Duration::from_millis(1_000)).await;
+        }
+        tracing::warn!(group, member, "a stranded member's node did not drop its replica");
     }
 
     /// Moves the replica of partition `group` on node `from` to node `to` (see
@@ -2385,6 +2422,68 @@ fn move_step(replica: &mut Replica, from: u64, to: u64, hosted: bool) -> MoveSte
     MoveStep::Pending
 }
 
+/// The member a leader should remove as stranded, if its group has more members than it
+/// should (`full` voters and a learner, or more than `full` voters): a learner outside the
+/// recorded membership `mapped` first, then a voter outside it other than the leader `me`.
+fn stranded_member(voters: &[u64], learners: &[u64], mapped: &[u64], me: u64, full: usize) -> Option<u64> {
+    let over = (voters.len() >= full && !learners.is_empty()) || voters.len() > full;
+    if !over || mapped.len() != full {
+        return None;
+    }
+    let outside = |m: &&u64| !mapped.contains(m) && **m != me;
+    learners.iter().find(outside).or_else(|| voters.iter().find(outside)).copied()
+}
+
+/// Voters, learners and each learner's matched index.
+type SeenMembership = (Vec<u64>, Vec<u64>, Vec<Option<u64>>);
+
+/// A leader's watch over members beyond its group's recorded membership: the membership and
+/// the progress it last saw, and since which tick they have not changed.
+#[derive(Debug, Default)]
+struct StrandedWatch {
+    seen: Option<SeenMembership>,
+    since_tick: u64,
+    /// The member whose removal was proposed, until the group no longer has it.
+    removing: Option<u64>,
+}
+
+impl StrandedWatch {
+    /// The member to remove now: one [`stranded_member`] names, in a group whose membership
+    /// and learners' progress have not changed, with no snapshot in flight, for
+    /// `window_ticks`.
+    fn check(&mut self, replica: &Replica, mapped: &[u64], ticks: u64, window_ticks: u64) -> Option<u64> {
+        let (voters, learners) = (replica.voters(), replica.learners());
+        let full = crate::partition::REPLICA_COUNT;
+        let Some(member) = stranded_member(&voters, &learners, mapped, replica.id(), full) else {
+            self.seen = None;
+            return None;
+        };
+        let progress: Vec<Option<u64>> = learners.iter().map(|l| replica.matched(*l)).collect();
+        let now = Some((voters, learners, progress));
+        if self.seen != now || !replica.snapshots_in_flight().is_empty() {
+            self.seen = now;
+            self.since_tick = ticks;
+            return None;
+        }
+        let stranded = ticks.saturating_sub(self.since_tick) >= window_ticks;
+        if stranded {
+            self.removing = Some(member);
+        }
+        stranded.then_some(member)
+    }
+
+    /// The member whose removal has taken effect since the last call: its node is to drop the
+    /// replica it still holds.
+    fn removed(&mut self, replica: &Replica) -> Option<u64> {
+        let member = self.removing?;
+        if replica.voters().contains(&member) || replica.learners().contains(&member) {
+            return None;
+        }
+        self.removing = None;
+        Some(member)
+    }
+}
+
 /// Has a leader promote a learner that holds everything committed to a voter.
 fn promote_learners(replica: &mut Replica) {
     if !replica.is_leader() || replica.has_pending_conf_change() {
@@ -2437,6 +2536,7 @@ async fn run_group(
     let mut was_learner = shared.accepting.load(Ordering::Relaxed);
     // The damaged replica last granted a rebuild here and the tick it was granted at.
     let mut repair_granted: Option<(u64, u64)> = None;
+    let mut stranded = StrandedWatch::default();
     loop {
         let mut events = Vec::new();
         tokio::select! {
@@ -2454,6 +2554,19 @@ async fn run_group(
                             node.ask_to_be_replaced(group);
                         }
                         promote_learners(&mut replica);
+                        if replica.is_leader() && !replica.has_pending_conf_change() && group != META_GROUP {
+                            let mapped = node.mapped_replicas(group);
+                            let window_ticks = settings.stranded_member_ms / settings.tick_ms.max(1);
+                            if let Some(member) = stranded.removed(&replica) {
+                                tokio::spawn(ClusterNode::drop_stranded(Arc::downgrade(&node), group, member));
+                            }
+                            if let Some(member) = stranded.check(&replica, &mapped, ticks, window_ticks) {
+                                match replica.propose_conf_change(ConfChangeType::RemoveNode, member) {
+                                    Ok(()) => tracing::info!(group, member, "stranded member removed"),
+                                    Err(error) => tracing::debug!(group, member, %error, "stranded member kept"),
+                                }
+                            }
+                        }
                     }
                 }
                 if ticks.is_multiple_of(COMPACT_CHECK_TICKS) {
@@ -2604,6 +2717,23 @@ async fn run_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_beyond_the_recorded_membership_is_stranded() {
+        let mapped = [1, 2, 3];
+        // A settled group, or one short of a member (a replacement under way), has none.
+        assert_eq!(stranded_member(&[1, 2, 3], &[], &mapped, 1, 3), None);
+        assert_eq!(stranded_member(&[1, 2], &[4], &mapped, 1, 3), None);
+        // A move's learner, or its target promoted beside the source, is.
+        assert_eq!(stranded_member(&[1, 2, 3], &[4], &mapped, 1, 3), Some(4));
+        assert_eq!(stranded_member(&[1, 2, 3, 4], &[], &mapped, 1, 3), Some(4));
+        // A move recorded already (its source left the record): the source is the extra one,
+        // unless it leads, which it must hand over first.
+        assert_eq!(stranded_member(&[1, 2, 3, 4], &[], &[2, 3, 4], 2, 3), Some(1));
+        assert_eq!(stranded_member(&[1, 2, 3, 4], &[], &[2, 3, 4], 1, 3), None);
+        // Without a full record to go by, nothing is removed.
+        assert_eq!(stranded_member(&[1, 2, 3], &[4], &[], 1, 3), None);
+    }
 
     /// With one worker thread, storage work that waits (as an fsync does) must not hold up the
     /// other tasks: here the waiting work can only finish once another task has run.

@@ -537,6 +537,13 @@ impl Replica {
                     batch.put(tag_key(self.group, APPLIED_TAG), entry.index.to_be_bytes().to_vec());
                     self.store.write(batch, Durability::Buffered)?;
                     outcome.membership_changed = true;
+                    // A leader elected before it applied its own removal (the leader that
+                    // proposed it failed first) would stay leader of a group without it, and
+                    // raft-rs panics on the next acknowledgement it counts. It steps down.
+                    if self.raw.raft.state == raft::StateRole::Leader && !conf_state.voters.contains(&self.id()) {
+                        let term = self.raw.raft.term;
+                        self.raw.raft.become_follower(term, raft::INVALID_ID);
+                    }
                 }
                 // Empty entries (a new leader's first entry) change no data.
                 _ => {}

@@ -13,7 +13,6 @@
 //! while the replica is rebuilt, and no two replicas of a group rebuild at once. A leader whose
 //! own copy is damaged hands its leadership to a caught-up voter first.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -131,11 +130,10 @@ impl ClusterNode {
         loop {
             tokio::time::sleep(Duration::from_millis(interval_ms)).await;
             let Some(node) = node.upgrade() else { return };
-            let candidates: Vec<u64> = lock(&node.groups)
-                .iter()
-                .filter(|(g, h)| **g != META_GROUP && !h.retired && !h.rejoining.load(Ordering::Relaxed))
-                .map(|(g, _)| *g)
-                .collect();
+            // A rejoining replica is scrubbed too: one rebuilt while its disk still damaged
+            // what it wrote can otherwise never apply its log again, nor be rebuilt.
+            let candidates: Vec<u64> =
+                lock(&node.groups).iter().filter(|(g, h)| **g != META_GROUP && !h.retired).map(|(g, _)| *g).collect();
             let Some(group) = candidates.iter().copied().find(|g| *g > last).or_else(|| candidates.first().copied())
             else {
                 continue;

@@ -299,3 +299,27 @@ fn a_late_heartbeat_for_an_earlier_replica_is_dropped() {
     let ready = fresh_node.replica.process_ready(&mut fresh_node.machine).unwrap();
     assert!(ready.messages.is_empty(), "no answer to a dropped heartbeat: {:?}", ready.messages);
 }
+
+/// A leader that applies a membership change removing itself (as one elected before it applied
+/// its removal does) steps down instead of leading a group it is not in, where raft-rs would
+/// panic on the next acknowledgement; the other two elect a leader and go on.
+#[test]
+fn a_leader_that_applies_its_own_removal_steps_down() {
+    use raft::prelude::ConfChangeType;
+    let stores: BTreeMap<u64, Arc<MemStore>> = (1..=3).map(|id| (id, Arc::new(MemStore::new()))).collect();
+    let mut nodes: BTreeMap<u64, Node> = stores.iter().map(|(&id, s)| (id, node(id, s.clone(), 5))).collect();
+    assert!(run(&mut nodes, &[], 200, |n| leader(n, &[]).is_some()), "no leader elected");
+    let first = leader(&nodes, &[]).unwrap();
+    nodes.get_mut(&first).unwrap().replica.propose_conf_change(ConfChangeType::RemoveNode, first).unwrap();
+    let removed = |n: &BTreeMap<u64, Node>| n.values().all(|n| !n.replica.voters().contains(&first));
+    assert!(run(&mut nodes, &[], 50, removed), "the removal was not applied everywhere");
+    assert!(!nodes[&first].replica.is_leader(), "the removed leader still leads");
+    let others: Vec<u64> = nodes.keys().copied().filter(|id| *id != first).collect();
+    let down = [first];
+    assert!(run(&mut nodes, &down, 200, |n| leader(n, &down).is_some()), "the other two elect no leader");
+    let second = leader(&nodes, &down).unwrap();
+    nodes.get_mut(&second).unwrap().replica.propose(vec![], b"after".to_vec()).unwrap();
+    assert!(run(&mut nodes, &down, 20, |n| others
+        .iter()
+        .all(|id| n[id].machine.applied.last().map(Vec::as_slice) == Some(b"after".as_slice()))));
+}
