@@ -213,8 +213,8 @@ struct RunOptions {
     storage: StorageKind,
     /// Fault kinds the nemesis may use: all, none, network, disk, process, or names
     /// (crash, pause, zone-crash, zone-cut, isolate, halves, loss, latency, disk-eio-write,
-    /// disk-eio-sync, disk-corrupt, disk-slow, disk-full, swizzle-clog), comma-separated;
-    /// disk-rot only when named.
+    /// disk-eio-sync, disk-corrupt, disk-rot, disk-slow, disk-full, swizzle-clog, split, wipe,
+    /// move), comma-separated.
     #[arg(long, default_value = "all")]
     faults: FaultSet,
     /// Workload and fault shape.

@@ -78,7 +78,7 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind `--faults all` means, in its order.
-    pub const ALL: [FaultKind; 17] = [
+    pub const ALL: [FaultKind; 18] = [
         FaultKind::Crash,
         FaultKind::Pause,
         FaultKind::ZoneCrash,
@@ -90,6 +90,7 @@ impl FaultKind {
         FaultKind::DiskWriteError,
         FaultKind::DiskSyncError,
         FaultKind::DiskCorrupt,
+        FaultKind::DiskRot,
         FaultKind::DiskSlow,
         FaultKind::DiskFull,
         FaultKind::Swizzle,
@@ -97,10 +98,6 @@ impl FaultKind {
         FaultKind::Wipe,
         FaultKind::Move,
     ];
-
-    /// Kinds a run uses only when named: `disk-rot`, until a replica rebuilt after it is known
-    /// to recover in every swarm (some seeds still end with one failing an apply).
-    pub const NAMED_ONLY: [FaultKind; 1] = [FaultKind::DiskRot];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
@@ -169,11 +166,10 @@ impl FromStr for FaultSet {
                 "disk" => kinds.extend(FaultKind::ALL.into_iter().filter(|k| k.is_disk())),
                 "network" => kinds.extend(FaultKind::ALL.into_iter().filter(|k| k.is_network())),
                 "process" => kinds.extend([FaultKind::Crash, FaultKind::Pause, FaultKind::ZoneCrash, FaultKind::Wipe]),
-                name => match FaultKind::ALL.into_iter().chain(FaultKind::NAMED_ONLY).find(|k| k.name() == name) {
+                name => match FaultKind::ALL.into_iter().find(|k| k.name() == name) {
                     Some(kind) => kinds.push(kind),
                     None => {
-                        let known: Vec<&str> =
-                            FaultKind::ALL.iter().chain(&FaultKind::NAMED_ONLY).map(|k| k.name()).collect();
+                        let known: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
                         return Err(format!(
                             "unknown fault {name:?}: use all, none, network, disk, process or {}",
                             known.join(", ")
@@ -454,8 +450,9 @@ mod tests {
         assert_eq!("all".parse::<FaultSet>().unwrap().0.len(), FaultKind::ALL.len());
         assert_eq!("none".parse::<FaultSet>().unwrap().0, []);
         assert_eq!("crash,crash, pause".parse::<FaultSet>().unwrap().0, [FaultKind::Crash, FaultKind::Pause]);
-        assert_eq!("disk".parse::<FaultSet>().unwrap().0.len(), 5);
-        assert_eq!("disk,disk-rot".parse::<FaultSet>().unwrap().0.len(), 6, "rot only by name");
+        assert_eq!("disk".parse::<FaultSet>().unwrap().0.len(), 6);
+        assert!("all".parse::<FaultSet>().unwrap().0.contains(&FaultKind::DiskRot));
+        assert_eq!("disk,disk-rot".parse::<FaultSet>().unwrap().0.len(), 6, "named twice, counted once");
         assert_eq!("network".parse::<FaultSet>().unwrap().0.len(), 6);
         let error = "crash,meteor".parse::<FaultSet>().unwrap_err();
         assert!(error.contains("unknown fault \"meteor\""), "{error}");

@@ -194,11 +194,12 @@ impl ClusterNode {
     async fn repair_granted(&self, group: u64) -> bool {
         let body = serde_json::to_vec(&json!({"Node": self.me})).unwrap_or_default();
         let timeout = Duration::from_millis(self.settings.request_timeout_ms);
+        // The leader this node knows of first, then every other node: a damaged replica that
+        // cannot apply its log may hold a hint that is long out of date (that node may have
+        // moved the replica away), and only the real leader grants.
         let leader = lock(&self.leader_hints).get(&group).copied().filter(|l| *l != self.me);
-        let peers: Vec<u64> = match leader {
-            Some(leader) => vec![leader],
-            None => self.spec.ids().into_iter().filter(|p| *p != self.me).collect(),
-        };
+        let mut peers: Vec<u64> = leader.into_iter().collect();
+        peers.extend(self.spec.ids().into_iter().filter(|p| *p != self.me && Some(*p) != leader));
         for peer in peers {
             let outcome = self.transport.request(peer, group, Mode::Replicated, None, REPAIR_REPLICA, &body, timeout);
             if let Ok(Outcome::Ok(answer)) = outcome.await {
