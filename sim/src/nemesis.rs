@@ -487,9 +487,9 @@ mod tests {
             }
             assert!(p.faults.windows(2).all(|w| w[0].start_ms <= w[1].start_ms));
         }
-        // crash, pause, cut, isolate, split (halves), lose, link, the five disk kinds,
+        // crash, pause, cut, isolate, split (halves), lose, link, the six disk kinds,
         // swizzle-clog, split-partition and move-replica.
-        assert_eq!(kinds_seen.len(), 15, "every shape of fault is drawn by some seed: {kinds_seen:?}");
+        assert_eq!(kinds_seen.len(), 16, "every shape of fault is drawn by some seed: {kinds_seen:?}");
     }
 
     #[test]
