@@ -131,6 +131,24 @@ impl Shares {
 /// load is rising should not be held exactly at last interval's use.
 pub const DEMAND_HEADROOM: f64 = 0.2;
 
+/// Share of a table's limit kept evenly divided among its partitions whatever the demand, so
+/// that a partition idle while another saturates the table still serves its first requests
+/// before the next reports raise its share.
+pub const RESERVED_FRACTION: f64 = 0.1;
+
+/// Divides `rate` units per second among claimants asking `demands` (units per second) of a
+/// table split into `partitions`: every claimant gets a `1 / partitions` part of the
+/// [`RESERVED_FRACTION`], and the rest goes by [`allocate_by_demand`] to what each asks beyond
+/// its reserved part.
+pub fn allocate(rate: f64, partitions: u32, demands: &[f64]) -> Vec<f64> {
+    let reserved = rate * RESERVED_FRACTION / f64::from(partitions.max(1));
+    let beyond: Vec<f64> = demands.iter().map(|d| (d - reserved).max(0.0)).collect();
+    allocate_by_demand(rate * (1.0 - RESERVED_FRACTION), partitions, &beyond)
+        .into_iter()
+        .map(|units| units + reserved)
+        .collect()
+}
+
 /// Divides `rate` units per second among claimants asking `demands` (units per second) of a
 /// table split into `partitions`, by max-min fairness: when the demands add up to more than
 /// the rate, every demand below a level is met in full and the others get that level, the
@@ -142,7 +160,7 @@ pub const DEMAND_HEADROOM: f64 = 0.2;
 /// The allocations never add up to more than `rate` when claimants are at most one per
 /// partition; several claimants of one partition (replicas serving eventually consistent
 /// reads) each get the even part of what is left.
-pub fn allocate(rate: f64, partitions: u32, demands: &[f64]) -> Vec<f64> {
+pub fn allocate_by_demand(rate: f64, partitions: u32, demands: &[f64]) -> Vec<f64> {
     let partitions = f64::from(partitions.max(1));
     let demands: Vec<f64> = demands.iter().map(|d| d.max(0.0)).collect();
     let total: f64 = demands.iter().sum();
@@ -184,16 +202,22 @@ mod tests {
 
     #[test]
     fn an_unsaturated_table_gives_every_claimant_its_demand_and_spreads_the_rest() {
-        let allocated = allocate(1_000.0, 4, &[100.0, 0.0, 300.0, 0.0]);
+        let allocated = allocate_by_demand(1_000.0, 4, &[100.0, 0.0, 300.0, 0.0]);
         // Wants 120 and 360; 520 left over, 130 each.
         assert_eq!(allocated, vec![250.0, 130.0, 490.0, 130.0]);
+        // With a tenth reserved (25 each), the rest goes to what is asked beyond it.
+        let allocated = allocate(1_000.0, 4, &[100.0, 0.0, 300.0, 0.0]);
+        assert_eq!(allocated, vec![235.0, 145.0, 475.0, 145.0]);
     }
 
     #[test]
     fn a_saturated_table_meets_small_demands_and_levels_the_large_ones() {
-        let allocated = allocate(1_000.0, 4, &[100.0, 2_000.0, 3_000.0, 0.0]);
+        let allocated = allocate_by_demand(1_000.0, 4, &[100.0, 2_000.0, 3_000.0, 0.0]);
         // 100 and 0 are met; 900 left for the two hot claimants: 450 each.
         assert_eq!(allocated, vec![100.0, 450.0, 450.0, 0.0]);
+        // An idle claimant keeps its reserved part (25) while the table is saturated.
+        let allocated = allocate(1_000.0, 4, &[100.0, 2_000.0, 3_000.0, 0.0]);
+        assert_eq!(allocated, vec![100.0, 437.5, 437.5, 25.0]);
         assert!((allocated.iter().sum::<f64>() - 1_000.0).abs() < 1e-9);
         // Nearly saturated: every demand is met, and the headroom shrinks to what is spare.
         let allocated = allocate(1_000.0, 2, &[100.0, 850.0]);
@@ -228,7 +252,8 @@ mod tests {
         assert_eq!(board.len(), 1);
         let mut shares = Shares::new();
         shares.recompute(2, &board, |_, _| Some(1_000.0));
-        assert!((shares.fraction(7, Access::Read, Slot { index: 1, count: 2 }) - 1.0).abs() < 1e-9);
+        // All but the other partition's reserved part (50 units).
+        assert!((shares.fraction(7, Access::Read, Slot { index: 1, count: 2 }) - 0.95).abs() < 1e-9);
     }
 
     proptest! {
@@ -238,7 +263,7 @@ mod tests {
             demands in proptest::collection::vec(0.0f64..50_000.0, 1..20),
         ) {
             let partitions = demands.len() as u32;
-            let allocated = allocate(rate, partitions, &demands);
+            let allocated = allocate_by_demand(rate, partitions, &demands);
             let total: f64 = allocated.iter().sum();
             prop_assert!(total <= rate * (1.0 + 1e-9) + 1e-9, "total {total} over {rate}");
             if demands.iter().sum::<f64>() <= rate {
@@ -253,6 +278,24 @@ mod tests {
                 let most = allocated.iter().copied().fold(0.0, f64::max);
                 for a in short {
                     prop_assert!(a + 1e-6 >= most, "short claimant {a} below {most}");
+                }
+            }
+        }
+
+        #[test]
+        fn every_partition_keeps_its_reserved_part_and_the_total_holds(
+            rate in 1.0f64..100_000.0,
+            demands in proptest::collection::vec(0.0f64..50_000.0, 1..20),
+        ) {
+            let partitions = demands.len() as u32;
+            let allocated = allocate(rate, partitions, &demands);
+            let reserved = rate * RESERVED_FRACTION / f64::from(partitions);
+            prop_assert!(allocated.iter().all(|a| *a + 1e-9 >= reserved));
+            prop_assert!(allocated.iter().sum::<f64>() <= rate * (1.0 + 1e-9) + 1e-9);
+            // A claimant asking no more than its reserved part gets at least what it asks.
+            for (a, d) in allocated.iter().zip(&demands) {
+                if *d <= reserved {
+                    prop_assert!(*a + 1e-9 >= *d);
                 }
             }
         }

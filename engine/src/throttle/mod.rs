@@ -21,7 +21,7 @@
 
 pub mod plan;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -38,17 +38,19 @@ use crate::partition::HashRange;
 /// A node's capacity enforcement.
 pub struct Throttle {
     state: Mutex<State>,
+    /// The shares of table-wide limits the demand reports give this node (in a cluster),
+    /// replaced whole once per demand interval, so that requests plan against them without
+    /// holding the buckets' lock.
+    shares: Mutex<Arc<Shares>>,
     quota: Quota,
     epoch: tokio::time::Instant,
 }
 
-/// What enforcement keeps, under one lock: the buckets, and in a cluster the demand reports
-/// and the shares of table-wide limits they give this node.
+/// What enforcement keeps under one lock: the buckets, and in a cluster the demand reports.
 #[derive(Debug, Default)]
 struct State {
     buckets: Buckets,
     board: Board,
-    shares: Shares,
 }
 
 impl std::fmt::Debug for Throttle {
@@ -102,7 +104,12 @@ impl Throttle {
 
     /// Enforcement with the per-table quotas `quota`.
     pub fn with_quota(quota: Quota) -> Throttle {
-        Throttle { state: Mutex::new(State::default()), quota, epoch: tokio::time::Instant::now() }
+        Throttle {
+            state: Mutex::new(State::default()),
+            shares: Mutex::new(Arc::new(Shares::new())),
+            quota,
+            epoch: tokio::time::Instant::now(),
+        }
     }
 
     /// The per-table quotas enforced.
@@ -116,6 +123,11 @@ impl Throttle {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The shares in force now.
+    fn shares(&self) -> Arc<Shares> {
+        self.shares.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Number of buckets kept (they are tied to the tables that exist).
@@ -133,12 +145,12 @@ impl Throttle {
         placement: &dyn Fn(&TableMeta, Option<u64>) -> Placement,
     ) -> Admission {
         let Ok(request) = serde_json::from_slice::<Value>(body) else { return Admission::Free };
-        let now = self.now();
-        let mut state = self.lock();
-        let State { buckets, shares, .. } = &mut *state;
-        let placing = Placing { placement, sizing: Sizing { quota: self.quota, shares: Some(shares) } };
+        let shares = self.shares();
+        let placing = Placing { placement, sizing: Sizing { quota: self.quota, shares: Some(&shares) } };
         let Some(plan) = plan::plan(db, operation, &request, body, &placing) else { return Admission::Free };
         let parts: Vec<Part> = plan.parts.iter().map(|p| p.part.clone()).collect();
+        let now = self.now();
+        let buckets = &mut self.lock().buckets;
         match plan.shape {
             Shape::Single | Shape::Transaction => match buckets.admit_all(now, &parts) {
                 Ok(grant) => Admission::Admitted(Ticket { grant, parts, body: None, unprocessed: None }),
@@ -204,13 +216,11 @@ impl Throttle {
     /// into (`partitions` gives each table's current count, `None` when unknown). Buckets live
     /// only as long as what they limit.
     pub fn follow_catalog(&self, db: &Database, partitions: &dyn Fn(&TableMeta) -> Option<u32>) {
-        let tables: std::collections::BTreeMap<u64, TableMeta> =
-            db.table_names().iter().filter_map(|n| db.table(n).ok()).map(|t| (t.meta.id, t.meta.clone())).collect();
+        let tables = tables_by_id(db);
+        let shares = self.shares();
+        let sizing = Sizing { quota: self.quota, shares: Some(&shares) };
         let now = self.now();
-        let mut state = self.lock();
-        let State { buckets, shares, .. } = &mut *state;
-        let sizing = Sizing { quota: self.quota, shares: Some(shares) };
-        buckets.follow(now, |key: &BucketKey| {
+        self.lock().buckets.follow(now, |key: &BucketKey| {
             let meta = tables.get(&key.table_id)?;
             if key.slot.is_some_and(|slot| partitions(meta).is_some_and(|count| count != slot.count)) {
                 return None;
@@ -248,12 +258,13 @@ impl Throttle {
             .collect();
         state.board.record(me, now, demands.clone());
         state.board.expire(now, report_age_max);
-        let rates: std::collections::BTreeMap<u64, TableMeta> =
-            db.table_names().iter().filter_map(|n| db.table(n).ok()).map(|t| (t.meta.id, t.meta.clone())).collect();
-        let State { board, shares, .. } = &mut *state;
-        shares.recompute(me, board, |table_id, access| {
-            rates.get(&table_id).map(|meta| crate::capacity::table_rate(meta, access, &self.quota))
+        let tables = tables_by_id(db);
+        let mut shares = Shares::new();
+        shares.recompute(me, &state.board, |table_id, access| {
+            tables.get(&table_id).map(|meta| crate::capacity::table_rate(meta, access, &self.quota))
         });
+        drop(state);
+        *self.shares.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(shares);
         demands
     }
 
@@ -266,8 +277,13 @@ impl Throttle {
     /// The fraction of table `table_id`'s `access` limit this node's bucket for `slot`
     /// enforces now.
     pub fn share_of(&self, table_id: u64, access: Access, slot: Slot) -> f64 {
-        self.lock().shares.fraction(table_id, access, slot)
+        self.shares().fraction(table_id, access, slot)
     }
+}
+
+/// Every table of `db`'s catalog, by id.
+fn tables_by_id(db: &Database) -> std::collections::BTreeMap<u64, TableMeta> {
+    db.table_names().iter().filter_map(|n| db.table(n).ok()).map(|t| (t.meta.id, t.meta.clone())).collect()
 }
 
 /// Partitions a single node divides a table into for the per-partition limit: DynamoDB's rule
