@@ -1433,16 +1433,23 @@ impl ClusterNode {
         to_outcome(Ok(json!({"Dropped": true})))
     }
 
+    /// Asks node `peer` to drop its replica of `group` (`Squall.DropReplica`); `NoReplica` when
+    /// it does not answer.
+    async fn ask_to_drop(&self, peer: u64, group: u64) -> Outcome {
+        let timeout = Duration::from_millis(self.settings.request_timeout_ms);
+        self.transport
+            .request(peer, group, Mode::Replicated, None, membership::DROP_REPLICA, b"{}", timeout)
+            .await
+            .unwrap_or(Outcome::NoReplica)
+    }
+
     /// Has node `member`, removed from `group` as a stranded member, drop the replica it still
     /// holds; tries once a second while the node does not answer, up to
     /// `STRANDED_DROP_ATTEMPTS_MAX` times.
     async fn drop_stranded(node: std::sync::Weak<ClusterNode>, group: u64, member: u64) {
         for _ in 0..STRANDED_DROP_ATTEMPTS_MAX {
             let Some(node) = node.upgrade() else { return };
-            let timeout = Duration::from_millis(node.settings.request_timeout_ms);
-            let outcome =
-                node.transport.request(member, group, Mode::Replicated, None, membership::DROP_REPLICA, b"{}", timeout);
-            if matches!(outcome.await, Ok(Outcome::Ok(_))) {
+            if matches!(node.ask_to_drop(member, group).await, Outcome::Ok(_)) {
                 tracing::info!(group, member, "stranded member's replica dropped");
                 return;
             }
@@ -1491,15 +1498,7 @@ impl ClusterNode {
         let voters = voters.filter(|v| !v.is_empty()).unwrap_or_default();
         let record = json!({"TableId": table_id, "Group": group, "Voters": voters, "AsOf": as_of});
         self.route_meta(membership::RECORD_MEMBERSHIP, &serde_json::to_vec(&record).unwrap_or_default()).await?;
-        let dropped = if from == self.me {
-            self.drop_requested(group)
-        } else {
-            let timeout = Duration::from_millis(self.settings.request_timeout_ms);
-            self.transport
-                .request(from, group, Mode::Replicated, None, membership::DROP_REPLICA, b"{}", timeout)
-                .await
-                .unwrap_or(Outcome::NoReplica)
-        };
+        let dropped = if from == self.me { self.drop_requested(group) } else { self.ask_to_drop(from, group).await };
         if !matches!(dropped, Outcome::Ok(_)) {
             tracing::warn!(group, from, "the moved replica's old node did not drop it");
         }
