@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +13,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{ApiError, Service, REQUEST_BYTES_MAX};
+use crate::net::Listener;
 use crate::resources::{take_work, Stage, Work};
 
 /// Prefix of `X-Amz-Target` values.
@@ -99,7 +98,7 @@ impl hyper::rt::Timer for RuntimeTimer {
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets open
 /// connections finish their current request, and returns.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Box<dyn Listener>,
     service: impl Handler,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -108,7 +107,7 @@ pub async fn serve(
 
 /// [`serve`] with explicit settings.
 pub async fn serve_with(
-    listener: TcpListener,
+    mut listener: Box<dyn Listener>,
     service: impl Handler,
     shutdown: impl Future<Output = ()>,
     config: HttpConfig,
@@ -153,7 +152,7 @@ pub async fn serve_with(
                 .keep_alive(true)
                 .timer(RuntimeTimer)
                 .header_read_timeout(Duration::from_millis(header_read_timeout_ms))
-                .serve_connection(TokioIo::new(FlushOnWrite::new(stream)), handler);
+                .serve_connection(TokioIo::new(stream), handler);
             tokio::pin!(connection);
             tokio::select! {
                 result = connection.as_mut() => {
@@ -176,93 +175,6 @@ pub async fn serve_with(
     )
     .await;
     Ok(())
-}
-
-/// A stream whose flushes reach the socket only after something was written.
-///
-/// hyper's HTTP/1 dispatcher flushes its transport on every poll, written or not. On a real
-/// socket an empty flush costs nothing; the simulator's TCP sends one packet per flush, each
-/// with its own link latency, so every wake-up of a connection task would put an empty packet
-/// on the simulated wire ahead of the next response. (The workloads driver wraps its client
-/// streams the same way.)
-struct FlushOnWrite<S> {
-    inner: S,
-    unflushed: bool,
-}
-
-impl<S> FlushOnWrite<S> {
-    fn new(inner: S) -> Self {
-        FlushOnWrite { inner, unflushed: false }
-    }
-}
-
-impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for FlushOnWrite<S> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FlushOnWrite<S> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let result = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(result, std::task::Poll::Ready(Ok(written)) if written > 0) {
-            self.unflushed = true;
-        }
-        result
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let result = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(result, std::task::Poll::Ready(Ok(written)) if written > 0) {
-            self.unflushed = true;
-        }
-        result
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        if !self.unflushed {
-            return std::task::Poll::Ready(Ok(()));
-        }
-        let result = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
-        if matches!(result, std::task::Poll::Ready(Ok(()))) {
-            self.unflushed = false;
-        }
-        result
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        if self.unflushed {
-            std::task::ready!(self.as_mut().poll_flush(cx))?;
-        }
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// Binds `addr` and serves on it; see [`serve`].
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }
 
 /// What answers the API requests the HTTP layer receives: the local [`Service`] on a single

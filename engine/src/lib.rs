@@ -22,6 +22,7 @@ pub mod db;
 pub mod expr;
 pub mod http;
 pub mod model;
+pub mod net;
 pub mod node;
 pub mod partition;
 pub mod planted;

@@ -13,6 +13,7 @@ use crate::cluster::router::Router;
 use crate::cluster::transport::Transport;
 use crate::cluster::ClusterSpec;
 use crate::db::Database;
+use crate::net::Network;
 use crate::storage::{KvStore, MemStore, RocksStore, StorageError};
 use crate::throttle::Throttle;
 
@@ -99,18 +100,20 @@ pub fn open_store(storage: &StorageConfig) -> Result<Arc<dyn KvStore>, NodeError
 /// Settings of a node beyond its [`NodeConfig`]. Kept apart from it so that the places that
 /// build a `NodeConfig` field by field (the simulator, the workload tests) need not change
 /// for each new setting.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct NodeOptions {
     /// Enforce the tables' capacity (DynamoDB's throttling; see `crate::throttle`). On by
     /// default; off lets benchmarks measure the engine's raw speed.
     pub throttling: bool,
     /// The per-table quotas enforced (DynamoDB's defaults unless raised).
     pub quota: Quota,
+    /// The network the node listens and dials on: TCP, or the simulator's.
+    pub network: Network,
 }
 
 impl Default for NodeOptions {
     fn default() -> NodeOptions {
-        NodeOptions { throttling: true, quota: Quota::default() }
+        NodeOptions { throttling: true, quota: Quota::default(), network: Network::tcp() }
     }
 }
 
@@ -134,8 +137,8 @@ pub async fn run_with(
     let throttle = options.throttling.then(|| Arc::new(Throttle::with_quota(options.quota)));
     let store = open_store(&config.storage)?;
     let db = Arc::new(Database::open(store)?);
-    let Some(cluster) = config.cluster else {
-        let listener = crate::http::bind(config.listen).await?;
+    let Some(mut cluster) = config.cluster else {
+        let listener = options.network.bind(config.listen).await?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, tables = db.table_names().len(), "node serving");
         ready(addr);
@@ -152,9 +155,10 @@ pub async fn run_with(
         Some(spec) => spec.peer_addr().map_err(crate::cluster::node::ClusterError::from)?,
         None => return Err(crate::cluster::node::ClusterError::NotInCluster(me).into()),
     };
+    cluster.settings.transport.network = options.network.clone();
     // Bind both listeners before starting replicas, so a port conflict fails fast.
-    let peer_listener = tokio::net::TcpListener::bind(peer_addr).await?;
-    let listener = crate::http::bind(config.listen).await?;
+    let peer_listener = options.network.bind(peer_addr).await?;
+    let listener = options.network.bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let http = crate::http::HttpConfig { resources: cluster.settings.resources.clone(), ..Default::default() };
     let transport_settings = cluster.settings.transport_settings();

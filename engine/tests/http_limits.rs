@@ -17,7 +17,7 @@ fn start(config: HttpConfig) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, s
     let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let listener = squall_engine::net::Network::tcp().bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
             let db = Arc::new(Database::open(Arc::new(MemStore::new())).unwrap());
             serve_with(

@@ -120,16 +120,10 @@ impl ClusterSpec {
     }
 }
 
-/// The engine settings of every simulated node: `partitions` per table, the node's modelled
-/// hardware, and peer links flushed at most once per timer tick (the simulated TCP hands each
-/// flushed chunk over no sooner than a tick after the reader asks; see
-/// `TransportSettings::flush_interval_us`).
+/// The engine settings of every simulated node: `partitions` per table and the node's modelled
+/// hardware.
 pub fn cluster_settings(partitions: u64, resources: Option<Resources>) -> ClusterSettings {
     let defaults = ClusterSettings::default();
-    let transport = squall_engine::cluster::transport::TransportSettings {
-        flush_interval_us: crate::resources::TIMER_RESOLUTION_NS / 1_000,
-        ..defaults.transport.clone()
-    };
     // Logs are compacted far sooner than on a real node, so that compaction happens in every
     // run, under every fault, rather than only in runs long enough to fill 10,000 entries.
     let replica = squall_engine::replication::ReplicaSettings {
@@ -145,7 +139,6 @@ pub fn cluster_settings(partitions: u64, resources: Option<Resources>) -> Cluste
     ClusterSettings {
         partitions_per_table: Some(partitions),
         resources,
-        transport,
         replica,
         admin,
         scrub_interval_ms: SIM_SCRUB_INTERVAL_MS,

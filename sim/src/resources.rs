@@ -154,19 +154,43 @@ pub struct DiskProfile {
     pub sync: Latency,
 }
 
-/// The network between hosts.
+/// The network between hosts: one-way latencies per kind of link, each uniform between its two
+/// figures (microseconds), and each node's link bandwidth.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkProfile {
-    /// Shortest one-way latency of a packet, microseconds.
-    pub one_way_us_min: u64,
-    /// Longest one-way latency of a packet, microseconds.
-    pub one_way_us_max: u64,
+    /// Between two hosts of one zone: shortest one-way latency.
+    pub intra_zone_us_min: u64,
+    /// Between two hosts of one zone: longest one-way latency.
+    pub intra_zone_us_max: u64,
+    /// Between hosts of two zones: shortest one-way latency.
+    pub cross_zone_us_min: u64,
+    /// Between hosts of two zones: longest one-way latency.
+    pub cross_zone_us_max: u64,
+    /// Between a client and a node: shortest one-way latency.
+    pub client_us_min: u64,
+    /// Between a client and a node: longest one-way latency.
+    pub client_us_max: u64,
     /// Bandwidth of a node's network link in each direction, MB/s (10^6 bytes); a node's
     /// sends queue for it. 1,250 MB/s (10 Gb/s) when the profile does not say.
     #[serde(default = "default_network_bandwidth_mb_s")]
     pub bandwidth_mb_s: f64,
 }
+
+impl NetworkProfile {
+    /// The simulated network's latencies.
+    pub fn latencies(&self) -> crate::net::Latencies {
+        crate::net::Latencies {
+            same_host_us: (SAME_HOST_US, SAME_HOST_US),
+            intra_zone_us: (self.intra_zone_us_min, self.intra_zone_us_max),
+            cross_zone_us: (self.cross_zone_us_min, self.cross_zone_us_max),
+            client_us: (self.client_us_min, self.client_us_max),
+        }
+    }
+}
+
+/// One-way latency between two processes on one host (a loopback hop), microseconds.
+pub const SAME_HOST_US: u64 = 10;
 
 fn default_network_bandwidth_mb_s() -> f64 {
     1_250.0
@@ -238,8 +262,15 @@ impl Profile {
         self.disk.read.validate("disk.read")?;
         self.disk.write.validate("disk.write")?;
         self.disk.sync.validate("disk.sync")?;
-        if self.network.one_way_us_min == 0 || self.network.one_way_us_max < self.network.one_way_us_min {
-            return Err("network: one_way_us_min must be above 0 and at most one_way_us_max".into());
+        let network = &self.network;
+        for (name, min, max) in [
+            ("intra_zone", network.intra_zone_us_min, network.intra_zone_us_max),
+            ("cross_zone", network.cross_zone_us_min, network.cross_zone_us_max),
+            ("client", network.client_us_min, network.client_us_max),
+        ] {
+            if min == 0 || max < min {
+                return Err(format!("network: {name}_us_min must be above 0 and at most {name}_us_max"));
+            }
         }
         if !(self.network.bandwidth_mb_s.is_finite() && self.network.bandwidth_mb_s > 0.0) {
             return Err("network.bandwidth_mb_s must be above 0".into());
@@ -417,23 +448,14 @@ impl NodeResources {
     }
 }
 
-/// The simulator's timer resolution: madsim never sleeps less than a millisecond.
-pub const TIMER_RESOLUTION_NS: u64 = 1_000_000;
-
-/// The wait that stands for a modelled delay of `delay_ns`, given a uniform draw in `[0, 1)`.
-///
-/// A timer that rounds every short wait up to a millisecond would charge each stage of every
-/// request a millisecond, whatever the hardware. So a delay shorter than the resolution becomes
-/// a whole tick with probability `delay / tick` and nothing otherwise: its expectation is the
-/// modelled delay, and a queue that builds past the resolution delays as modelled.
-pub fn wait_ns(delay_ns: u64, draw: f64) -> u64 {
-    if delay_ns >= TIMER_RESOLUTION_NS {
-        delay_ns
-    } else if draw * (TIMER_RESOLUTION_NS as f64) < delay_ns as f64 {
-        TIMER_RESOLUTION_NS
-    } else {
-        0
-    }
+/// Sleeps `duration` exactly. madsim's `sleep` never sleeps less than a timer tick (a
+/// millisecond, as tokio's), which would charge each stage of every request a millisecond
+/// whatever the hardware; a `Sleep` whose deadline is set directly (`Sleep::reset`) wakes at
+/// that deadline to the nanosecond.
+pub async fn sleep_exactly(duration: Duration) {
+    let mut sleep = Box::pin(tokio::time::sleep(Duration::ZERO));
+    sleep.as_mut().reset(tokio::time::Instant::now() + duration);
+    sleep.await;
 }
 
 impl NodeResources {
@@ -444,12 +466,11 @@ impl NodeResources {
         let wait = {
             let mut hardware = self.hardware.lock().unwrap_or_else(|p| p.into_inner());
             let done_ns = finish_ns(&mut hardware, now_ns);
-            let draw = next_f64(&mut hardware.rng);
-            Duration::from_nanos(wait_ns(done_ns.saturating_sub(now_ns), draw))
+            Duration::from_nanos(done_ns.saturating_sub(now_ns))
         };
         Box::pin(async move {
             if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+                sleep_exactly(wait).await;
             }
         })
     }
@@ -475,19 +496,6 @@ impl ResourceModel for NodeResources {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn short_waits_become_a_tick_in_proportion_and_long_ones_stay() {
-        assert_eq!(wait_ns(3_000_000, 0.99), 3_000_000);
-        assert_eq!(wait_ns(TIMER_RESOLUTION_NS, 0.0), TIMER_RESOLUTION_NS);
-        assert_eq!(wait_ns(0, 0.0), 0);
-        assert_eq!(wait_ns(250_000, 0.1), TIMER_RESOLUTION_NS);
-        assert_eq!(wait_ns(250_000, 0.3), 0);
-        // The expectation over many draws is the modelled delay.
-        let draws: u32 = 10_000;
-        let total: u64 = (0..draws).map(|i| wait_ns(250_000, (f64::from(i) + 0.5) / f64::from(draws))).sum();
-        assert_eq!(total / u64::from(draws), 250_000);
-    }
 
     #[test]
     fn the_builtin_profile_is_valid_and_documented() {

@@ -3,22 +3,22 @@
 //! its plan, then the heal phase and the final reads, and the checkers over the history.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle, Runtime};
 use madsim::task::NodeId;
+use squall_engine::net::Network;
 use squall_engine::node::{self, ProvidedStore, StorageConfig};
 use squall_engine::resources::Resources;
 use squall_engine::storage::{
     FaultSettings, FaultyStore, KvStore, MemStore, MeteredStore, RocksStore, StorageError, StorageFaults,
 };
 use squall_workloads::api::DynamoApi;
-use squall_workloads::driver::{ClientConfig, DynamoClient};
+use squall_workloads::driver::{ClientConfig, Dialer, DynamoClient};
 use squall_workloads::keygen::seeded_rng;
 
 use crate::checkers::{self, CheckSettings, Violation};
@@ -27,6 +27,7 @@ use crate::config::{RunConfig, RunReport, Scenario, StorageKind};
 use crate::history::{History, Op, OpKind, Outcome, Phase};
 use crate::load::{self, Balancer, LoadConfig, LoadReport};
 use crate::nemesis::{self, CutDirection, Fault, FaultKind, FaultPlan, FaultSet, ScheduledFault};
+use crate::net::{Place, SimNet};
 use crate::resources::{NodeResources, Profile, Usage};
 use crate::trace::{EventKind, Timeline};
 use crate::workload::{self, WorkloadSpec};
@@ -119,9 +120,17 @@ struct Shared {
     history: Arc<Mutex<Vec<Op>>>,
     next_ver: Arc<AtomicU64>,
     requests: Arc<AtomicU64>,
+    /// The network every simulated host talks over.
+    net: SimNet,
 }
 
 impl Shared {
+    /// Creates a client host (outside every zone) and its dialler.
+    fn client_host(&self, handle: &Handle, name: &str, ip: Ipv4Addr) -> (NodeHandle, Dialer) {
+        let host = handle.create_node().name(name).ip(IpAddr::V4(ip)).build();
+        (host, self.net.host(IpAddr::V4(ip), Place::Client).dialer())
+    }
+
     fn now_ns(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
     }
@@ -197,9 +206,7 @@ fn run_on_this_thread(config: &RunConfig) -> anyhow::Result<RunReport> {
         })
         .collect();
 
-    let mut madsim_config = madsim::Config::default();
-    madsim_config.net.send_latency = base_latency(&config.profile);
-    let mut runtime = Runtime::with_seed_and_config(config.seed, madsim_config);
+    let mut runtime = Runtime::with_seed_and_config(config.seed, madsim::Config::default());
     runtime.set_time_limit(Duration::from_secs(RUN_SIM_LIMIT_S));
     let timeline = Timeline::new(config.echo);
     // The runtime runs every simulated task on this thread, where the fault points' state lives.
@@ -290,13 +297,6 @@ fn run_on_this_thread(config: &RunConfig) -> anyhow::Result<RunReport> {
     })
 }
 
-/// The network's one-way latency outside latency faults.
-fn base_latency(profile: &Profile) -> std::ops::Range<Duration> {
-    let network = &profile.network;
-    Duration::from_micros(network.one_way_us_min)
-        ..Duration::from_micros(network.one_way_us_max.max(network.one_way_us_min + 1))
-}
-
 /// Each node's CPU and disk utilisation over the run, for the report.
 fn node_usage_json(usage: &[Usage], profile: &Profile, simulated: Duration) -> serde_json::Value {
     let span_ns = simulated.as_nanos().max(1) as f64;
@@ -374,6 +374,7 @@ impl Supervisor {
             history: Arc::default(),
             next_ver: Arc::new(AtomicU64::new(1)),
             requests: Arc::default(),
+            net: SimNet::new(self.config.seed, self.config.profile.network.latencies()),
         };
         shared.event(&format!(
             "cluster: {} zones x {} nodes, {:?} storage, {} clients, scenario {:?}, chaos {} ms",
@@ -430,8 +431,9 @@ impl Supervisor {
         };
         let endpoints: Arc<Vec<String>> =
             Arc::new(self.cluster.nodes.iter().map(|n| format!("http://{}", n.api_addr())).collect());
-        let client = |index: u32, chaos_end: tokio::time::Instant, heal_ops: u32| Client {
+        let client = |index: u32, dialer: &Dialer, chaos_end: tokio::time::Instant, heal_ops: u32| Client {
             index,
+            dialer: dialer.clone(),
             entry: self.cluster.entry_node(index).id as usize,
             endpoints: endpoints.clone(),
             seed: self.config.seed,
@@ -440,15 +442,15 @@ impl Supervisor {
             heal_ops,
             shared: shared.clone(),
         };
-        let client_hosts: Vec<NodeHandle> = (0..self.config.clients)
-            .map(|index| handle.create_node().name(format!("client-{index}")).ip(IpAddr::V4(client_ip(index))).build())
+        let client_hosts: Vec<(NodeHandle, Dialer)> = (0..self.config.clients)
+            .map(|index| shared.client_host(&handle, &format!("client-{index}"), client_ip(index)))
             .collect();
 
         // Set-up, before any fault: the checked clients' table, then the workload's tables and
         // its load phase.
         shared.event("phase: set-up — tables created and loaded before any fault");
-        let creator = client(0, tokio::time::Instant::now(), 0);
-        let _ = client_hosts[0].spawn(async move { creator.create_table(&creator.driver()).await }).await;
+        let creator = client(0, &client_hosts[0].1, tokio::time::Instant::now(), 0);
+        let _ = client_hosts[0].0.spawn(async move { creator.create_table(&creator.driver()).await }).await;
         let load = self.config.load.as_ref().map(|config| self.set_up_load(&handle, config, &shared));
         let loaded = match load {
             Some((host, api, setup)) => {
@@ -463,19 +465,18 @@ impl Supervisor {
         // Utilisation is measured after the warm-up, as the workload's latencies are.
         let measured_from = Arc::new(Mutex::new(None::<(Vec<Usage>, u64)>));
         {
-            let (measured_from, resources) = (measured_from.clone(), resources.clone());
+            let (measured_from, resources, net) = (measured_from.clone(), resources.clone(), shared.net.clone());
             let warmup = self.config.warmup;
             tokio::spawn(async move {
                 tokio::time::sleep(warmup).await;
                 let usage = resources.iter().map(NodeResources::usage).collect();
-                *measured_from.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((usage, NetSim::current().stat().msg_count));
+                *measured_from.lock().unwrap_or_else(|p| p.into_inner()) = Some((usage, net.stats().messages));
             });
         }
         shared.event("phase: chaos — faults start and heal on their schedule");
         let mut client_tasks = Vec::new();
-        for (index, host) in client_hosts.iter().enumerate() {
-            let client = client(index as u32, chaos_end, self.config.heal_ops);
+        for (index, (host, dialer)) in client_hosts.iter().enumerate() {
+            let client = client(index as u32, dialer, chaos_end, self.config.heal_ops);
             client_tasks.push(host.spawn(async move { client.run().await }));
         }
         let load_run = loaded.map(|(host, api, setup)| {
@@ -516,21 +517,22 @@ impl Supervisor {
             (host, api, settings, task)
         });
 
-        let mut client_ids: Vec<NodeId> = client_hosts.iter().map(|h| h.id()).collect();
-        if let Some((host, ..)) = &load_run {
-            client_ids.push(host.id());
+        // Every client host, the load host among them, is on the client side of partitions.
+        let mut client_ips: Vec<IpAddr> = (0..self.config.clients).map(|i| IpAddr::V4(client_ip(i))).collect();
+        if load_run.is_some() {
+            client_ips.push(IpAddr::V4(client_ip(self.config.clients + 1)));
         }
         let nemesis = Nemesis {
             handle: handle.clone(),
             cluster: self.cluster.clone(),
             node_ids,
-            client_ids,
+            node_ips: self.cluster.nodes.iter().map(|n| IpAddr::V4(n.ip)).collect(),
+            client_ips,
             disks: self.disks.clone(),
             shared: shared.clone(),
             base: chaos_start,
-            base_latency: base_latency(&self.config.profile),
             state: Arc::default(),
-            admin: handle.create_node().name("admin").ip(IpAddr::V4(client_ip(self.config.clients + 2))).build(),
+            admin: shared.client_host(&handle, "admin", client_ip(self.config.clients + 2)),
         };
         nemesis.execute(&self.plan).await;
         tokio::time::sleep_until(chaos_end).await;
@@ -541,7 +543,7 @@ impl Supervisor {
             .unwrap_or_else(|| (vec![Usage::default(); resources.len()], 0));
         let chaos_usage: Vec<Usage> =
             resources.iter().zip(&usage_from).map(|(node, start)| node.usage().since(start)).collect();
-        let chaos_messages = NetSim::current().stat().msg_count.saturating_sub(messages_from);
+        let chaos_messages = shared.net.stats().messages.saturating_sub(messages_from);
         nemesis.heal_everything();
         shared.event("phase: heal — every fault healed; operations must succeed within the bound");
 
@@ -600,9 +602,10 @@ impl Supervisor {
             load_report = Some(report);
         }
         shared.event("phase: final — reading every key");
-        let checker_host = handle.create_node().name("checker").ip(IpAddr::V4(client_ip(self.config.clients))).build();
+        let (checker_host, checker_dialer) = shared.client_host(&handle, "checker", client_ip(self.config.clients));
         let final_client = Client {
             index: self.config.clients,
+            dialer: checker_dialer.clone(),
             entry: self.cluster.entry_node(self.config.clients).id as usize,
             endpoints: endpoints.clone(),
             seed: self.config.seed,
@@ -615,15 +618,16 @@ impl Supervisor {
         shared.event("phase: final — comparing every partition's replicas");
         let replica_violations = {
             let (endpoints, shared) = (endpoints.clone(), shared.clone());
-            checker_host.spawn(async move { compare_replicas(&endpoints, &shared).await }).await.unwrap_or_else(
-                |error| {
+            checker_host
+                .spawn(async move { compare_replicas(&endpoints, &checker_dialer, &shared).await })
+                .await
+                .unwrap_or_else(|error| {
                     vec![Violation {
                         checker: checkers::replicas::NAME,
                         key: None,
                         message: format!("checker host stopped: {error}"),
                     }]
-                },
-            )
+                })
         };
         let simulated = shared.start.elapsed();
         shared.event(&format!("done: {} requests", shared.requests.load(Ordering::Relaxed)));
@@ -634,7 +638,7 @@ impl Supervisor {
             simulated,
             load_report,
             usage: resources.iter().map(NodeResources::usage).collect(),
-            network_messages: NetSim::current().stat().msg_count,
+            network_messages: shared.net.stats().messages,
             chaos_usage,
             chaos_messages,
             replica_violations,
@@ -656,7 +660,7 @@ impl Supervisor {
             Result<(squall_workloads::scenario::Scenario, squall_workloads::recorder::Summary), String>,
         >,
     ) {
-        let host = handle.create_node().name("load").ip(IpAddr::V4(client_ip(self.config.clients + 1))).build();
+        let (host, dialer) = shared.client_host(handle, "load", client_ip(self.config.clients + 1));
         let connections = load::connections_per_node(config.rate, self.cluster.nodes.len());
         let nodes = self
             .cluster
@@ -665,7 +669,8 @@ impl Supervisor {
             .map(|node| {
                 let config = ClientConfig::new(format!("http://{}", node.api_addr()))
                     .with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
-                    .with_connections_max(connections);
+                    .with_connections_max(connections)
+                    .with_dialer(dialer.clone());
                 DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
             })
             .collect();
@@ -726,12 +731,14 @@ fn start_node(
     tables: Tables,
     shared: Shared,
 ) -> NodeHandle {
+    let network = Network(Arc::new(shared.net.host(IpAddr::V4(spec.ip), Place::Zone(spec.zone))));
     handle
         .create_node()
         .name(format!("node-{}", spec.id))
         .ip(IpAddr::V4(spec.ip))
         .init(move || {
             let (spec, cluster, disk, shared) = (spec.clone(), cluster.clone(), disk.clone(), shared.clone());
+            let network = network.clone();
             let resources = Resources(Arc::new(resources.clone()));
             async move {
                 for attempt in 0..NODE_START_ATTEMPTS_MAX {
@@ -757,7 +764,11 @@ fn start_node(
                     let config = node_config(&spec, &cluster, storage, shared.seed, settings);
                     let ready_shared = shared.clone();
                     let id = spec.id;
-                    let options = node::NodeOptions { quota: tables.quota, ..node::NodeOptions::default() };
+                    let options = node::NodeOptions {
+                        quota: tables.quota,
+                        network: network.clone(),
+                        ..node::NodeOptions::default()
+                    };
                     let result = node::run_with(
                         config,
                         options,
@@ -780,13 +791,14 @@ fn start_node(
 
 /// Asks every node for its replicas until each partition's replicas stand at one applied
 /// index, then compares their digests (see `checkers::replicas`).
-async fn compare_replicas(endpoints: &[String], shared: &Shared) -> Vec<Violation> {
+async fn compare_replicas(endpoints: &[String], dialer: &Dialer, shared: &Shared) -> Vec<Violation> {
     use checkers::replicas::{self, Verdict};
     let clients: Vec<DynamoClient> = endpoints
         .iter()
         .map(|endpoint| {
-            let config =
-                ClientConfig::new(endpoint.clone()).with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
+            let config = ClientConfig::new(endpoint.clone())
+                .with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
+                .with_dialer(dialer.clone());
             DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
         })
         .collect();
@@ -834,6 +846,8 @@ async fn compare_replicas(endpoints: &[String], shared: &Shared) -> Vec<Violatio
 /// One simulated client host.
 struct Client {
     index: u32,
+    /// How the client's host dials.
+    dialer: Dialer,
     /// The node the client sends to first (the position in `endpoints`).
     entry: usize,
     /// Every node's HTTP endpoint: a node that cannot be connected to is failed over.
@@ -859,7 +873,8 @@ impl Client {
             .map(|endpoint| {
                 let config = ClientConfig::new(endpoint.clone())
                     .with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
-                    .with_connections_max(CLIENT_CONNECTIONS_MAX);
+                    .with_connections_max(CLIENT_CONNECTIONS_MAX)
+                    .with_dialer(self.dialer.clone());
                 DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
             })
             .collect();
@@ -966,11 +981,11 @@ impl Client {
 struct HeldDown {
     crashed: BTreeMap<u32, u32>,
     paused: BTreeMap<u32, u32>,
-    links: BTreeMap<(NodeId, NodeId), u32>,
+    links: BTreeMap<(IpAddr, IpAddr), u32>,
     loss: BTreeMap<u32, u32>,
     latency: BTreeMap<u32, (u64, u64)>,
     /// Links each swizzle-clog fault (by id) holds clogged right now.
-    swizzled: BTreeMap<u32, BTreeSet<(NodeId, NodeId)>>,
+    swizzled: BTreeMap<u32, BTreeSet<(IpAddr, IpAddr)>>,
 }
 
 /// Executes a fault plan against the running cluster.
@@ -979,16 +994,17 @@ struct Nemesis {
     handle: Handle,
     cluster: ClusterSpec,
     node_ids: Vec<NodeId>,
-    client_ids: Vec<NodeId>,
+    /// Each node's address (links are between addresses), by node index.
+    node_ips: Vec<IpAddr>,
+    /// Every client host's address.
+    client_ips: Vec<IpAddr>,
     disks: Vec<Arc<Disk>>,
     shared: Shared,
     /// Start of the chaos phase: fault times in the plan count from it.
     base: tokio::time::Instant,
-    /// The network's latency outside latency faults.
-    base_latency: std::ops::Range<Duration>,
     state: Arc<Mutex<HeldDown>>,
-    /// The host administration actions (splits) are sent from.
-    admin: NodeHandle,
+    /// The host administration actions (splits) are sent from, and its dialler.
+    admin: (NodeHandle, Dialer),
 }
 
 impl Nemesis {
@@ -1109,9 +1125,8 @@ impl Nemesis {
         for node in paused.keys() {
             self.handle.resume(self.node_ids[*node as usize]);
         }
-        let net = NetSim::current();
         for (src, dst) in links.keys() {
-            net.unclog_link(*src, *dst);
+            self.shared.net.unclog_link(*src, *dst);
         }
         for disk in &self.disks {
             disk.faults.clear();
@@ -1164,7 +1179,7 @@ impl Nemesis {
         }
     }
 
-    fn hold_link(&self, link: (NodeId, NodeId)) {
+    fn hold_link(&self, link: (IpAddr, IpAddr)) {
         let first = {
             let mut state = self.lock();
             let count = state.links.entry(link).or_default();
@@ -1172,20 +1187,20 @@ impl Nemesis {
             *count == 1
         };
         if first {
-            NetSim::current().clog_link(link.0, link.1);
+            self.shared.net.clog_link(link.0, link.1);
         }
     }
 
-    fn release_link(&self, link: (NodeId, NodeId)) {
+    fn release_link(&self, link: (IpAddr, IpAddr)) {
         if release(&mut self.lock().links, link) {
-            NetSim::current().unclog_link(link.0, link.1);
+            self.shared.net.unclog_link(link.0, link.1);
         }
     }
 
     /// The directed links a network partition cuts.
-    fn links_of(&self, fault: &Fault) -> Vec<(NodeId, NodeId)> {
-        let all_hosts: Vec<NodeId> = self.node_ids.iter().chain(&self.client_ids).copied().collect();
-        let cut_off = |inside: &[NodeId], inbound: bool, outbound: bool| {
+    fn links_of(&self, fault: &Fault) -> Vec<(IpAddr, IpAddr)> {
+        let all_hosts: Vec<IpAddr> = self.node_ips.iter().chain(&self.client_ips).copied().collect();
+        let cut_off = |inside: &[IpAddr], inbound: bool, outbound: bool| {
             let mut links = Vec::new();
             for &a in inside {
                 for &b in all_hosts.iter().filter(|b| !inside.contains(b)) {
@@ -1201,8 +1216,8 @@ impl Nemesis {
         };
         match fault {
             Fault::ZoneCut { zone, direction } => {
-                let inside: Vec<NodeId> =
-                    self.cluster.zone_nodes(*zone).into_iter().map(|n| self.node_ids[n as usize]).collect();
+                let inside: Vec<IpAddr> =
+                    self.cluster.zone_nodes(*zone).into_iter().map(|n| self.node_ips[n as usize]).collect();
                 let (inbound, outbound) = match direction {
                     CutDirection::Both => (true, true),
                     CutDirection::Inbound => (true, false),
@@ -1210,13 +1225,13 @@ impl Nemesis {
                 };
                 cut_off(&inside, inbound, outbound)
             }
-            Fault::Isolate { node } => cut_off(&[self.node_ids[*node as usize]], true, true),
+            Fault::Isolate { node } => cut_off(&[self.node_ips[*node as usize]], true, true),
             Fault::Halves { nodes_side, clients_side } => {
-                let side: Vec<NodeId> = self
-                    .node_ids
+                let side: Vec<IpAddr> = self
+                    .node_ips
                     .iter()
                     .zip(nodes_side)
-                    .chain(self.client_ids.iter().zip(clients_side))
+                    .chain(self.client_ips.iter().zip(clients_side))
                     .filter(|(_, side)| **side)
                     .map(|(id, _)| *id)
                     .collect();
@@ -1236,13 +1251,9 @@ impl Nemesis {
             });
             (loss, latency)
         };
-        NetSim::current().update_config(|net| {
-            net.packet_loss_rate = f64::from(loss) / f64::from(squall_engine::storage::faulty::PER_MILLION);
-            net.send_latency = match latency {
-                Some((lo, hi)) => Duration::from_millis(lo)..Duration::from_millis(hi.max(lo + 1)),
-                None => self.base_latency.clone(),
-            };
-        });
+        let net = &self.shared.net;
+        net.set_loss_per_million(loss);
+        net.set_spike_us(latency.map(|(lo, hi)| (lo * 1_000, hi.max(lo + 1) * 1_000)));
     }
 
     /// Clogs the fault's links one at a time over its first half, then unclogs them in the
@@ -1255,9 +1266,9 @@ impl Nemesis {
         self.lock().swizzled.insert(id, BTreeSet::new());
         let step = Duration::from_millis(scheduled.duration_ms / 2 / links.len() as u64);
         // Each link as the timeline names it (node indexes) and as the network knows it.
-        let clogs: Vec<((u32, u32), (NodeId, NodeId))> =
-            links.iter().map(|&(a, b)| ((a, b), (self.node_ids[a as usize], self.node_ids[b as usize]))).collect();
-        let unclogs: Vec<((u32, u32), (NodeId, NodeId))> = unclog_order.iter().map(|i| clogs[*i as usize]).collect();
+        let clogs: Vec<((u32, u32), (IpAddr, IpAddr))> =
+            links.iter().map(|&(a, b)| ((a, b), (self.node_ips[a as usize], self.node_ips[b as usize]))).collect();
+        let unclogs: Vec<((u32, u32), (IpAddr, IpAddr))> = unclog_order.iter().map(|i| clogs[*i as usize]).collect();
         let half = Duration::from_millis(scheduled.duration_ms / 2);
         let nemesis = self.clone();
         tokio::spawn(async move {
@@ -1295,8 +1306,11 @@ impl Nemesis {
     fn spawn_split(&self, id: u32, table_pick: u32, partition_pick: u32, via: u32) {
         let endpoint = format!("http://{}", self.cluster.nodes[via as usize].api_addr());
         let shared = self.shared.clone();
-        self.admin.spawn(async move {
-            let config = ClientConfig::new(endpoint).with_request_timeout(Duration::from_millis(SPLIT_TIMEOUT_MS));
+        let dialer = self.admin.1.clone();
+        self.admin.0.spawn(async move {
+            let config = ClientConfig::new(endpoint)
+                .with_request_timeout(Duration::from_millis(SPLIT_TIMEOUT_MS))
+                .with_dialer(dialer);
             let client = DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port");
             let outcome = async {
                 let (name, partition) = pick_partition(&client, table_pick, partition_pick).await?;
@@ -1329,8 +1343,11 @@ impl Nemesis {
         let shared = self.shared.clone();
         // Engine node ids are the simulator's plus one.
         let zones: Vec<(u64, u32)> = self.cluster.nodes.iter().map(|n| (u64::from(n.id) + 1, n.zone)).collect();
-        self.admin.spawn(async move {
-            let config = ClientConfig::new(endpoint).with_request_timeout(Duration::from_millis(MOVE_TIMEOUT_MS));
+        let dialer = self.admin.1.clone();
+        self.admin.0.spawn(async move {
+            let config = ClientConfig::new(endpoint)
+                .with_request_timeout(Duration::from_millis(MOVE_TIMEOUT_MS))
+                .with_dialer(dialer);
             let client = DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port");
             let outcome = async {
                 let (name, partition) = pick_partition(&client, picks[0], picks[1]).await?;

@@ -1,9 +1,10 @@
-//! Simulated HTTP latency stays flat over many sequential requests on one keep-alive
-//! connection: with a fixed link latency, the 100th request takes as long as the first.
+//! Simulated HTTP latency is the modelled network's, below a timer tick too, and stays flat over
+//! many sequential requests on one keep-alive connection: with a fixed link latency, every
+//! request takes one round trip, the 100th as the first.
 //!
-//! This guards the fix for latency that grew by milliseconds per request under madsim (its TCP
-//! sends one packet per flush, and hyper flushes on every poll, so empty packets queued up on
-//! the simulated wire ahead of real data).
+//! This guards two fixes: latency that grew by milliseconds per request (hyper flushes on every
+//! poll, and a network that sent a packet per flush queued empty packets ahead of real data),
+//! and a floor of a millisecond per hop (madsim's TCP delivers no sooner than a timer tick).
 
 #![cfg(madsim)]
 
@@ -14,36 +15,47 @@ use std::time::Duration;
 use madsim::runtime::Runtime;
 use squall_engine::api::Service;
 use squall_engine::db::Database;
+use squall_engine::net::Connector;
 use squall_engine::storage::MemStore;
+use squall_sim::net::{Latencies, Place, SimNet};
 use squall_workloads::driver::{ClientConfig, DynamoClient};
 
-/// One-way link latency of the test network.
-const LINK_LATENCY_US: u64 = 1_000;
+/// One-way link latency of the test network: a fifth of madsim's timer tick.
+const LINK_LATENCY_US: u64 = 200;
 /// Requests sent one after another.
 const REQUESTS: usize = 100;
 /// Requests averaged at each end of the run.
 const WINDOW: usize = 10;
 
-fn sequential_latencies_us(seed: u64, link_latency_us: std::ops::Range<u64>) -> (Vec<u64>, u64) {
-    let mut config = madsim::Config::default();
-    config.net.send_latency = Duration::from_micros(link_latency_us.start)..Duration::from_micros(link_latency_us.end);
-    let runtime = Runtime::with_seed_and_config(seed, config);
+fn sequential_latencies_us(seed: u64, (min_us, max_us): (u64, u64)) -> (Vec<u64>, u64) {
+    let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
     runtime.block_on(async {
         let handle = madsim::runtime::Handle::current();
+        let latencies = Latencies {
+            same_host_us: (1, 1),
+            intra_zone_us: (1, 1),
+            cross_zone_us: (1, 1),
+            client_us: (min_us, max_us),
+        };
+        let net = SimNet::new(seed, latencies);
         let server_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let client_ip = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 1));
+        let (server_net, client_net) = (net.host(server_ip, Place::Zone(0)), net.host(client_ip, Place::Client));
         let server = handle.create_node().name("server").ip(server_ip).build();
         let addr = SocketAddr::new(server_ip, 8000);
         server.spawn(async move {
             let db = Arc::new(Database::open(Arc::new(MemStore::new())).expect("open an empty store"));
-            let listener = squall_engine::http::bind(addr).await.expect("bind");
+            let listener = server_net.bind(addr).await.expect("bind");
             squall_engine::http::serve(listener, Service::new(db), std::future::pending()).await.expect("serve");
         });
-        let client = handle.create_node().name("client").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))).build();
+        let client = handle.create_node().name("client").ip(client_ip).build();
         client
             .spawn(async move {
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                let driver =
-                    DynamoClient::new(ClientConfig::new(format!("http://{addr}")).with_connections_max(1)).unwrap();
+                let config = ClientConfig::new(format!("http://{addr}"))
+                    .with_connections_max(1)
+                    .with_dialer(client_net.dialer());
+                let driver = DynamoClient::new(config).unwrap();
                 let mut latencies = Vec::with_capacity(REQUESTS);
                 for _ in 0..REQUESTS {
                     let started = tokio::time::Instant::now();
@@ -64,7 +76,7 @@ fn mean(values: &[u64]) -> u64 {
 #[test]
 fn latency_is_flat_over_sequential_requests_on_one_connection() {
     for seed in [1, 2, 3] {
-        let (latencies, connections) = sequential_latencies_us(seed, LINK_LATENCY_US..LINK_LATENCY_US + 1);
+        let (latencies, connections) = sequential_latencies_us(seed, (LINK_LATENCY_US, LINK_LATENCY_US));
         assert_eq!(connections, 1, "every request reused one connection");
         let first = mean(&latencies[1..1 + WINDOW]);
         let last = mean(&latencies[REQUESTS - WINDOW..]);
@@ -74,22 +86,23 @@ fn latency_is_flat_over_sequential_requests_on_one_connection() {
             last <= first + LINK_LATENCY_US / 2,
             "seed {seed}: latency grew from {first} us to {last} us: {latencies:?}"
         );
-        // Exactly one round trip: a server that put empty packets on the wire after its
-        // responses made every request wait a second round trip.
+        // Exactly one round trip, no less and not a timer tick more: a server that put empty
+        // packets on the wire after its responses made every request wait a second round trip,
+        // and a network with a tick's floor per hop made it 2 ms.
         assert!(
-            latencies[1..].iter().all(|&l| l <= round_trip_us + LINK_LATENCY_US / 2),
-            "seed {seed}: a request took over 1.5 round trips: {latencies:?}"
+            latencies[1..].iter().all(|&l| (round_trip_us..round_trip_us + LINK_LATENCY_US / 2).contains(&l)),
+            "seed {seed}: a request took other than one round trip of {round_trip_us} us: {latencies:?}"
         );
     }
 }
 
 #[test]
 fn latency_does_not_grow_with_random_link_latency() {
-    // madsim's default links: 1 to 10 ms each way, drawn per packet. A round trip averages
-    // 11 ms; the mean of 20 requests varies by about 1 ms between windows.
+    // Links of 1 to 10 ms each way, drawn per chunk. A round trip averages 11 ms; the mean of
+    // 20 requests varies by about 1 ms between windows.
     let window = 2 * WINDOW;
     for seed in [4, 5] {
-        let (latencies, connections) = sequential_latencies_us(seed, 1_000..10_000);
+        let (latencies, connections) = sequential_latencies_us(seed, (1_000, 10_000));
         assert_eq!(connections, 1);
         let first = mean(&latencies[1..1 + window]);
         let last = mean(&latencies[REQUESTS - window..]);

@@ -154,7 +154,7 @@ fn main() -> anyhow::Result<()> {
         table_read_units_per_s: args.table_max_read_units as f64,
         table_write_units_per_s: args.table_max_write_units as f64,
     };
-    let options = NodeOptions { throttling: !args.no_throttling, quota };
+    let options = NodeOptions { throttling: !args.no_throttling, quota, ..NodeOptions::default() };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start runtime")?;
     runtime.block_on(async {
         node::run_with(

@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use raft::prelude::Message as RaftMessage;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::wire::{self, Mode, Outcome, PeerMessage, FRAME_BYTES_MAX};
 use crate::capacity::share::Demand;
+use crate::net::{BoxStream, Listener};
 
 /// How long the `SlowResponse` fault point holds an answer: long next to a request's usual
 /// milliseconds, short of the caller's timeout.
@@ -46,15 +46,11 @@ pub struct TransportSettings {
     pub ping_interval_ms: u64,
     /// Silence after which a peer is suspected to be unreachable.
     pub suspect_after_ms: u64,
-    /// Shortest time between two flushes of one connection; frames queued meanwhile go out
-    /// together. Zero in a real node (the kernel's socket buffers batch); the simulator sets
-    /// its timer tick, because its TCP hands each flushed chunk to the reader no sooner than a
-    /// tick after the reader asks, so a link flushed more often than once a tick falls behind
-    /// without bound under load.
-    pub flush_interval_us: u64,
     /// The node's modelled hardware, under the simulator: bytes sent wait for the modelled
     /// network link, and bytes received are counted (see [`crate::resources`]).
     pub resources: Option<crate::resources::Resources>,
+    /// The network peer links are dialled on (TCP unless the simulator brings its own).
+    pub network: crate::net::Network,
 }
 
 impl Default for TransportSettings {
@@ -66,8 +62,8 @@ impl Default for TransportSettings {
             reconnect_backoff_ms: 100,
             ping_interval_ms: 250,
             suspect_after_ms: 1_000,
-            flush_interval_us: 0,
             resources: None,
+            network: crate::net::Network::tcp(),
         }
     }
 }
@@ -286,9 +282,11 @@ impl Transport {
     async fn run_link(self: Arc<Self>, peer: u64, addr: SocketAddr, mut rx: mpsc::Receiver<Vec<u8>>) {
         let backoff = Duration::from_millis(self.settings.reconnect_backoff_ms);
         loop {
-            let connect =
-                tokio::time::timeout(Duration::from_millis(self.settings.connect_timeout_ms), TcpStream::connect(addr))
-                    .await;
+            let connect = tokio::time::timeout(
+                Duration::from_millis(self.settings.connect_timeout_ms),
+                self.settings.network.connect(addr),
+            )
+            .await;
             let stream = match connect {
                 Ok(Ok(stream)) => stream,
                 _ => {
@@ -300,7 +298,6 @@ impl Transport {
                     continue;
                 }
             };
-            let _ = stream.set_nodelay(true);
             let (reader, mut writer) = tokio::io::split(stream);
             let pending = self.pending.clone();
             let heard = self.heard.clone();
@@ -309,7 +306,6 @@ impl Transport {
                 tokio::spawn(async move { read_responses(reader, peer, pending, heard, resources).await });
             let hello = wire::encode(&PeerMessage::Hello { from: self.me });
             let mut healthy = writer.write_all(&hello).await.is_ok() && writer.flush().await.is_ok();
-            let mut pacer = FlushPacer::new(self.settings.flush_interval_us);
             while healthy {
                 tokio::select! {
                     frame = rx.recv() => {
@@ -317,7 +313,6 @@ impl Transport {
                             reader_task.abort();
                             return;
                         };
-                        pacer.wait().await;
                         healthy = write_batch(&mut writer, frame, &mut rx, &self.settings).await
                             && !crate::buggify::fires(crate::buggify::Site::BreakPeerLink);
                     }
@@ -350,49 +345,20 @@ impl Transport {
     }
 
     /// Accepts inbound connections until the listener fails.
-    pub async fn serve(listener: TcpListener, inbound: Arc<dyn Inbound>, settings: TransportSettings) {
+    pub async fn serve(mut listener: Box<dyn Listener>, inbound: Arc<dyn Inbound>, settings: TransportSettings) {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             };
-            let _ = stream.set_nodelay(true);
             let (inbound, settings) = (inbound.clone(), settings.clone());
             tokio::spawn(async move { serve_connection(stream, inbound, settings).await });
         }
     }
 }
 
-/// Keeps flushes of one connection at least `flush_interval_us` apart (see
-/// [`TransportSettings::flush_interval_us`]). The first flush after a quiet spell goes at once.
-struct FlushPacer {
-    interval: Duration,
-    last: Option<Instant>,
-}
-
-impl FlushPacer {
-    fn new(interval_us: u64) -> FlushPacer {
-        FlushPacer { interval: Duration::from_micros(interval_us), last: None }
-    }
-
-    /// Waits until the next flush may go, and counts it as gone.
-    async fn wait(&mut self) {
-        if self.interval.is_zero() {
-            return;
-        }
-        if let Some(last) = self.last {
-            let next = last + self.interval;
-            if next > Instant::now() {
-                tokio::time::sleep_until(next).await;
-            }
-        }
-        self.last = Some(Instant::now());
-    }
-}
-
 /// Writes `first` and whatever else is queued (up to `write_batch_frames_max` frames), then
-/// flushes once: the simulator's TCP delivers bytes only on flush, and batching keeps the
-/// syscalls down. With modelled hardware, the flush waits until the batch has left the node's
+/// flushes once: batching keeps the syscalls (and the simulated network's chunks) down. With modelled hardware, the flush waits until the batch has left the node's
 /// network link.
 async fn write_batch<W: AsyncWrite + Unpin>(
     writer: &mut W,
@@ -530,7 +496,7 @@ impl SnapshotParts {
     }
 }
 
-async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>, settings: TransportSettings) {
+async fn serve_connection(stream: BoxStream, inbound: Arc<dyn Inbound>, settings: TransportSettings) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let resources = settings.resources.clone();
     let Some(PeerMessage::Hello { from }) = read_frame(&mut reader, resources.as_ref()).await else {
@@ -538,9 +504,7 @@ async fn serve_connection(stream: TcpStream, inbound: Arc<dyn Inbound>, settings
     };
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(settings.queue_frames_max);
     let writer_task = tokio::spawn(async move {
-        let mut pacer = FlushPacer::new(settings.flush_interval_us);
         while let Some(frame) = rx.recv().await {
-            pacer.wait().await;
             if !write_batch(&mut writer, frame, &mut rx, &settings).await {
                 return;
             }

@@ -23,10 +23,8 @@ use hyper::header::HeaderMap;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use super::flush::FlushOnWrite;
 use super::sigv4::{self, Credentials, SignableRequest, SigningParams, UtcDateTime};
 
 /// Prefix of `X-Amz-Target` values.
@@ -47,6 +45,29 @@ pub fn system_clock() -> Clock {
     Arc::new(SystemTime::now)
 }
 
+/// A connected byte stream a client sends requests on.
+pub trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Connection for T {}
+
+/// What a dial returns.
+pub type Dialing = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Box<dyn Connection>>> + Send>>;
+
+/// Opens connections to `host:port` addresses: TCP unless the simulator brings its own network.
+pub type Dialer = Arc<dyn Fn(String) -> Dialing + Send + Sync>;
+
+/// Dials over the host's TCP stack, with Nagle's algorithm off: requests are written whole and
+/// the tail of one must not wait for an acknowledgement.
+pub fn tcp_dialer() -> Dialer {
+    Arc::new(|address: String| {
+        Box::pin(async move {
+            let stream = tokio::net::TcpStream::connect(address).await?;
+            let _ = stream.set_nodelay(true);
+            Ok(Box::new(stream) as Box<dyn Connection>)
+        })
+    })
+}
+
 /// How a client reaches and authenticates to an endpoint.
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -64,6 +85,8 @@ pub struct ClientConfig {
     pub response_bytes_max: usize,
     /// Source of the signature time.
     pub clock: Clock,
+    /// How connections are opened.
+    pub dialer: Dialer,
 }
 
 impl ClientConfig {
@@ -78,6 +101,7 @@ impl ClientConfig {
             connections_max: 16,
             response_bytes_max: 32 << 20,
             clock: system_clock(),
+            dialer: tcp_dialer(),
         }
     }
 
@@ -114,6 +138,12 @@ impl ClientConfig {
     /// Sets the clock signatures are dated with.
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Sets how connections are opened.
+    pub fn with_dialer(mut self, dialer: Dialer) -> Self {
+        self.dialer = dialer;
         self
     }
 }
@@ -421,16 +451,12 @@ impl DynamoClient {
 
     async fn dial(&self) -> Result<Sender, DriverError> {
         let address = self.inner.endpoint.dial.as_str();
-        let stream = TcpStream::connect(address)
+        let stream = (self.inner.config.dialer)(address.to_string())
             .await
             .map_err(|source| DriverError::Connect { endpoint: address.to_string(), source })?;
-        // Requests and responses are written whole and then flushed; never let Nagle's
-        // algorithm hold back the tail of one while waiting for an acknowledgement.
-        let _ = stream.set_nodelay(true);
         self.inner.connections_opened.fetch_add(1, Ordering::Relaxed);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(FlushOnWrite::new(stream)))
-            .await
-            .map_err(transport_error)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(transport_error)?;
         // The connection task ends when the connection closes or every sender is dropped.
         tokio::spawn(async move {
             let _ = connection.await;
