@@ -12,7 +12,7 @@
 //! - [`bench`]: deterministic simulated benchmarks and their comparison with a baseline.
 //! - [`plan`]: capacity planning, the smallest cluster for a workload's rate and latency target;
 //!   [`plan_report`]: its Markdown and HTML reports.
-//! - `net` (simulator build only): the simulated network, its latencies and faults.
+//! - [`net`]: the simulated network, its latencies and faults.
 //! - `run` (simulator build only): one run under madsim; [`sweep`]: many seeds in child
 //!   processes; [`cli`]: the `squall-sim` command line.
 
@@ -24,7 +24,6 @@ pub mod config;
 pub mod history;
 pub mod load;
 pub mod nemesis;
-#[cfg(madsim)]
 pub mod net;
 pub mod plan;
 pub mod plan_report;
