@@ -734,7 +734,7 @@ impl ClusterNode {
         };
         if let Some(result) = special {
             if let Some(waiter) = mine.and_then(|id| lock(&self.proposals).remove(&id)) {
-                let _ = waiter.send((result, Usage::default()));
+                answer_proposal(waiter, (result, Usage::default()));
             }
             return;
         }
@@ -776,7 +776,7 @@ impl ClusterNode {
         }
         if let Some(id) = mine {
             if let Some(waiter) = lock(&self.proposals).remove(&id) {
-                let _ = waiter.send((result, usage));
+                answer_proposal(waiter, (result, usage));
             }
         }
     }
@@ -2185,6 +2185,40 @@ impl Inbound for ClusterInbound {
     }
 }
 
+/// A proposer's answer and where it goes.
+type HeldAnswer = (oneshot::Sender<(ApiResult, Usage)>, (ApiResult, Usage));
+
+thread_local! {
+    /// Answers to this node's proposals held back while a group's Ready is processed, under
+    /// modelled hardware only (see `hold_answers`).
+    static HELD_ANSWERS: std::cell::RefCell<Option<Vec<HeldAnswer>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Answers a proposal's waiter now, or holds the answer when `hold_answers` is on.
+fn answer_proposal(waiter: oneshot::Sender<(ApiResult, Usage)>, answer: (ApiResult, Usage)) {
+    let answer = HELD_ANSWERS.with(|held| match held.borrow_mut().as_mut() {
+        Some(held) => {
+            held.push((waiter, answer));
+            None
+        }
+        None => Some((waiter, answer)),
+    });
+    if let Some((waiter, answer)) = answer {
+        let _ = waiter.send(answer);
+    }
+}
+
+/// Holds proposals' answers while `work` runs and returns them. A real node applies an entry
+/// only after the write that persisted it returned, so its answer leaves after the fsync; with
+/// modelled hardware the write costs no time until the Ready is paid for, so the answers must
+/// wait for that payment, as the Ready's messages do.
+fn hold_answers<T>(work: impl FnOnce() -> T) -> (T, Vec<HeldAnswer>) {
+    HELD_ANSWERS.with(|held| *held.borrow_mut() = Some(Vec::new()));
+    let result = work();
+    let answers = HELD_ANSWERS.with(|held| held.borrow_mut().take()).unwrap_or_default();
+    (result, answers)
+}
+
 /// The state machine of every group on a node.
 struct NodeMachine<'a>(&'a Arc<ClusterNode>);
 
@@ -2635,9 +2669,17 @@ async fn run_group(
             }
         }
         let Some(node) = node.upgrade() else { return };
-        let outcome = match blocking_storage(|| replica.process_ready(&mut NodeMachine(&node))) {
+        let (processed, held_answers) = if settings.resources.is_some() {
+            hold_answers(|| replica.process_ready(&mut NodeMachine(&node)))
+        } else {
+            (blocking_storage(|| replica.process_ready(&mut NodeMachine(&node))), Vec::new())
+        };
+        let outcome = match processed {
             Ok(outcome) => outcome,
             Err(e) => {
+                for (waiter, answer) in held_answers {
+                    let _ = waiter.send(answer);
+                }
                 // A storage failure: the replica stops rather than acknowledge what it could
                 // not persist; the other replicas carry on. It comes back from the store after
                 // a pause, and keeps trying while the store refuses.
@@ -2687,6 +2729,9 @@ async fn run_group(
             };
             resources.0.pay(stage, work).await;
         }
+        for (waiter, answer) in held_answers {
+            let _ = waiter.send(answer);
+        }
         if outcome.leadership_changed {
             tracing::debug!(
                 group,
@@ -2716,6 +2761,22 @@ async fn run_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_answers_wait_for_their_ready_and_others_go_at_once() {
+        let (waiter, mut answered) = oneshot::channel();
+        let ((), held) = hold_answers(|| answer_proposal(waiter, (Ok(json!({"held": true})), Usage::default())));
+        assert!(answered.try_recv().is_err(), "nothing answered while the Ready is processed");
+        assert_eq!(held.len(), 1);
+        for (waiter, answer) in held {
+            let _ = waiter.send(answer);
+        }
+        assert_eq!(answered.try_recv().expect("answered once released").0.unwrap(), json!({"held": true}));
+        // Outside a Ready's processing an answer goes at once.
+        let (waiter, mut answered) = oneshot::channel();
+        answer_proposal(waiter, (Ok(json!({})), Usage::default()));
+        assert!(answered.try_recv().is_ok());
+    }
 
     #[test]
     fn a_member_beyond_the_recorded_membership_is_stranded() {
