@@ -63,6 +63,8 @@ const SPLIT_TIMEOUT_MS: u64 = 10_000;
 /// How long a replica move may take before the nemesis stops waiting for it (the engine
 /// gives up waiting after 60 s).
 const MOVE_TIMEOUT_MS: u64 = 70_000;
+/// Bound on each node's answer when a disk replacement asks whether a replica still rejoins.
+const WIPE_CHECK_TIMEOUT_MS: u64 = 500;
 
 /// A node's disk: what survives the node crashing, and its fault switchboard.
 struct Disk {
@@ -1039,7 +1041,7 @@ impl Nemesis {
             Fault::Crash { node } => self.hold_crash(*node),
             Fault::Wipe { node } => {
                 self.hold_crash(*node);
-                self.disks[*node as usize].wiped.store(true, Ordering::Relaxed);
+                self.spawn_wipe(scheduled.id, *node);
             }
             Fault::Pause { node } => self.hold_pause(*node),
             Fault::ZoneCrash { zone } => self.cluster.zone_nodes(*zone).into_iter().for_each(|n| self.hold_crash(n)),
@@ -1300,6 +1302,66 @@ impl Nemesis {
 
     /// While a slow-disk fault lasts, collects the node's slow-operation debt and pauses the
     /// node for that long: the store is synchronous, so a slow disk stalls the node.
+    /// Replaces the crashed node's disk by an empty one for its restart, unless some replica is
+    /// still rejoining after an earlier disk loss (or a node cannot say): then the fault stays a
+    /// crash. A group takes a rejoining replica back by removing it and adding it again, so for
+    /// a while it has two voters; losing a second one's disk then loses the group's quorum for
+    /// good, which is two disk losses at once, not the one this fault stands for. The plan
+    /// spaces disk losses in time; this makes sure the earlier one was repaired.
+    fn spawn_wipe(&self, id: u32, node: u32) {
+        let endpoints: Vec<(u32, String)> = self
+            .cluster
+            .nodes
+            .iter()
+            .filter(|n| n.id != node)
+            .map(|n| (n.id, format!("http://{}", n.api_addr())))
+            .collect();
+        let (nemesis, dialer) = (self.clone(), self.admin.1.clone());
+        self.admin.0.spawn(async move {
+            let asks: Vec<_> = endpoints
+                .into_iter()
+                .map(|(peer, endpoint)| {
+                    let config = ClientConfig::new(endpoint)
+                        .with_request_timeout(Duration::from_millis(WIPE_CHECK_TIMEOUT_MS))
+                        .with_dialer(dialer.clone());
+                    let client = DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port");
+                    tokio::spawn(async move {
+                        let answer = client.call("SquallAdmin.DescribeReplicas", serde_json::json!({})).await;
+                        let rejoining = answer.map(|a| {
+                            a["Replicas"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .any(|r| r["rejoining"] == serde_json::json!(true))
+                        });
+                        (peer, rejoining)
+                    })
+                })
+                .collect();
+            let mut blocking = Vec::new();
+            for ask in asks {
+                match ask.await {
+                    Ok((_, Ok(false))) => {}
+                    Ok((peer, Ok(true))) => blocking.push(format!("{peer} rejoining")),
+                    Ok((peer, Err(_))) => blocking.push(format!("{peer} silent")),
+                    Err(_) => blocking.push("a check stopped".to_string()),
+                }
+            }
+            let crashed = nemesis.lock().crashed.contains_key(&node);
+            if blocking.is_empty() && crashed {
+                nemesis.disks[node as usize].wiped.store(true, Ordering::Relaxed);
+                nemesis.shared.event(&format!("nemesis: #{id} replaces node {node}'s disk by an empty one"));
+            } else if !crashed {
+                nemesis.shared.event(&format!("nemesis: #{id} keeps node {node}'s disk: it restarted first"));
+            } else {
+                nemesis.shared.event(&format!(
+                    "nemesis: #{id} keeps node {node}'s disk (a crash only): nodes [{}]",
+                    blocking.join(", ")
+                ));
+            }
+        });
+    }
+
     /// Asks node `via` for a split from the admin host: picks a table and one of its partitions
     /// as the cluster lists them now, and logs what came of it (a refusal, for example a
     /// partition with a single key, is an answer like any other).
