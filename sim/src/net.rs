@@ -404,7 +404,7 @@ impl SimStream {
 
     fn write_chunk(&mut self, cx: &mut Context<'_>, bytes: Vec<u8>) -> Poll<io::Result<usize>> {
         let written = bytes.len();
-        {
+        let (src, dst) = {
             let mut pipe = lock_pipe(&self.outgoing);
             if pipe.reader_gone {
                 return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "connection reset by peer")));
@@ -416,11 +416,10 @@ impl SimStream {
                 pipe.writer = Some(cx.waker().clone());
                 return Poll::Pending;
             }
-        }
-        let (src, dst) = {
-            let pipe = lock_pipe(&self.outgoing);
             (pipe.src, pipe.dst)
         };
+        // The network's lock is never taken while a pipe's is held here (a reader takes them
+        // the other way round).
         let due = self.net.lock().send(src, dst, written, Instant::now());
         let mut pipe = lock_pipe(&self.outgoing);
         let due = pipe.ordered(due);
