@@ -204,23 +204,22 @@ impl NetState {
     fn send(&mut self, src: IpAddr, dst: IpAddr, bytes: usize, now: Instant) -> Due {
         self.stats.messages += 1;
         self.stats.bytes += bytes as u64;
-        match self.try_link(src, dst) {
-            Some(latency) => Due::At(now + latency),
-            None => {
-                self.stats.retransmissions += 1;
-                let backoff = Duration::from_millis(RETRANSMIT_FIRST_MS);
-                Due::Retransmit { at: now + backoff, backoff }
-            }
-        }
+        self.attempt(src, dst, Duration::from_millis(RETRANSMIT_FIRST_MS), now)
     }
 
-    /// A retransmission at `now`: due at once plus the latency, or again after a longer pause.
+    /// A retransmission at `now` of a chunk whose last one waited `backoff`.
     fn retransmit(&mut self, src: IpAddr, dst: IpAddr, backoff: Duration, now: Instant) -> Due {
+        let longer = (backoff * 2).min(Duration::from_millis(RETRANSMIT_MAX_MS));
+        self.attempt(src, dst, longer, now)
+    }
+
+    /// One transmission at `now`: due after the link's latency, or again `backoff` later when
+    /// the link is down or the chunk is lost.
+    fn attempt(&mut self, src: IpAddr, dst: IpAddr, backoff: Duration, now: Instant) -> Due {
         match self.try_link(src, dst) {
             Some(latency) => Due::At(now + latency),
             None => {
                 self.stats.retransmissions += 1;
-                let backoff = (backoff * 2).min(Duration::from_millis(RETRANSMIT_MAX_MS));
                 Due::Retransmit { at: now + backoff, backoff }
             }
         }
