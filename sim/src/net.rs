@@ -209,8 +209,7 @@ impl NetState {
 
     /// A retransmission at `now` of a chunk whose last one waited `backoff`.
     fn retransmit(&mut self, src: IpAddr, dst: IpAddr, backoff: Duration, now: Instant) -> Due {
-        let longer = (backoff * 2).min(Duration::from_millis(RETRANSMIT_MAX_MS));
-        self.attempt(src, dst, longer, now)
+        self.attempt(src, dst, longer_backoff(backoff), now)
     }
 
     /// One transmission at `now`: due after the link's latency, or again `backoff` later when
@@ -224,6 +223,11 @@ impl NetState {
             }
         }
     }
+}
+
+/// The pause before the next retransmission after one that waited `backoff`.
+fn longer_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(Duration::from_millis(RETRANSMIT_MAX_MS))
 }
 
 /// One host's view of the network: what it binds and dials from.
@@ -274,7 +278,7 @@ impl HostNet {
                 }
                 None => {
                     sleep_exactly(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(RETRANSMIT_MAX_MS));
+                    backoff = longer_backoff(backoff);
                 }
             }
         };

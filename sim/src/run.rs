@@ -669,11 +669,7 @@ impl Supervisor {
             .nodes
             .iter()
             .map(|node| {
-                let config = ClientConfig::new(format!("http://{}", node.api_addr()))
-                    .with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
-                    .with_connections_max(connections)
-                    .with_dialer(dialer.clone());
-                DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
+                sim_client(format!("http://{}", node.api_addr()), REQUEST_TIMEOUT_MS, &dialer, Some(connections))
             })
             .collect();
         let sink_shared = shared.clone();
@@ -791,19 +787,23 @@ fn start_node(
         .build()
 }
 
+/// A client of `endpoint` on the host `dialer` dials from, each call bounded by `timeout_ms`:
+/// a pool of `connections_max` connections, or the client's default.
+fn sim_client(endpoint: String, timeout_ms: u64, dialer: &Dialer, connections_max: Option<usize>) -> DynamoClient {
+    let mut config =
+        ClientConfig::new(endpoint).with_request_timeout(Duration::from_millis(timeout_ms)).with_dialer(dialer.clone());
+    if let Some(connections_max) = connections_max {
+        config = config.with_connections_max(connections_max);
+    }
+    DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
+}
+
 /// Asks every node for its replicas until each partition's replicas stand at one applied
 /// index, then compares their digests (see `checkers::replicas`).
 async fn compare_replicas(endpoints: &[String], dialer: &Dialer, shared: &Shared) -> Vec<Violation> {
     use checkers::replicas::{self, Verdict};
-    let clients: Vec<DynamoClient> = endpoints
-        .iter()
-        .map(|endpoint| {
-            let config = ClientConfig::new(endpoint.clone())
-                .with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
-                .with_dialer(dialer.clone());
-            DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
-        })
-        .collect();
+    let clients: Vec<DynamoClient> =
+        endpoints.iter().map(|endpoint| sim_client(endpoint.clone(), REQUEST_TIMEOUT_MS, dialer, None)).collect();
     let started = tokio::time::Instant::now();
     let mut last = String::from("no node answered");
     while started.elapsed() < Duration::from_millis(REPLICAS_CONVERGE_MS) {
@@ -873,11 +873,7 @@ impl Client {
             .endpoints
             .iter()
             .map(|endpoint| {
-                let config = ClientConfig::new(endpoint.clone())
-                    .with_request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
-                    .with_connections_max(CLIENT_CONNECTIONS_MAX)
-                    .with_dialer(self.dialer.clone());
-                DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port")
+                sim_client(endpoint.clone(), REQUEST_TIMEOUT_MS, &self.dialer, Some(CLIENT_CONNECTIONS_MAX))
             })
             .collect();
         let (shared, index) = (self.shared.clone(), self.index);
@@ -1321,10 +1317,7 @@ impl Nemesis {
             let asks: Vec<_> = endpoints
                 .into_iter()
                 .map(|(peer, endpoint)| {
-                    let config = ClientConfig::new(endpoint)
-                        .with_request_timeout(Duration::from_millis(WIPE_CHECK_TIMEOUT_MS))
-                        .with_dialer(dialer.clone());
-                    let client = DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port");
+                    let client = sim_client(endpoint, WIPE_CHECK_TIMEOUT_MS, &dialer, None);
                     tokio::spawn(async move {
                         let answer = client.call("SquallAdmin.DescribeReplicas", serde_json::json!({})).await;
                         let rejoining = answer.map(|a| {
@@ -1370,10 +1363,7 @@ impl Nemesis {
         let shared = self.shared.clone();
         let dialer = self.admin.1.clone();
         self.admin.0.spawn(async move {
-            let config = ClientConfig::new(endpoint)
-                .with_request_timeout(Duration::from_millis(SPLIT_TIMEOUT_MS))
-                .with_dialer(dialer);
-            let client = DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port");
+            let client = sim_client(endpoint, SPLIT_TIMEOUT_MS, &dialer, None);
             let outcome = async {
                 let (name, partition) = pick_partition(&client, table_pick, partition_pick).await?;
                 let partition = partition["PartitionId"].as_u64().ok_or("no partition id")?;
@@ -1407,10 +1397,7 @@ impl Nemesis {
         let zones: Vec<(u64, u32)> = self.cluster.nodes.iter().map(|n| (u64::from(n.id) + 1, n.zone)).collect();
         let dialer = self.admin.1.clone();
         self.admin.0.spawn(async move {
-            let config = ClientConfig::new(endpoint)
-                .with_request_timeout(Duration::from_millis(MOVE_TIMEOUT_MS))
-                .with_dialer(dialer);
-            let client = DynamoClient::new(config).expect("the simulated endpoint is a valid http://ip:port");
+            let client = sim_client(endpoint, MOVE_TIMEOUT_MS, &dialer, None);
             let outcome = async {
                 let (name, partition) = pick_partition(&client, picks[0], picks[1]).await?;
                 let id_of = partition["PartitionId"].as_u64().ok_or("no partition id")?;
