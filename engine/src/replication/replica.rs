@@ -12,6 +12,13 @@
 //! last durable applied index are applied again, so the log is the only record that must be
 //! synced. Because the store writes in order, a later synced write also makes every earlier
 //! buffered write durable.
+//!
+//! A hard state whose only change is the commit index is written `Buffered`, as etcd's raft
+//! decides (`MustSync`): raft's safety rests on the log, the term and the vote, and a replica
+//! that lost its latest commit index after a power failure learns it again from the leader. The
+//! commit index is always written before the entries it lets apply, so whatever prefix of the
+//! store survives holds an applied index no greater than the commit index, which reopening
+//! requires. That halves the fsyncs of every replicated write.
 
 use std::sync::Arc;
 
@@ -441,12 +448,19 @@ impl Replica {
                 self.raw.mut_store().apply_snapshot(snapshot, &mut batch)?;
             }
             let log = self.raw.mut_store();
+            let must_sync = restoring
+                || !ready.entries().is_empty()
+                || ready.hs().is_some_and(|hs| hs.term != log.hard_state().term || hs.vote != log.hard_state().vote);
             log.append(ready.entries(), &mut batch)?;
             if let Some(hard_state) = ready.hs() {
                 log.set_hard_state(hard_state, &mut batch)?;
             }
             if !batch.is_empty() {
-                self.store.write(batch, log_durability())?;
+                // A new commit index alone is not synced: a replica that loses it learns it
+                // again from the leader, and the store's order keeps it ahead of the applied
+                // index written after it (see the module's documentation).
+                let durability = if must_sync { log_durability() } else { Durability::Buffered };
+                self.store.write(batch, durability)?;
             }
             if restoring {
                 machine.restored(self.group);
@@ -463,7 +477,7 @@ impl Replica {
                 hard_state.commit = commit;
                 let mut batch = WriteBatch::new();
                 self.raw.mut_store().set_hard_state(&hard_state, &mut batch)?;
-                self.store.write(batch, log_durability())?;
+                self.store.write(batch, Durability::Buffered)?;
             }
             outcome.messages.extend(light.take_messages());
             let committed = light.take_committed_entries();

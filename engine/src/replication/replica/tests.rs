@@ -323,3 +323,80 @@ fn a_leader_that_applies_its_own_removal_steps_down() {
         .iter()
         .all(|id| n[id].machine.applied.last().map(Vec::as_slice) == Some(b"after".as_slice()))));
 }
+
+/// A one-node group of `store` with a leader, and `proposals` entries proposed and applied one
+/// at a time; returns the node and the syncs each proposal's processing made.
+fn one_node_group_with_proposals(store: Arc<MemStore>, proposals: usize) -> (Node, Vec<u64>) {
+    let metered: Arc<dyn KvStore> = Arc::new(crate::storage::MeteredStore::new(store.clone()));
+    let replica = Replica::open(metered, GROUP, 1, &[1], ReplicaSettings::default(), 5).unwrap();
+    let mut node =
+        Node { replica, machine: Recorder { store, applied: Vec::new(), restoring: None, snapshots_restored: 0 } };
+    node.replica.campaign().unwrap();
+    node.replica.process_ready(&mut node.machine).unwrap();
+    assert!(node.replica.is_leader());
+    let mut syncs = Vec::new();
+    for i in 0..proposals {
+        crate::resources::take_work();
+        node.replica.propose(vec![], format!("entry {i}").into_bytes()).unwrap();
+        let outcome = node.replica.process_ready(&mut node.machine).unwrap();
+        assert_eq!(outcome.entries_applied, 1, "a one-node group commits and applies at once");
+        syncs.push(crate::resources::take_work().syncs);
+    }
+    (node, syncs)
+}
+
+#[test]
+fn a_replicated_write_syncs_its_log_once_and_not_its_commit_index() {
+    let (_, syncs) = one_node_group_with_proposals(Arc::new(MemStore::new()), 4);
+    assert_eq!(syncs, [1, 1, 1, 1], "one fsync per entry: the log's; the new commit index is buffered");
+
+    // Followers likewise sync an entry once, though they learn its commit in a later Ready.
+    let stores: BTreeMap<u64, Arc<MemStore>> = (1..=3).map(|id| (id, Arc::new(MemStore::new()))).collect();
+    let mut nodes: BTreeMap<u64, Node> = stores.iter().map(|(&id, s)| (id, node(id, s.clone(), 9))).collect();
+    assert!(run(&mut nodes, &[], 200, |n| leader(n, &[]).is_some()), "no leader elected");
+    let first = leader(&nodes, &[]).unwrap();
+    nodes.get_mut(&first).unwrap().replica.propose(vec![], b"one".to_vec()).unwrap();
+    assert!(run(&mut nodes, &[], 20, |n| n.values().all(|n| n.machine.applied == [b"one".to_vec()])));
+    for (id, store) in &stores {
+        // The entry's synced write made everything before it durable; what follows it (the
+        // commit index and the application) is buffered.
+        assert!(store.unsynced_batches() >= 2, "replica {id}: {} unsynced batches", store.unsynced_batches());
+    }
+}
+
+#[test]
+fn any_prefix_of_the_buffered_tail_reopens_with_applied_within_the_commit_index() {
+    let tail = {
+        let store = Arc::new(MemStore::new());
+        one_node_group_with_proposals(store.clone(), 3);
+        store.unsynced_batches()
+    };
+    assert!(tail >= 2, "the last commit index and application are buffered ({tail} batches)");
+    for kept in 0..=tail {
+        let store = Arc::new(MemStore::new());
+        one_node_group_with_proposals(store.clone(), 3);
+        store.power_fail_keeping(kept);
+        let log = RaftLogStore::open(store.clone(), GROUP).unwrap();
+        let applied = stored_applied_index(&*store, GROUP).unwrap();
+        let commit = log.hard_state().commit;
+        assert!(applied <= commit, "kept {kept}: applied {applied} beyond the durable commit index {commit}");
+        assert!(
+            commit <= raft::Storage::last_index(&log).unwrap(),
+            "kept {kept}: commit {commit} beyond the durable log"
+        );
+        // Reopened, the group commits again and applies what it had not applied, once each.
+        let replica = Replica::open(store.clone(), GROUP, 1, &[1], ReplicaSettings::default(), 5).unwrap();
+        let mut node =
+            Node { replica, machine: Recorder { store, applied: Vec::new(), restoring: None, snapshots_restored: 0 } };
+        node.replica.campaign().unwrap();
+        node.replica.process_ready(&mut node.machine).unwrap();
+        let reapplied: Vec<String> =
+            node.machine.applied.iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect();
+        let expected: Vec<String> = (0..3).map(|i| format!("entry {i}")).collect();
+        assert!(
+            expected.ends_with(&reapplied),
+            "kept {kept}: reapplied {reapplied:?}, which is not the unapplied tail of {expected:?}"
+        );
+        assert_eq!(node.replica.applied_index(), node.replica.commit_index());
+    }
+}
