@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
 use crate::api::{ApiError, Service, REQUEST_BYTES_MAX};
+use crate::metrics::Metrics;
 use crate::net::Listener;
 use crate::resources::{take_work, Stage, Work};
 
@@ -38,6 +39,8 @@ fn operation_of_target(target: &str) -> Option<String> {
 }
 /// Content type of requests and responses.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+/// Content type of `GET /metrics`: Prometheus' text exposition format.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 /// How long a graceful shutdown waits for connections to finish their requests.
 pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
 /// Most connections served at once; further connections wait in the accept queue.
@@ -55,11 +58,18 @@ pub struct HttpConfig {
     pub connections_max: usize,
     /// The node's modelled hardware, which requests pay for their work (simulation only).
     pub resources: Option<crate::resources::Resources>,
+    /// Where requests are counted and timed, served at `GET /metrics`.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for HttpConfig {
     fn default() -> HttpConfig {
-        HttpConfig { header_read_timeout_ms: HEADER_READ_TIMEOUT_MS, connections_max: CONNECTIONS_MAX, resources: None }
+        HttpConfig {
+            header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
+            connections_max: CONNECTIONS_MAX,
+            resources: None,
+            metrics: None,
+        }
     }
 }
 
@@ -141,12 +151,13 @@ pub async fn serve_with(
         let mut stop = stop_rx.clone();
         let request_ids = request_ids.clone();
         let resources = config.resources.clone();
+        let metrics = config.metrics.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let handler = hyper::service::service_fn(move |request| {
-                let (service, resources) = (service.clone(), resources.clone());
+                let (service, resources, metrics) = (service.clone(), resources.clone(), metrics.clone());
                 let id = request_ids.fetch_add(1, Ordering::Relaxed);
-                async move { Ok::<_, Infallible>(handle_metered(service, request, id, resources).await) }
+                async move { Ok::<_, Infallible>(handle_metered(service, request, id, resources, metrics).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
@@ -214,14 +225,15 @@ async fn handle_metered(
     request: Request<Incoming>,
     request_id: u64,
     resources: Option<crate::resources::Resources>,
+    metrics: Option<Arc<Metrics>>,
 ) -> Response<Full<Bytes>> {
     let Some(model) = resources.clone() else {
-        return handle(service, request, request_id, None).await;
+        return handle(service, request, request_id, None, metrics).await;
     };
     let head_bytes = request_head_bytes(&request);
     let body_bytes = hyper::body::Body::size_hint(request.body()).exact().unwrap_or(0);
     model.0.receive(head_bytes + body_bytes);
-    let response = handle(service, request, request_id, resources).await;
+    let response = handle(service, request, request_id, resources, metrics).await;
     model.0.transmit(response_bytes(&response)).await;
     response
 }
@@ -250,10 +262,14 @@ async fn handle(
     request: Request<Incoming>,
     request_id: u64,
     resources: Option<crate::resources::Resources>,
+    metrics: Option<Arc<Metrics>>,
 ) -> Response<Full<Bytes>> {
     let request_id = format!("{request_id:016X}");
-    // Load balancers and DynamoDB itself answer a plain GET as a health check.
     if request.method() == Method::GET {
+        if let (Some(metrics), "/metrics") = (&metrics, request.uri().path()) {
+            return respond(StatusCode::OK, METRICS_CONTENT_TYPE, Bytes::from(metrics.render()), &request_id);
+        }
+        // Load balancers and DynamoDB itself answer a plain GET as a health check.
         return respond(StatusCode::OK, "text/plain", Bytes::from_static(b"healthy: squall"), &request_id);
     }
     let target = request.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -291,7 +307,16 @@ async fn handle(
             resources.0.pay(Stage::Local, work).await;
         }
     }
-    let elapsed_us = started.elapsed().as_micros() as u64;
+    let elapsed = started.elapsed();
+    if let Some(metrics) = &metrics {
+        let outcome = match &result {
+            Ok(_) => "ok",
+            // The short name, as DynamoDB's documentation and CloudWatch's metrics give it.
+            Err(error) => error.type_name().rsplit('#').next().unwrap_or("error"),
+        };
+        metrics.record_request(&operation, outcome, elapsed);
+    }
+    let elapsed_us = elapsed.as_micros() as u64;
     match result {
         Ok(value) => {
             tracing::debug!(operation, elapsed_us, "ok");

@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod db;
 pub mod expr;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod node;

@@ -13,6 +13,7 @@ use crate::cluster::router::Router;
 use crate::cluster::transport::Transport;
 use crate::cluster::ClusterSpec;
 use crate::db::Database;
+use crate::metrics::{Metrics, TimedStore};
 use crate::net::Network;
 use crate::storage::{KvStore, MemStore, RocksStore, StorageError};
 use crate::throttle::Throttle;
@@ -135,7 +136,8 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let throttle = options.throttling.then(|| Arc::new(Throttle::with_quota(options.quota)));
-    let store = open_store(&config.storage)?;
+    let metrics = Metrics::new();
+    let store: Arc<dyn KvStore> = Arc::new(TimedStore::new(open_store(&config.storage)?, metrics.clone()));
     let db = Arc::new(Database::open(store)?);
     let Some(mut cluster) = config.cluster else {
         let listener = options.network.bind(config.listen).await?;
@@ -146,7 +148,8 @@ pub async fn run_with(
             Some(throttle) => Service::with_throttle(db, throttle),
             None => Service::new(db),
         };
-        crate::http::serve(listener, service, shutdown).await?;
+        let http = crate::http::HttpConfig { metrics: Some(metrics), ..Default::default() };
+        crate::http::serve_with(listener, service, shutdown, http).await?;
         tracing::info!("node stopped");
         return Ok(());
     };
@@ -160,7 +163,11 @@ pub async fn run_with(
     let peer_listener = options.network.bind(peer_addr).await?;
     let listener = options.network.bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let http = crate::http::HttpConfig { resources: cluster.settings.resources.clone(), ..Default::default() };
+    let http = crate::http::HttpConfig {
+        resources: cluster.settings.resources.clone(),
+        metrics: Some(metrics),
+        ..Default::default()
+    };
     let transport_settings = cluster.settings.transport_settings();
     let node = ClusterNode::start(me, cluster.spec, db, cluster.settings, cluster.seed, throttle)?;
     let peers = tokio::spawn(Transport::serve(peer_listener, node.inbound(), transport_settings));

@@ -112,7 +112,12 @@ impl TestServer {
     /// and reads the whole response. Host, Content-Length and `Connection: close` are added.
     /// Blocking: the server is another process, so a test's runtime has nothing to do meanwhile.
     pub fn raw_request(&self, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<RawResponse> {
-        raw_http(self.addr, headers, body)
+        raw_http(self.addr, "POST /", headers, body)
+    }
+
+    /// Sends `GET path` over a fresh HTTP/1.1 connection and reads the whole response.
+    pub fn get(&self, path: &str) -> RawResponse {
+        raw_http(self.addr, &format!("GET {path}"), &[], b"").unwrap_or_else(|e| panic!("GET {path} failed: {e}"))
     }
 
     /// The server's output so far (stdout and stderr interleaved).
@@ -289,11 +294,17 @@ impl RawResponse {
     }
 }
 
-fn raw_http(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<RawResponse> {
+/// One request, `request_line` being its method and path.
+fn raw_http(
+    addr: SocketAddr,
+    request_line: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<RawResponse> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     stream.set_write_timeout(Some(Duration::from_secs(60)))?;
-    let mut head = format!("POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!("{request_line} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
