@@ -389,10 +389,10 @@ impl Usage {
 }
 
 impl Hardware {
-    /// When `cpu_ns` of CPU and then `work` on the disk, arriving at `now_ns`, are done: the
-    /// CPU first, then the disk commands in order (reads, writes, then syncs, as a write path
-    /// does).
-    fn finish_ns(&mut self, profile: &Profile, now_ns: u64, cpu_ns: u64, work: Work) -> u64 {
+    /// When `stage` with `work`, arriving at `now_ns`, is done: CPU first, then the disk
+    /// commands in order (reads, writes, then syncs, as a write path does).
+    fn finish_ns(&mut self, profile: &Profile, now_ns: u64, stage: Stage<'_>, work: Work) -> u64 {
+        let cpu_ns = profile.cpu_ns(stage);
         let mut done = if cpu_ns > 0 { self.cpu.admit(now_ns, cpu_ns) } else { now_ns };
         self.usage.cpu_busy_ns += cpu_ns;
         let kinds = [
@@ -478,20 +478,7 @@ impl NodeResources {
 
 impl ResourceModel for NodeResources {
     fn pay(&self, stage: Stage<'_>, work: Work) -> Payment {
-        let cpu_ns = self.profile.cpu_ns(stage);
-        if !matches!(stage, Stage::Replicate { .. }) || cpu_ns == 0 {
-            return self.wait_for(|hardware, now_ns| hardware.finish_ns(&self.profile, now_ns, cpu_ns, work));
-        }
-        // A Ready persists its log first and applies after. Its CPU joins the queue only once
-        // the disk is done, behind whatever reached the CPU meanwhile, as a real node's
-        // storage thread waits for a core again when its fsync returns: queued at once, it
-        // would hold the CPU back from requests that arrive while the disk works.
-        let disk = self.wait_for(|hardware, now_ns| hardware.finish_ns(&self.profile, now_ns, 0, work));
-        let this = self.clone();
-        Box::pin(async move {
-            disk.await;
-            this.wait_for(|hardware, now_ns| hardware.finish_ns(&this.profile, now_ns, cpu_ns, Work::default())).await;
-        })
+        self.wait_for(|hardware, now_ns| hardware.finish_ns(&self.profile, now_ns, stage, work))
     }
 
     fn transmit(&self, bytes: u64) -> Payment {
@@ -578,8 +565,11 @@ mod tests {
     }
 
     #[test]
-    fn cpu_then_disk_commands_in_order() {
+    fn a_write_path_costs_cpu_then_its_disk_commands() {
         let mut profile = Profile::builtin();
+        profile.cpu.cores = 1;
+        profile.cpu.apply_entry_us = 10.0;
+        profile.cpu.apply_per_kib_us = 0.0;
         profile.disk.sync = Latency { median_us: 200.0, p99_us: 200.0 };
         profile.disk.write = Latency { median_us: 5.0, p99_us: 5.0 };
         profile.disk.queue_depth = 1;
@@ -592,50 +582,16 @@ mod tests {
             rng: seeded_rng(1, 1),
             usage: Usage::default(),
         };
+        let stage = Stage::Replicate { entries_applied: 2, applied_bytes: 0 };
         let work = Work { writes: 1, syncs: 1, ..Work::default() };
-        let done = hardware.finish_ns(&profile, 1_000, 20_000, work);
+        let done = hardware.finish_ns(&profile, 1_000, stage, work);
         // 20 us of CPU, then a 5 us write and a 200 us sync on the one disk queue.
         assert_eq!(done, 1_000 + 20_000 + 5_000 + 200_000);
-        // A second one arriving at once waits for the CPU and the disk.
-        let again = hardware.finish_ns(&profile, 1_000, 20_000, work);
+        // A second Ready arriving at once waits for the CPU and the disk.
+        let again = hardware.finish_ns(&profile, 1_000, stage, work);
         assert_eq!(again, done + 5_000 + 200_000, "its CPU work overlapped the first's disk work");
         assert_eq!(hardware.usage.syncs, 2);
         assert_eq!(hardware.usage.disk_commands, 4);
-        assert_eq!(hardware.usage.cpu_busy_ns, 40_000);
-    }
-
-    #[tokio::test]
-    async fn a_ready_applies_after_its_disk_and_requests_meanwhile_have_the_cpu() {
-        let mut profile = Profile::builtin();
-        profile.cpu.cores = 1;
-        profile.cpu.apply_entry_us = 10.0;
-        profile.cpu.apply_per_kib_us = 0.0;
-        profile.cpu.request_per_kib_us = 0.0;
-        profile.cpu.operation_us.insert("GetItem".into(), 50.0);
-        profile.disk.sync = Latency { median_us: 200.0, p99_us: 200.0 };
-        profile.disk.write = Latency { median_us: 5.0, p99_us: 5.0 };
-        profile.disk.queue_depth = 1;
-        profile.disk.iops_max = 1e9;
-        profile.disk.bandwidth_mb_s = 1e12;
-        let node = NodeResources::new(Arc::new(profile), 1, 1);
-        let started = tokio::time::Instant::now();
-        let ready = node.pay(
-            Stage::Replicate { entries_applied: 2, applied_bytes: 0 },
-            Work { writes: 1, syncs: 1, ..Work::default() },
-        );
-        let ready = tokio::spawn(async move {
-            ready.await;
-            started.elapsed()
-        });
-        // A request arriving at once has the CPU while the Ready waits for its disk.
-        // (madsim's scheduler adds well under a microsecond to each wake-up.)
-        let near = |got: Duration, us: u64| got.abs_diff(Duration::from_micros(us)) < Duration::from_micros(1);
-        node.pay(Stage::Request { operation: "GetItem", body_bytes: 0 }, Work::default()).await;
-        assert!(near(started.elapsed(), 50), "{:?}", started.elapsed());
-        // The Ready: a 5 us write and a 200 us sync, then 20 us of CPU to apply two entries.
-        let ready = ready.await.unwrap();
-        assert!(near(ready, 225), "{ready:?}");
-        assert_eq!(node.usage().cpu_busy_ns, 70_000);
     }
 
     #[test]
