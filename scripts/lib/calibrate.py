@@ -8,6 +8,7 @@ Standard library only. Subcommands (each writes JSON, or TOML for `profile`):
   busy SECONDS             cores' worth of CPU the whole machine is using, sampled over SECONDS
   load OUT -- ARGV...      runs one squall-load invocation, measuring the server's CPU time
                            (--server-pid), the loader's, and everyone else's meanwhile
+  metrics ENDPOINT OUT     a server's storage write latencies from its GET /metrics
   profile ...              derives the resource profile from the load measurements
   validate ...             real against simulated: saturation throughput, p50, p99, errors
 
@@ -151,6 +152,48 @@ def cmd_disk(args):
         overhead.append(time.perf_counter_ns() - start)
     result["timer_overhead"] = summarise_us(overhead)
     write_json(args.out, result)
+
+
+def parse_metrics(text):
+    """Prometheus text exposition: {name: [(labels dict, value)]}."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        name, _, rest = head.partition("{")
+        labels = {}
+        for pair in rest.rstrip("}").split(","):
+            if "=" in pair:
+                key, _, raw = pair.partition("=")
+                labels[key] = raw.strip('"')
+        samples.setdefault(name, []).append((labels, float(value)))
+    return samples
+
+
+def cmd_metrics(args):
+    """A server's storage write latency by durability, from GET /metrics, in microseconds."""
+    import urllib.request
+
+    with urllib.request.urlopen(args.endpoint.rstrip("/") + "/metrics", timeout=10) as response:
+        samples = parse_metrics(response.read().decode())
+    out = {"storage_write": {}}
+    for durability in ("sync", "buffered"):
+        def value(name, labels):
+            for got, v in samples.get(name, []):
+                if all(got.get(k) == want for k, want in labels.items()):
+                    return v
+            return None
+        count = value("squall_storage_write_seconds_count", {"durability": durability}) or 0
+        total = value("squall_storage_write_seconds_sum", {"durability": durability}) or 0.0
+        entry = {"count": int(count), "mean_us": round(total / count * 1e6, 1) if count else None}
+        for q, key in ((0.5, "median_us"), (0.9, "p90_us"), (0.99, "p99_us"), (0.999, "p999_us")):
+            v = value("squall_storage_write_seconds", {"durability": durability, "quantile": str(q)})
+            entry[key] = None if v is None else round(v * 1e6, 1)
+        out["storage_write"][durability] = entry
+    if not out["storage_write"]["sync"]["count"]:
+        sys.exit(f"calibrate.py metrics: {args.endpoint} reports no synced writes")
+    write_json(args.out, out)
 
 
 def cmd_loopback(args):
@@ -389,6 +432,7 @@ def cmd_profile(args):
     m = {name: read_json(os.path.join(args.measurements, f"{name}.json")) for name in
          ("read-eventual", "read-strong", "update", "insert")}
     disk = read_json(args.disk)
+    server_sync = read_json(args.server_sync)["storage_write"]["sync"]
     loopback = read_json(args.loopback)
     for name, value in m.items():
         failed = sum(value["results"]["not_ok"].values())
@@ -431,7 +475,7 @@ def cmd_profile(args):
                 f"{r['wall_s']:.1f} s ({r['server_cores']:.2f} cores), {cost[name]:.1f} us each; "
                 f"others used {r['others_cores']:.2f} cores, load average {r['loadavg_before'][0]:.2f}")
 
-    sync, write, read = disk["sync"], disk["write"], disk["read"]
+    sync, write, read = server_sync, disk["write"], disk["read"]
     lines = [
         "# Squall simulator resource profile measured on this machine by scripts/calibrate.",
         f"# Measured {args.date} at commit {args.commit}; machine: {args.machine}.",
@@ -463,12 +507,18 @@ def cmd_profile(args):
         *([f"# Clamped to {OPERATION_US_MIN} us (the subtraction came out below it): {', '.join(clamped)}."]
           if clamped else []),
         "#",
-        f"# Disk: {disk['sync']['count']} appends of 4 KiB each followed by a timed fdatasync, "
-        f"{disk['write']['count']} timed",
-        "# 4 KiB appends without sync, and as many timed 4 KiB preads of pages in the page cache,",
-        "# in the server's data directory's filesystem (Python's timer costs "
-        f"{disk['timer_overhead']['median_us']} us). queue_depth, iops_max",
-        "# and bandwidth_mb_s are the defaults: not measured.",
+        f"# Disk: sync is the server's own synced writes (its GET /metrics) under UpdateItem only at "
+        f"{args.sync_rate:g} per second:",
+        f"# {sync['count']} writes, median {sync['median_us']} us, p99 {sync['p99_us']} us, p99.9 {sync['p999_us']} us. "
+        "The bare device, back to back,",
+        f"# is faster ({disk['sync']['count']} appends of 4 KiB each followed by a timed fdatasync: median "
+        f"{disk['sync']['median_us']} us, p99 {disk['sync']['p99_us']} us):",
+        "# the server's sync adds RocksDB's work around the fsync, other groups' syncs sharing the log,",
+        "# background flushes, and a disk idle between syncs (an isolated fsync is slower).",
+        f"# write and read: {disk['write']['count']} timed 4 KiB appends without sync and as many timed 4 KiB preads",
+        "# of pages in the page cache, in the server's data directory's filesystem (Python's timer costs "
+        f"{disk['timer_overhead']['median_us']} us).",
+        "# queue_depth, iops_max and bandwidth_mb_s are the defaults: not measured.",
         "#",
         "# Network: client to node is this machine's loopback, as the validation's load generator",
         f"# and server talk over it: one way {loopback['p10_us']}-{loopback['p90_us']} us (10th to 90th percentile of",
@@ -683,9 +733,16 @@ def main():
     p.add_argument("argv", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_load)
 
+    p = sub.add_parser("metrics")
+    p.add_argument("endpoint")
+    p.add_argument("out")
+    p.set_defaults(func=cmd_metrics)
+
     p = sub.add_parser("profile")
     p.add_argument("--measurements", required=True)
     p.add_argument("--disk", required=True)
+    p.add_argument("--server-sync", required=True)
+    p.add_argument("--sync-rate", type=float, required=True)
     p.add_argument("--loopback", required=True)
     p.add_argument("--cores", type=int, required=True)
     p.add_argument("--clients", type=int, required=True)
