@@ -763,3 +763,44 @@ async fn tags_are_added_listed_removed_and_kept_across_restarts() {
         "ValidationException",
     );
 }
+
+#[tokio::test]
+async fn provisioned_capacity_above_the_per_table_quota_is_refused() {
+    let server = TestServer::start();
+    let client = server.client();
+    let create = |name: &str, read: i64, write: i64| {
+        client
+            .create_table()
+            .table_name(name)
+            .key_schema(hash_key("pk"))
+            .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+            .provisioned_throughput(throughput(read, write))
+            .send()
+    };
+    let error = expect_error(create("over_quota", 40_001, 5).await, "LimitExceededException");
+    assert_eq!(
+        error.message,
+        "The requested ReadCapacityUnits, 40001, is above the per table maximum for the account in us-east-1. Per table maximum: 40000."
+    );
+    // Nothing was created.
+    expect_error(client.describe_table().table_name("over_quota").send().await, "ResourceNotFoundException");
+    create("at_quota", 40_000, 40_000).await.unwrap();
+
+    // UpdateTable is held to the same maximum.
+    let raise = client.update_table().table_name("at_quota").provisioned_throughput(throughput(40_000, 40_001));
+    let error = expect_error(raise.send().await, "LimitExceededException");
+    assert!(error.message.starts_with("The requested WriteCapacityUnits, 40001"), "{}", error.message);
+
+    // A server whose quota is raised (as Service Quotas would) admits more.
+    let raised = TestServer::start_with(&["--table-max-read-units", "60000"]);
+    let client = raised.client();
+    client
+        .create_table()
+        .table_name("raised")
+        .key_schema(hash_key("pk"))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .provisioned_throughput(throughput(50_000, 10))
+        .send()
+        .await
+        .unwrap();
+}

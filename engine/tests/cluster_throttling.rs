@@ -50,6 +50,17 @@ fn partition_leaders_enforce_their_share_on_writes_batches_and_transactions() {
     assert_eq!(status, 200, "{limits}");
     assert_eq!(limits["TableMaxReadCapacityUnits"], 40_000, "{limits}");
     assert_eq!(limits["TableMaxWriteCapacityUnits"], 40_000, "{limits}");
+    // A table asking for more than that is refused by the router it reaches, before any node
+    // applies it.
+    let over = json!({"TableName": "over_quota",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 40_001}});
+    let (status, answer) = call(cluster.api(3), "CreateTable", &over).expect("the node answers");
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["__type"], "com.amazonaws.dynamodb.v20120810#LimitExceededException", "{answer}");
+    let (status, _) = call(cluster.api(3), "DescribeTable", &json!({"TableName": "over_quota"})).expect("answers");
+    assert_eq!(status, 400, "no such table");
     // 2 WCU over two partitions: each leader refills one unit a second and keeps 300 of credit,
     // thirty 10-unit writes. The first write waits for the partitions to elect their leaders.
     call_until_ok(entry, "PutItem", &json!({"TableName": "small", "Item": item("hot")}), SETTLE);

@@ -5,6 +5,7 @@
 pub mod common;
 pub mod error;
 pub mod ops;
+pub mod quota;
 pub mod read;
 pub mod write;
 
@@ -127,6 +128,7 @@ impl Service {
             )));
         }
         let Some(throttle) = &self.throttle else { return self.dispatch(operation, body) };
+        quota::check_request(&self.db, operation, body, self.quota)?;
         match throttle.admit(&self.db, operation, body, &crate::throttle::whole_table) {
             Admission::Refused(error) => Err(error),
             Admission::Free => {

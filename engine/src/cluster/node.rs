@@ -488,6 +488,11 @@ impl ClusterNode {
         &self.db
     }
 
+    /// The per-table quotas this node enforces, if it enforces capacity.
+    pub fn enforced_quota(&self) -> Option<crate::capacity::Quota> {
+        self.throttle.as_ref().map(|throttle| throttle.quota())
+    }
+
     /// What the peer transport delivers inbound messages to.
     pub fn inbound(self: &Arc<Self>) -> Arc<dyn Inbound> {
         Arc::new(ClusterInbound(self.clone()))

@@ -82,6 +82,11 @@ impl Router {
             ));
         }
         if META_OPERATIONS.contains(&operation) {
+            // Checked here, where the request enters, not where the change is applied: every
+            // node must apply a committed change whatever quota it was started with.
+            if let Some(quota) = self.node.enforced_quota() {
+                crate::api::quota::check_request(self.node.database(), operation, body, quota)?;
+            }
             let result = self.node.route_meta(operation, body).await;
             // The metadata leader answered after applying the change; this node's copy of the
             // catalog may lag by a moment. Wait for it, so that a client's next request to this

@@ -8,11 +8,19 @@ use crate::api::ops::create_table::{
     attribute_definitions, check_projection_limit, index_meta, throughput, throughput_for_mode,
 };
 use crate::api::{ApiError, GLOBAL_INDEXES_MAX};
-use crate::catalog::{BillingMode, IndexKind};
+use crate::catalog::{BillingMode, IndexKind, TableMeta};
 use crate::db::Database;
 
 /// Runs UpdateTable.
 pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
+    let meta = plan(db, &request)?;
+    let table = db.update_table(meta)?;
+    Ok(json!({"TableDescription": table.describe("ACTIVE")}))
+}
+
+/// Validates the request against the table as `db` holds it and returns the table's metadata
+/// as the update would leave it, changing nothing.
+pub fn plan(db: &Database, request: &Request) -> Result<TableMeta, ApiError> {
     let table = db.table(request.table_name()?)?;
     let mut meta = table.meta.clone();
     let mut changed = false;
@@ -26,7 +34,7 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
             }
         };
         if mode != meta.billing_mode {
-            meta.throughput = throughput_for_mode(&request, mode, "ProvisionedThroughput")?;
+            meta.throughput = throughput_for_mode(request, mode, "ProvisionedThroughput")?;
             for index in meta.indexes.iter_mut().filter(|i| i.kind == IndexKind::Global) {
                 index.throughput = match mode {
                     BillingMode::PayPerRequest => None,
@@ -69,7 +77,7 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
             let update = Request::sub(update, "GlobalSecondaryIndexUpdates")?;
             if let Some(create) = update.get("Create") {
                 let definitions = match request.get("AttributeDefinitions") {
-                    Some(_) => attribute_definitions(&request)?,
+                    Some(_) => attribute_definitions(request)?,
                     None => meta.attribute_definitions.clone(),
                 };
                 let index = index_meta(create, &definitions, IndexKind::Global, meta.next_index_id, meta.billing_mode)?;
@@ -145,6 +153,5 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
         ));
     }
-    let table = db.update_table(meta)?;
-    Ok(json!({"TableDescription": table.describe("ACTIVE")}))
+    Ok(meta)
 }

@@ -1,0 +1,163 @@
+//! The per-table throughput quota at CreateTable and UpdateTable: DynamoDB refuses to provision
+//! more read or write capacity for one table, or for one of its global secondary indexes, than
+//! the account's per-table maximum (40,000 units by default, raised through Service Quotas),
+//! with `LimitExceededException`.
+//!
+//! The check runs where a request enters (the single node's service, a cluster's router), never
+//! where a committed catalog change is applied: nodes started with different quotas must still
+//! apply the same changes.
+
+use serde_json::Value;
+
+use crate::api::common::Request;
+use crate::api::ops::{create_table, update_table};
+use crate::api::ApiError;
+use crate::capacity::Quota;
+use crate::catalog::{BillingMode, IndexKind, TableMeta, REGION};
+use crate::db::Database;
+
+/// Refuses a CreateTable or UpdateTable whose resulting provisioned capacity exceeds `quota`.
+/// A request that is invalid otherwise passes: its operation reports what is wrong with it, as
+/// DynamoDB validates a request before it checks limits. Other operations pass.
+pub fn check_request(db: &Database, operation: &str, body: &[u8], quota: Quota) -> Result<(), ApiError> {
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else { return Ok(()) };
+    let request = Request(map);
+    let planned = match operation {
+        "CreateTable" => create_table::table_meta(&request),
+        "UpdateTable" => update_table::plan(db, &request),
+        _ => return Ok(()),
+    };
+    match planned {
+        Ok(meta) => check_table(&meta, quota),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Refuses a table whose provisioned capacity, or one of whose global indexes', exceeds
+/// `quota`, with DynamoDB's message.
+pub fn check_table(meta: &TableMeta, quota: Quota) -> Result<(), ApiError> {
+    if meta.billing_mode != BillingMode::Provisioned {
+        return Ok(());
+    }
+    let limits =
+        [("ReadCapacityUnits", quota.table_read_units_per_s), ("WriteCapacityUnits", quota.table_write_units_per_s)];
+    let mut throughputs = vec![(None, meta.throughput)];
+    for index in meta.indexes.iter().filter(|i| i.kind == IndexKind::Global) {
+        if let Some(throughput) = index.throughput {
+            throughputs.push((Some(index.name.as_str()), throughput));
+        }
+    }
+    for (index, throughput) in throughputs {
+        for ((field, max), requested) in limits.iter().zip([throughput.read_units, throughput.write_units]) {
+            let max = max.floor() as u64;
+            if requested <= max {
+                continue;
+            }
+            return Err(ApiError::LimitExceeded(match index {
+                None => format!(
+                    "The requested {field}, {requested}, is above the per table maximum for the account in {REGION}. Per table maximum: {max}."
+                ),
+                Some(name) => format!(
+                    "The requested {field} for index {name}, {requested}, is above the per index maximum for the account in {REGION}. Per index maximum: {max}."
+                ),
+            }));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::storage::MemStore;
+
+    fn quota(units: f64) -> Quota {
+        Quota { table_read_units_per_s: units, table_write_units_per_s: units }
+    }
+
+    fn create(read: u64, write: u64, index: Option<(u64, u64)>) -> Vec<u8> {
+        let mut request = json!({
+            "TableName": "quota",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "ProvisionedThroughput": {"ReadCapacityUnits": read, "WriteCapacityUnits": write},
+        });
+        if let Some((r, w)) = index {
+            request["GlobalSecondaryIndexes"] = json!([{
+                "IndexName": "by_g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+                "ProvisionedThroughput": {"ReadCapacityUnits": r, "WriteCapacityUnits": w},
+            }]);
+        } else {
+            request["AttributeDefinitions"] = json!([{"AttributeName": "pk", "AttributeType": "S"}]);
+        }
+        serde_json::to_vec(&request).unwrap()
+    }
+
+    #[test]
+    fn create_table_within_the_quota_passes_and_beyond_it_is_refused() {
+        let db = Database::open(Arc::new(MemStore::new())).unwrap();
+        assert!(check_request(&db, "CreateTable", &create(40_000, 40_000, None), quota(40_000.0)).is_ok());
+        let error = check_request(&db, "CreateTable", &create(40_001, 5, None), quota(40_000.0)).unwrap_err();
+        assert_eq!(error.type_name(), "com.amazonaws.dynamodb.v20120810#LimitExceededException");
+        assert_eq!(error.http_status(), 400);
+        assert_eq!(
+            error.to_string(),
+            "The requested ReadCapacityUnits, 40001, is above the per table maximum for the account in us-east-1. Per table maximum: 40000."
+        );
+        let error = check_request(&db, "CreateTable", &create(5, 50_000, None), quota(40_000.0)).unwrap_err();
+        assert!(error.to_string().starts_with("The requested WriteCapacityUnits, 50000"), "{error}");
+        // A raised quota admits it.
+        assert!(check_request(&db, "CreateTable", &create(5, 50_000, None), quota(60_000.0)).is_ok());
+        // A global index has the same maximum of its own.
+        let error = check_request(&db, "CreateTable", &create(5, 5, Some((40_001, 5))), quota(40_000.0)).unwrap_err();
+        assert!(error.to_string().starts_with("The requested ReadCapacityUnits for index by_g, 40001"), "{error}");
+    }
+
+    #[test]
+    fn invalid_requests_and_other_operations_pass_to_their_own_validation() {
+        let db = Database::open(Arc::new(MemStore::new())).unwrap();
+        let mut invalid: Value = serde_json::from_slice(&create(50_000, 5, None)).unwrap();
+        invalid["KeySchema"] = json!([]);
+        assert!(check_request(&db, "CreateTable", &serde_json::to_vec(&invalid).unwrap(), quota(40_000.0)).is_ok());
+        assert!(check_request(&db, "CreateTable", b"not json", quota(40_000.0)).is_ok());
+        assert!(check_request(&db, "PutItem", &create(50_000, 5, None), quota(40_000.0)).is_ok());
+        let on_demand = json!({
+            "TableName": "quota",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        });
+        assert!(check_request(&db, "CreateTable", &serde_json::to_vec(&on_demand).unwrap(), quota(1.0)).is_ok());
+    }
+
+    #[test]
+    fn update_table_is_checked_against_the_table_it_would_leave() {
+        let db = Database::open(Arc::new(MemStore::new())).unwrap();
+        let service = crate::api::Service::new(Arc::new(db));
+        service.call("CreateTable", &create(10, 10, Some((10, 10)))).unwrap();
+        let update = |body: Value| serde_json::to_vec(&body).unwrap();
+        let raise = update(
+            json!({"TableName": "quota", "ProvisionedThroughput": {"ReadCapacityUnits": 10, "WriteCapacityUnits": 40_001}}),
+        );
+        let db = service.database();
+        let error = check_request(db, "UpdateTable", &raise, quota(40_000.0)).unwrap_err();
+        assert!(error.to_string().starts_with("The requested WriteCapacityUnits, 40001"), "{error}");
+        let index = update(json!({"TableName": "quota", "GlobalSecondaryIndexUpdates": [
+            {"Update": {"IndexName": "by_g", "ProvisionedThroughput": {"ReadCapacityUnits": 45_000, "WriteCapacityUnits": 10}}}
+        ]}));
+        let error = check_request(db, "UpdateTable", &index, quota(40_000.0)).unwrap_err();
+        assert!(error.to_string().contains("for index by_g, 45000"), "{error}");
+        let fine = update(
+            json!({"TableName": "quota", "ProvisionedThroughput": {"ReadCapacityUnits": 20, "WriteCapacityUnits": 20}}),
+        );
+        assert!(check_request(db, "UpdateTable", &fine, quota(40_000.0)).is_ok());
+        // Planning changed nothing.
+        assert_eq!(db.table("quota").unwrap().meta.throughput.read_units, 10);
+    }
+}
