@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::types::{ProvisionedThroughput, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{BillingMode, OnDemandThroughput, ProvisionedThroughput, ScalarAttributeType};
 use aws_sdk_dynamodb::Client;
 use common::{attr_def, err_text, hash_key, s, service_error, TestServer};
 
@@ -41,16 +41,25 @@ async fn create_small_table(client: &Client) {
         .unwrap_or_else(|e| panic!("create table: {}", err_text(&e)));
 }
 
-/// Writes 100 KB items (100 write units each) until one is refused; returns how many were
-/// written and the refusal.
+/// Writes 100 KB items (100 write units each) to `small` until one is refused; returns how many
+/// were written and the refusal.
 async fn write_until_refused(
     client: &Client,
+    attempts: usize,
+) -> (usize, Option<aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>>) {
+    write_to_until_refused(client, "small", attempts).await
+}
+
+/// [`write_until_refused`] on `table`.
+async fn write_to_until_refused(
+    client: &Client,
+    table: &str,
     attempts: usize,
 ) -> (usize, Option<aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>>) {
     let blob = "x".repeat(100 * 1024 - 200);
     for n in 0..attempts {
         let result =
-            client.put_item().table_name("small").item("pk", s(&format!("k{n}"))).item("blob", s(&blob)).send().await;
+            client.put_item().table_name(table).item("pk", s(&format!("k{n}"))).item("blob", s(&blob)).send().await;
         if let Err(error) = result {
             return (n, Some(error));
         }
@@ -88,4 +97,68 @@ async fn no_throttling_turns_enforcement_off() {
     let (written, refusal) = write_until_refused(&client, 10).await;
     assert!(refusal.is_none(), "no write is refused: {}", refusal.as_ref().map(err_text).unwrap_or_default());
     assert_eq!(written, 10);
+}
+
+#[tokio::test]
+async fn an_on_demand_table_is_held_to_its_own_maximum_throughput() {
+    let server = TestServer::start();
+    let client = client_without_retries(&server);
+    let create = |name: &str, max_write: i64| {
+        client
+            .create_table()
+            .table_name(name)
+            .key_schema(hash_key("pk"))
+            .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+            .billing_mode(BillingMode::PayPerRequest)
+            .on_demand_throughput(OnDemandThroughput::builder().max_write_request_units(max_write).build())
+            .send()
+    };
+    // Only an on-demand table has one, and only a maximum of at least one unit (or -1, none).
+    let provisioned = client
+        .create_table()
+        .table_name("provisioned")
+        .key_schema(hash_key("pk"))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .provisioned_throughput(
+            ProvisionedThroughput::builder().read_capacity_units(1).write_capacity_units(1).build().unwrap(),
+        )
+        .on_demand_throughput(OnDemandThroughput::builder().max_write_request_units(150).build())
+        .send()
+        .await;
+    let error = service_error(provisioned);
+    assert_eq!(error.code, "ValidationException");
+    assert!(error.message.contains("cannot be specified when table BillingMode is PROVISIONED"), "{}", error.message);
+    let error = service_error(create("zero", 0).await);
+    assert_eq!(error.code, "ValidationException");
+    assert!(error.message.contains("MaxWriteRequestUnits for OnDemandThroughput for table is outside of valid range"));
+    let error = service_error(create("huge", 40_001).await);
+    assert_eq!(error.code, "LimitExceededException", "{}", error.message);
+
+    create("capped", 150).await.unwrap_or_else(|e| panic!("{}", err_text(&e)));
+    let described = client.describe_table().table_name("capped").send().await.unwrap();
+    let on_demand = described.table().and_then(|t| t.on_demand_throughput()).expect("described");
+    assert_eq!(on_demand.max_write_request_units(), Some(150));
+    assert_eq!(on_demand.max_read_request_units(), None);
+    // 150 write units a second: a 100 KB write (100 units) leaves 50, a second one runs into
+    // debt, and the third is refused until the debt is paid.
+    let (written, refusal) = write_to_until_refused(&client, "capped", 10).await;
+    let refusal = refusal.expect("a table of 150 WRU a second cannot take ten 100 KB writes at once");
+    assert!((1..=3).contains(&written), "{written} writes of 100 units before the refusal");
+    let error = service_error::<(), _, _>(Err(refusal));
+    assert_eq!(error.code, "ThrottlingException", "{}", error.message);
+
+    // -1 removes the maximum: the account's quota applies again.
+    client
+        .update_table()
+        .table_name("capped")
+        .on_demand_throughput(OnDemandThroughput::builder().max_write_request_units(-1).build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", err_text(&e)));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (written, refusal) = write_to_until_refused(&client, "capped", 10).await;
+    assert!(refusal.is_none(), "{}", refusal.as_ref().map(err_text).unwrap_or_default());
+    assert_eq!(written, 10);
+    let described = client.describe_table().table_name("capped").send().await.unwrap();
+    assert!(described.table().and_then(|t| t.on_demand_throughput()).is_none());
 }

@@ -148,6 +148,7 @@ pub fn orders_table(id: u64) -> TableMeta {
         next_index_id: 1,
         deletion_protection: false,
         tags: BTreeMap::new(),
+        on_demand: Default::default(),
     }
 }
 

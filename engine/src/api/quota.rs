@@ -37,6 +37,27 @@ pub fn check_request(db: &Database, operation: &str, body: &[u8], quota: Quota) 
 /// `quota`, with DynamoDB's message.
 pub fn check_table(meta: &TableMeta, quota: Quota) -> Result<(), ApiError> {
     if meta.billing_mode != BillingMode::Provisioned {
+        let maxima = [
+            (
+                "MaxReadRequestUnits",
+                meta.on_demand.max_read_units,
+                "TableMaxReadCapacityUnits",
+                quota.table_read_units_per_s,
+            ),
+            (
+                "MaxWriteRequestUnits",
+                meta.on_demand.max_write_units,
+                "TableMaxWriteCapacityUnits",
+                quota.table_write_units_per_s,
+            ),
+        ];
+        for (field, requested, quota_name, max) in maxima {
+            if requested.is_some_and(|units| units as f64 > max) {
+                return Err(ApiError::LimitExceeded(format!(
+                    "Subscriber limit exceeded: Requested {field} for OnDemandThroughput for table exceeds {quota_name} of the account in region {REGION}"
+                )));
+            }
+        }
         return Ok(());
     }
     let limits =

@@ -181,8 +181,18 @@ pub fn table_rate(meta: &TableMeta, access: Access, quota: &Quota) -> f64 {
             Access::Read => meta.throughput.read_units as f64,
             Access::Write => meta.throughput.write_units as f64,
         },
-        BillingMode::PayPerRequest => quota.of(access),
+        BillingMode::PayPerRequest => on_demand_rate(meta, access, quota),
     }
+}
+
+/// An on-demand table's limit for `access`: the account's per-table quota, or the table's own
+/// maximum (`OnDemandThroughput`) when that is lower.
+pub fn on_demand_rate(meta: &TableMeta, access: Access, quota: &Quota) -> f64 {
+    let own = match access {
+        Access::Read => meta.on_demand.max_read_units,
+        Access::Write => meta.on_demand.max_write_units,
+    };
+    own.map_or(quota.of(access), |units| quota.of(access).min(units as f64))
 }
 
 /// The refill rate and burst window of the bucket `key` names, as `meta` and `sizing` set them
@@ -198,7 +208,7 @@ pub fn settings(meta: &TableMeta, key: &BucketKey, sizing: &Sizing<'_>) -> Optio
     let on_demand_max = sizing.quota.of(key.access);
     let (rate, burst_s) = match &key.limit {
         Limit::Provisioned if provisioned => (per_second(meta.throughput), BURST_CREDIT_S),
-        Limit::OnDemand if !provisioned => (on_demand_max, HARD_LIMIT_BURST_S),
+        Limit::OnDemand if !provisioned => (on_demand_rate(meta, key.access, &sizing.quota), HARD_LIMIT_BURST_S),
         Limit::Index(name) => {
             let index = meta.index(name).filter(|i| i.kind == IndexKind::Global)?;
             if provisioned {
@@ -495,6 +505,7 @@ mod tests {
             next_index_id: 2,
             deletion_protection: false,
             tags: Default::default(),
+            on_demand: Default::default(),
         }
     }
 
@@ -562,6 +573,23 @@ mod tests {
             claims(&meta, Placement::Whole { slot: None }, Access::Write, Target::Table, 1.0, &Sizing::default());
         assert_eq!(write[1].key.limit, Limit::Index("gsi".into()));
         assert_eq!(write[1].rate_per_s, ON_DEMAND_TABLE_WRITE_UNITS_PER_S);
+    }
+
+    #[test]
+    fn an_on_demand_tables_own_maximum_lowers_its_limit_but_never_raises_it() {
+        use crate::catalog::OnDemandThroughput;
+        let mut meta = table(BillingMode::PayPerRequest, 0, 0, Some((0, 0)));
+        meta.on_demand = OnDemandThroughput { max_read_units: None, max_write_units: Some(150) };
+        let quota = Quota::default();
+        assert_eq!(table_rate(&meta, Access::Write, &quota), 150.0);
+        assert_eq!(table_rate(&meta, Access::Read, &quota), ON_DEMAND_TABLE_READ_UNITS_PER_S);
+        let write =
+            claims(&meta, Placement::Whole { slot: None }, Access::Write, Target::Table, 1.0, &Sizing::default());
+        assert_eq!((write[0].key.limit.clone(), write[0].rate_per_s), (Limit::OnDemand, 150.0));
+        // The index keeps the account's maximum: the table's own is the table's.
+        assert_eq!(write[1].rate_per_s, ON_DEMAND_TABLE_WRITE_UNITS_PER_S);
+        meta.on_demand.max_write_units = Some(1_000_000);
+        assert_eq!(table_rate(&meta, Access::Write, &quota), ON_DEMAND_TABLE_WRITE_UNITS_PER_S);
     }
 
     #[test]

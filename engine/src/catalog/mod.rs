@@ -100,6 +100,24 @@ pub struct Throughput {
     pub write_units: u64,
 }
 
+/// An on-demand table's own maximum throughput (`OnDemandThroughput`): at most this many read
+/// or write request units a second, below the account's per-table quota. `None` is no maximum
+/// of its own (DynamoDB's -1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnDemandThroughput {
+    /// Most read request units per second.
+    pub max_read_units: Option<u64>,
+    /// Most write request units per second.
+    pub max_write_units: Option<u64>,
+}
+
+impl OnDemandThroughput {
+    /// Whether either maximum is set.
+    pub fn is_set(&self) -> bool {
+        self.max_read_units.is_some() || self.max_write_units.is_some()
+    }
+}
+
 /// How a table is billed, and so how it is throttled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BillingMode {
@@ -198,6 +216,9 @@ pub struct TableMeta {
     /// Resource tags, key to value.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// An on-demand table's own maximum throughput.
+    #[serde(default)]
+    pub on_demand: OnDemandThroughput,
 }
 
 /// Live counters shown in DescribeTable.
@@ -268,6 +289,16 @@ impl TableMeta {
                 "BillingMode": "PAY_PER_REQUEST",
                 "LastUpdateToPayPerRequestDateTime": self.created_at_s(),
             });
+            if self.on_demand.is_set() {
+                let mut on_demand = serde_json::Map::new();
+                if let Some(units) = self.on_demand.max_read_units {
+                    on_demand.insert("MaxReadRequestUnits".into(), json!(units));
+                }
+                if let Some(units) = self.on_demand.max_write_units {
+                    on_demand.insert("MaxWriteRequestUnits".into(), json!(units));
+                }
+                description["OnDemandThroughput"] = Value::Object(on_demand);
+            }
         } else {
             description["BillingModeSummary"] = json!({"BillingMode": "PROVISIONED"});
         }

@@ -864,6 +864,7 @@ mod tests {
             next_index_id: 2,
             deletion_protection: false,
             tags: Default::default(),
+            on_demand: Default::default(),
         };
         (table, index)
     }

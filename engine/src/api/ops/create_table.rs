@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 
 use crate::api::common::{camel, missing, validate_name, Request};
 use crate::api::{ApiError, GLOBAL_INDEXES_MAX, LOCAL_INDEXES_MAX, PROJECTED_ATTRIBUTES_MAX};
-use crate::catalog::{BillingMode, IndexKind, IndexMeta, KeyAttribute, KeySchema, Projection, TableMeta, Throughput};
+use crate::catalog::{
+    BillingMode, IndexKind, IndexMeta, KeyAttribute, KeySchema, OnDemandThroughput, Projection, TableMeta, Throughput,
+};
 use crate::db::Database;
 use crate::model::ScalarType;
 
@@ -112,7 +114,42 @@ pub fn table_meta(request: &Request) -> Result<TableMeta, ApiError> {
         next_index_id,
         deletion_protection,
         tags,
+        on_demand: on_demand_for_mode(request, billing_mode, OnDemandThroughput::default())?,
     })
+}
+
+/// Decodes `OnDemandThroughput` over `current` (a maximum of -1 removes it), as the billing
+/// mode allows it: only an on-demand table has one.
+pub fn on_demand_for_mode(
+    request: &Request,
+    mode: BillingMode,
+    current: OnDemandThroughput,
+) -> Result<OnDemandThroughput, ApiError> {
+    let Some(value) = request.get("OnDemandThroughput") else {
+        return Ok(if mode == BillingMode::PayPerRequest { current } else { OnDemandThroughput::default() });
+    };
+    if mode == BillingMode::Provisioned {
+        return Err(invalid(
+            "MaxReadRequestUnits for OnDemandThroughput cannot be specified when table BillingMode is PROVISIONED.",
+        ));
+    }
+    let entry = Request::sub(value, "OnDemandThroughput")?;
+    let mut out = current;
+    for (slot, name) in
+        [(&mut out.max_read_units, "MaxReadRequestUnits"), (&mut out.max_write_units, "MaxWriteRequestUnits")]
+    {
+        match entry.int(name)? {
+            None => {}
+            Some(-1) => *slot = None,
+            Some(units) if units >= 1 => *slot = Some(units as u64),
+            Some(_) => {
+                return Err(invalid(format!(
+                    "Requested {name} for OnDemandThroughput for table is outside of valid range"
+                )))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Milliseconds since the Unix epoch: the scope's clock inside a replicated apply (the same on

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::api::common::{missing, Request};
 use crate::api::ops::create_table::{
-    attribute_definitions, check_projection_limit, index_meta, throughput, throughput_for_mode,
+    attribute_definitions, check_projection_limit, index_meta, on_demand_for_mode, throughput, throughput_for_mode,
 };
 use crate::api::{ApiError, GLOBAL_INDEXES_MAX};
 use crate::catalog::{BillingMode, IndexKind, TableMeta};
@@ -44,6 +44,19 @@ pub fn plan(db: &Database, request: &Request) -> Result<TableMeta, ApiError> {
             meta.billing_mode = mode;
             changed = true;
         }
+    }
+    if request.get("OnDemandThroughput").is_some() {
+        meta.on_demand =
+            on_demand_for_mode(request, meta.billing_mode, meta.on_demand).map_err(|error| match error {
+                // UpdateTable words the billing-mode refusal with "the table".
+                ApiError::Validation(message) => {
+                    ApiError::Validation(message.replace("when table BillingMode", "when the table BillingMode"))
+                }
+                other => other,
+            })?;
+        changed = true;
+    } else if meta.billing_mode == BillingMode::Provisioned {
+        meta.on_demand = Default::default();
     }
     if let Some(value) = request.get("ProvisionedThroughput") {
         if meta.billing_mode == BillingMode::PayPerRequest {
