@@ -114,24 +114,26 @@ pub fn table_meta(request: &Request) -> Result<TableMeta, ApiError> {
         next_index_id,
         deletion_protection,
         tags,
-        on_demand: on_demand_for_mode(request, billing_mode, OnDemandThroughput::default())?,
+        on_demand: on_demand_for_mode(request, billing_mode, OnDemandThroughput::default(), "table")?,
     })
 }
 
 /// Decodes `OnDemandThroughput` over `current` (a maximum of -1 removes it), as the billing
-/// mode allows it: only an on-demand table has one.
+/// mode allows it: only an on-demand table has one. `the_table` is how the refusal names the
+/// table ("table" at CreateTable, "the table" at UpdateTable, as DynamoDB words them).
 pub fn on_demand_for_mode(
     request: &Request,
     mode: BillingMode,
     current: OnDemandThroughput,
+    the_table: &str,
 ) -> Result<OnDemandThroughput, ApiError> {
     let Some(value) = request.get("OnDemandThroughput") else {
         return Ok(if mode == BillingMode::PayPerRequest { current } else { OnDemandThroughput::default() });
     };
     if mode == BillingMode::Provisioned {
-        return Err(invalid(
-            "MaxReadRequestUnits for OnDemandThroughput cannot be specified when table BillingMode is PROVISIONED.",
-        ));
+        return Err(invalid(format!(
+            "MaxReadRequestUnits for OnDemandThroughput cannot be specified when {the_table} BillingMode is PROVISIONED."
+        )));
     }
     let entry = Request::sub(value, "OnDemandThroughput")?;
     let mut out = current;

@@ -46,14 +46,7 @@ pub fn plan(db: &Database, request: &Request) -> Result<TableMeta, ApiError> {
         }
     }
     if request.get("OnDemandThroughput").is_some() {
-        meta.on_demand =
-            on_demand_for_mode(request, meta.billing_mode, meta.on_demand).map_err(|error| match error {
-                // UpdateTable words the billing-mode refusal with "the table".
-                ApiError::Validation(message) => {
-                    ApiError::Validation(message.replace("when table BillingMode", "when the table BillingMode"))
-                }
-                other => other,
-            })?;
+        meta.on_demand = on_demand_for_mode(request, meta.billing_mode, meta.on_demand, "the table")?;
         changed = true;
     } else if meta.billing_mode == BillingMode::Provisioned {
         meta.on_demand = Default::default();
@@ -167,4 +160,52 @@ pub fn plan(db: &Database, request: &Request) -> Result<TableMeta, ApiError> {
         ));
     }
     Ok(meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use crate::api::Service;
+    use crate::storage::MemStore;
+
+    #[test]
+    fn on_demand_throughput_is_for_on_demand_tables_and_minus_one_removes_it() {
+        let service = Service::new(Arc::new(crate::db::Database::open(Arc::new(MemStore::new())).unwrap()));
+        let call = |operation: &str, body: serde_json::Value| service.call(operation, body.to_string().as_bytes());
+        let key = json!({"AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]});
+        let mut provisioned = key.clone();
+        provisioned["TableName"] = json!("provisioned");
+        provisioned["ProvisionedThroughput"] = json!({"ReadCapacityUnits": 1, "WriteCapacityUnits": 1});
+        call("CreateTable", provisioned).unwrap();
+        let error =
+            call("UpdateTable", json!({"TableName": "provisioned", "OnDemandThroughput": {"MaxReadRequestUnits": 10}}))
+                .unwrap_err();
+        assert!(error.to_string().contains("cannot be specified when the table BillingMode is PROVISIONED"), "{error}");
+
+        let mut on_demand = key;
+        on_demand["TableName"] = json!("on_demand");
+        on_demand["BillingMode"] = json!("PAY_PER_REQUEST");
+        on_demand["OnDemandThroughput"] = json!({"MaxReadRequestUnits": 10, "MaxWriteRequestUnits": 20});
+        let created = call("CreateTable", on_demand).unwrap();
+        assert_eq!(
+            created["TableDescription"]["OnDemandThroughput"],
+            json!({"MaxReadRequestUnits": 10, "MaxWriteRequestUnits": 20})
+        );
+        let updated =
+            call("UpdateTable", json!({"TableName": "on_demand", "OnDemandThroughput": {"MaxReadRequestUnits": -1}}))
+                .unwrap();
+        assert_eq!(updated["TableDescription"]["OnDemandThroughput"], json!({"MaxWriteRequestUnits": 20}));
+        // Switching to provisioned capacity drops the on-demand maximum.
+        let switched = call(
+            "UpdateTable",
+            json!({"TableName": "on_demand", "BillingMode": "PROVISIONED",
+                   "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}}),
+        )
+        .unwrap();
+        assert!(switched["TableDescription"].get("OnDemandThroughput").is_none(), "{switched}");
+    }
 }
