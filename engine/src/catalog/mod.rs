@@ -116,6 +116,11 @@ impl OnDemandThroughput {
     pub fn is_set(&self) -> bool {
         self.max_read_units.is_some() || self.max_write_units.is_some()
     }
+
+    /// Whether neither maximum is set.
+    pub fn is_unset(&self) -> bool {
+        !self.is_set()
+    }
 }
 
 /// How a table is billed, and so how it is throttled.
@@ -216,8 +221,9 @@ pub struct TableMeta {
     /// Resource tags, key to value.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// An on-demand table's own maximum throughput.
-    #[serde(default)]
+    /// An on-demand table's own maximum throughput. Left out of the stored record when unset,
+    /// so a table without one is stored (and replicated) exactly as before it existed.
+    #[serde(default, skip_serializing_if = "OnDemandThroughput::is_unset")]
     pub on_demand: OnDemandThroughput,
 }
 
@@ -359,5 +365,37 @@ mod scalar_type_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ScalarType, D::Error> {
         let text = String::deserialize(deserializer)?;
         ScalarType::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown scalar type {text}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::api::common::Request;
+
+    fn meta(extra: Value) -> TableMeta {
+        let mut request = json!({
+            "TableName": "stored",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        });
+        request.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let Value::Object(map) = request else { unreachable!() };
+        crate::api::ops::create_table::table_meta(&Request(map)).unwrap()
+    }
+
+    #[test]
+    fn an_unset_on_demand_maximum_is_left_out_of_the_stored_record() {
+        let plain = meta(json!({}));
+        let stored = serde_json::to_value(&plain).unwrap();
+        assert!(stored.get("on_demand").is_none(), "{stored}");
+        assert_eq!(serde_json::from_value::<TableMeta>(stored).unwrap(), plain);
+        let capped = meta(json!({"OnDemandThroughput": {"MaxWriteRequestUnits": 7}}));
+        let stored = serde_json::to_value(&capped).unwrap();
+        assert_eq!(stored["on_demand"]["max_write_units"], 7);
+        assert_eq!(serde_json::from_value::<TableMeta>(stored).unwrap().on_demand.max_write_units, Some(7));
     }
 }
