@@ -20,13 +20,14 @@ use crate::db::Database;
 /// A request that is invalid otherwise passes: its operation reports what is wrong with it, as
 /// DynamoDB validates a request before it checks limits. Other operations pass.
 pub fn check_request(db: &Database, operation: &str, body: &[u8], quota: Quota) -> Result<(), ApiError> {
+    // Every request passes through here: only the two catalog operations are parsed.
+    if !matches!(operation, "CreateTable" | "UpdateTable") {
+        return Ok(());
+    }
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else { return Ok(()) };
     let request = Request(map);
-    let planned = match operation {
-        "CreateTable" => create_table::table_meta(&request),
-        "UpdateTable" => update_table::plan(db, &request),
-        _ => return Ok(()),
-    };
+    let planned =
+        if operation == "CreateTable" { create_table::table_meta(&request) } else { update_table::plan(db, &request) };
     match planned {
         Ok(meta) => check_table(&meta, quota),
         Err(_) => Ok(()),
@@ -37,28 +38,7 @@ pub fn check_request(db: &Database, operation: &str, body: &[u8], quota: Quota) 
 /// `quota`, with DynamoDB's message.
 pub fn check_table(meta: &TableMeta, quota: Quota) -> Result<(), ApiError> {
     if meta.billing_mode != BillingMode::Provisioned {
-        let maxima = [
-            (
-                "MaxReadRequestUnits",
-                meta.on_demand.max_read_units,
-                "TableMaxReadCapacityUnits",
-                quota.table_read_units_per_s,
-            ),
-            (
-                "MaxWriteRequestUnits",
-                meta.on_demand.max_write_units,
-                "TableMaxWriteCapacityUnits",
-                quota.table_write_units_per_s,
-            ),
-        ];
-        for (field, requested, quota_name, max) in maxima {
-            if requested.is_some_and(|units| units as f64 > max) {
-                return Err(ApiError::LimitExceeded(format!(
-                    "Subscriber limit exceeded: Requested {field} for OnDemandThroughput for table exceeds {quota_name} of the account in region {REGION}"
-                )));
-            }
-        }
-        return Ok(());
+        return check_on_demand(meta, quota);
     }
     let limits =
         [("ReadCapacityUnits", quota.table_read_units_per_s), ("WriteCapacityUnits", quota.table_write_units_per_s)];
@@ -82,6 +62,33 @@ pub fn check_table(meta: &TableMeta, quota: Quota) -> Result<(), ApiError> {
                     "The requested {field} for index {name}, {requested}, is above the per index maximum for the account in {REGION}. Per index maximum: {max}."
                 ),
             }));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an on-demand table whose own maximum throughput (`OnDemandThroughput`) exceeds
+/// `quota`, with DynamoDB's message.
+fn check_on_demand(meta: &TableMeta, quota: Quota) -> Result<(), ApiError> {
+    let maxima = [
+        (
+            "MaxReadRequestUnits",
+            meta.on_demand.max_read_units,
+            "TableMaxReadCapacityUnits",
+            quota.table_read_units_per_s,
+        ),
+        (
+            "MaxWriteRequestUnits",
+            meta.on_demand.max_write_units,
+            "TableMaxWriteCapacityUnits",
+            quota.table_write_units_per_s,
+        ),
+    ];
+    for (field, requested, quota_name, max) in maxima {
+        if requested.is_some_and(|units| units as f64 > max) {
+            return Err(ApiError::LimitExceeded(format!(
+                "Subscriber limit exceeded: Requested {field} for OnDemandThroughput for table exceeds {quota_name} of the account in region {REGION}"
+            )));
         }
     }
     Ok(())
