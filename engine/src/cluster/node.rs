@@ -2265,6 +2265,12 @@ impl StateMachine for NodeMachine<'_> {
             self.0.group_records(group)?
         };
         let counts = snapshot::replace_records(current, wanted, batch);
+        if group == META_GROUP {
+            // The data follows the new catalog only after this batch (`restored`); should the
+            // node stop before that, the record has it follow the catalog when it opens again.
+            let (key, value) = self.0.db.catalog_follow_up_record();
+            batch.put(key, value);
+        }
         batch.put(applied.0, applied.1);
         tracing::info!(group, written = counts.written, deleted = counts.deleted, "replica restores a snapshot");
         Ok(())

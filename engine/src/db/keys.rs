@@ -23,6 +23,10 @@ pub const DATA_PREFIX: u8 = 0x01;
 pub const COLLECTION_PREFIX: u8 = 0x02;
 /// Key of the counter that hands out table ids.
 pub const NEXT_TABLE_ID_KEY: &[u8] = b"\x00n";
+/// Key of the catalog a node's data matched before a metadata snapshot replaced its catalog
+/// records, present until the data follows the new catalog (see `Database::reload_catalog`).
+/// Node-local: no snapshot carries it.
+pub const CATALOG_FOLLOW_UP_KEY: &[u8] = b"\x00f";
 /// Index id of the table itself.
 pub const TABLE_INDEX_ID: u16 = 0;
 

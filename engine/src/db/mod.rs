@@ -181,11 +181,22 @@ impl Database {
     /// a snapshot of it): tables that changed are counted again, tables that are gone dropped
     /// with their data. A table whose global indexes changed on the way (the snapshot covers an
     /// UpdateTable this node never applied) gets what applying it would have done: new indexes
-    /// backfilled from its items, dropped indexes' entries removed.
+    /// backfilled from its items, dropped indexes' entries removed. When the store holds a
+    /// catalog follow-up record ([`Database::catalog_follow_up_record`]), the changes are those
+    /// from the catalog it records, which the data matches, so a node that stopped between
+    /// installing a metadata snapshot and following it does so when it opens again.
     pub fn reload_catalog(&self) -> Result<(), StorageError> {
         let _ddl = lock(&self.ddl);
         // No write may land between a backfill and the switch to the new metadata.
         let _writes: Vec<MutexGuard<'_, ()>> = self.stripes.iter().map(lock).collect();
+        // What the stored data matches: the catalog recorded when a snapshot replaced it (the
+        // node may have stopped before following it), else the catalog in memory.
+        let follow_up = self.store.get(keys::CATALOG_FOLLOW_UP_KEY)?;
+        let previous: Vec<TableMeta> = match &follow_up {
+            Some(value) => serde_json::from_slice(value)
+                .map_err(|e| StorageError::Corruption(format!("catalog follow-up record: {e}")))?,
+            None => self.tables.read().unwrap_or_else(|p| p.into_inner()).values().map(|t| t.meta.clone()).collect(),
+        };
         let end = keys::prefix_successor(keys::CATALOG_PREFIX).expect("catalog prefix has a successor");
         let mut entries = Vec::new();
         self.for_each_in_range(keys::CATALOG_PREFIX, &end, |_, value| {
@@ -196,11 +207,11 @@ impl Database {
         for value in entries {
             let meta: TableMeta =
                 serde_json::from_slice(&value).map_err(|e| StorageError::Corruption(format!("catalog entry: {e}")))?;
-            let unchanged = self.tables.read().unwrap_or_else(|p| p.into_inner()).get(&meta.name).cloned();
-            let table = match unchanged {
-                Some(table) if table.meta == meta => table,
-                Some(table) if table.meta.id == meta.id => {
-                    self.change_indexes(&table.meta, &meta).map_err(|e| StorageError::Io(e.to_string()))?;
+            let cached = self.tables.read().unwrap_or_else(|p| p.into_inner()).get(&meta.name).cloned();
+            let table = match (previous.iter().find(|old| old.name == meta.name), cached) {
+                (Some(old), Some(table)) if *old == meta && table.meta == meta => table,
+                (Some(old), _) if old.id == meta.id && *old != meta => {
+                    self.change_indexes(old, &meta).map_err(|e| StorageError::Io(e.to_string()))?;
                     let stats = self.count_table(&meta)?;
                     Arc::new(Table { meta, stats: Arc::new(Mutex::new(stats)) })
                 }
@@ -211,18 +222,31 @@ impl Database {
             };
             loaded.insert(table.meta.name.clone(), table);
         }
-        let gone: Vec<u64> = {
-            let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
-            let live: Vec<u64> = loaded.values().map(|t| t.meta.id).collect();
-            tables.values().map(|t| t.meta.id).filter(|id| !live.contains(id)).collect()
-        };
-        for table_id in gone {
+        let live: Vec<u64> = loaded.values().map(|t| t.meta.id).collect();
+        for table_id in previous.iter().map(|t| t.id).filter(|id| !live.contains(id)) {
             let mut batch = WriteBatch::new();
             Self::delete_table_data(&mut batch, table_id);
             self.commit(batch, Durability::Buffered)?;
         }
+        if follow_up.is_some() {
+            // Buffered: were it lost, following the same record again changes nothing.
+            let mut batch = WriteBatch::new();
+            batch.delete(keys::CATALOG_FOLLOW_UP_KEY.to_vec());
+            self.commit(batch, Durability::Buffered)?;
+        }
         *self.tables.write().unwrap_or_else(|p| p.into_inner()) = loaded;
         Ok(())
+    }
+
+    /// The record a metadata snapshot's installation writes with the new catalog records, in
+    /// the same batch: the catalog in memory, which the stored data matches. If the node stops
+    /// before [`Database::reload_catalog`] brings the data in line with the new catalog, the
+    /// next open does it from this record.
+    pub fn catalog_follow_up_record(&self) -> (Vec<u8>, Vec<u8>) {
+        let existing: Vec<TableMeta> =
+            self.tables.read().unwrap_or_else(|p| p.into_inner()).values().map(|t| t.meta.clone()).collect();
+        let value = serde_json::to_vec(&existing).expect("table metadata serializes");
+        (keys::CATALOG_FOLLOW_UP_KEY.to_vec(), value)
     }
 
     /// Adds to `batch` the deletion of every item, index entry and collection counter of table
@@ -645,14 +669,14 @@ mod tests {
     use crate::api::Service;
     use crate::storage::MemStore;
 
-    /// A catalog reloaded from a snapshot that covers an UpdateTable and a DeleteTable this node
-    /// never applied leaves the store as applying them would have: the new global index
-    /// backfilled and queryable, the deleted table's data gone.
-    #[test]
-    fn a_reloaded_catalog_backfills_new_indexes_and_drops_deleted_tables() {
-        let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
-        let db = Arc::new(Database::open(store.clone()).expect("open"));
-        let service = Service::new(db.clone());
+    /// Two tables ("kept" and "gone") of three items each, and the catalog records another
+    /// node's UpdateTable (a global index `by_g` on "kept") and DeleteTable ("gone") wrote, as a
+    /// metadata snapshot delivers them, in `batch`. Returns the new index and the gone table's id.
+    fn tables_and_a_snapshot_of_their_change(
+        db: &Database,
+        service: &Service,
+        batch: &mut WriteBatch,
+    ) -> (crate::catalog::IndexMeta, u64) {
         for name in ["kept", "gone"] {
             let create = serde_json::json!({
                 "TableName": name,
@@ -667,8 +691,6 @@ mod tests {
                 service.call("PutItem", put.to_string().as_bytes()).expect("put");
             }
         }
-        // What another node's UpdateTable and DeleteTable wrote, as a snapshot delivers it:
-        // catalog records only.
         let mut meta = db.table("kept").unwrap().meta.clone();
         let index = crate::catalog::IndexMeta {
             name: "by_g".into(),
@@ -684,25 +706,65 @@ mod tests {
         meta.next_index_id += 1;
         meta.indexes.push(index.clone());
         let gone_id = db.table("gone").unwrap().meta.id;
-        let mut batch = WriteBatch::new();
         batch.put(keys::catalog_key("kept"), serde_json::to_vec(&meta).unwrap());
         batch.delete(keys::catalog_key("gone"));
-        store.write(batch, Durability::Sync).unwrap();
+        (index, gone_id)
+    }
 
-        db.reload_catalog().expect("reload");
+    /// Checks that `db` over `store` is as applying the change of
+    /// [`tables_and_a_snapshot_of_their_change`] would have left it: the new global index
+    /// backfilled and queryable, the deleted table's data gone.
+    fn assert_the_change_followed(db: Arc<Database>, store: &Arc<dyn KvStore>, index: u16, gone_id: u64) {
         let kept = db.table("kept").expect("kept table");
-        assert_eq!(kept.stats(index.id).item_count, 3, "every item with the key attribute is in the index");
+        assert_eq!(kept.stats(index).item_count, 3, "every item with the key attribute is in the index");
         let query = serde_json::json!({
             "TableName": "kept", "IndexName": "by_g",
             "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"S": "group-false"}}
         });
-        let found = service.call("Query", query.to_string().as_bytes()).expect("query the new index");
+        let found = Service::new(db.clone()).call("Query", query.to_string().as_bytes()).expect("query the new index");
         assert_eq!(found["Count"], 2, "{found}");
         assert!(db.table("gone").is_err());
         let start = keys::table_prefix(gone_id);
         let end = keys::prefix_successor(&start).unwrap();
         let left = store.scan(Bound::Included(&start), Bound::Excluded(&end), Direction::Forward, 10).unwrap();
         assert!(left.is_empty(), "the deleted table's items are gone: {left:?}");
+        assert_eq!(store.get(keys::CATALOG_FOLLOW_UP_KEY).unwrap(), None, "the follow-up is done");
+    }
+
+    /// A catalog reloaded from a snapshot that covers an UpdateTable and a DeleteTable this node
+    /// never applied leaves the store as applying them would have.
+    #[test]
+    fn a_reloaded_catalog_backfills_new_indexes_and_drops_deleted_tables() {
+        let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
+        let db = Arc::new(Database::open(store.clone()).expect("open"));
+        let mut batch = WriteBatch::new();
+        let (index, gone_id) = tables_and_a_snapshot_of_their_change(&db, &Service::new(db.clone()), &mut batch);
+        store.write(batch, Durability::Sync).unwrap();
+
+        db.reload_catalog().expect("reload");
+        assert_the_change_followed(db, &store, index.id, gone_id);
+    }
+
+    /// A node that stops after installing a metadata snapshot (with its follow-up record, as a
+    /// replica's restore writes them) and before following it, follows it when it opens again:
+    /// without the record, the reopened node would know nothing of the old catalog, so the new
+    /// index would stay empty and the deleted table's items would stay in the store for good.
+    #[test]
+    fn a_node_stopped_before_following_a_metadata_snapshot_follows_it_when_it_opens() {
+        let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
+        let db = Arc::new(Database::open(store.clone()).expect("open"));
+        let mut batch = WriteBatch::new();
+        let (index, gone_id) = tables_and_a_snapshot_of_their_change(&db, &Service::new(db.clone()), &mut batch);
+        let (key, value) = db.catalog_follow_up_record();
+        batch.put(key, value);
+        store.write(batch, Durability::Sync).unwrap();
+        drop(db);
+
+        let reopened = Arc::new(Database::open(store.clone()).expect("reopen"));
+        assert_the_change_followed(reopened.clone(), &store, index.id, gone_id);
+        // Opening once more changes nothing.
+        drop(reopened);
+        assert_the_change_followed(Arc::new(Database::open(store.clone()).expect("reopen")), &store, index.id, gone_id);
     }
 
     /// A store holding an item damaged on the disk still opens (the cluster's scrubber repairs
