@@ -765,7 +765,7 @@ async fn tags_are_added_listed_removed_and_kept_across_restarts() {
 }
 
 #[tokio::test]
-async fn provisioned_capacity_above_the_per_table_quota_is_refused() {
+async fn provisioned_capacity_above_the_per_table_or_account_quota_is_refused() {
     let server = TestServer::start();
     let client = server.client();
     let create = |name: &str, read: i64, write: i64| {
@@ -790,6 +790,20 @@ async fn provisioned_capacity_above_the_per_table_quota_is_refused() {
     let raise = client.update_table().table_name("at_quota").provisioned_throughput(throughput(40_000, 40_001));
     let error = expect_error(raise.send().await, "LimitExceededException");
     assert!(error.message.starts_with("The requested WriteCapacityUnits, 40001"), "{}", error.message);
+
+    // All provisioned tables together stay within the account's quota (80,000 units).
+    create("second", 30_000, 10).await.unwrap();
+    let error = expect_error(create("third", 10_001, 10).await, "LimitExceededException");
+    assert_eq!(
+        error.message,
+        "This request would have caused the ReadCapacityUnits limit to be exceeded for the account in us-east-1. Current ReadCapacityUnits reserved by the account: 70000. Limit: 80000. Requested: 10001"
+    );
+    expect_error(client.describe_table().table_name("third").send().await, "ResourceNotFoundException");
+    create("third", 10_000, 10).await.unwrap();
+    let raise = client.update_table().table_name("second").provisioned_throughput(throughput(30_001, 10));
+    expect_error(raise.send().await, "LimitExceededException");
+    client.delete_table().table_name("third").send().await.unwrap();
+    client.update_table().table_name("second").provisioned_throughput(throughput(30_001, 10)).send().await.unwrap();
 
     // A server whose quota is raised (as Service Quotas would) admits more.
     let raised = TestServer::start_with(&["--table-max-read-units", "60000"]);

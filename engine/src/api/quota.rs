@@ -1,7 +1,8 @@
-//! The per-table throughput quota at CreateTable and UpdateTable: DynamoDB refuses to provision
-//! more read or write capacity for one table, or for one of its global secondary indexes, than
-//! the account's per-table maximum (40,000 units by default, raised through Service Quotas),
-//! with `LimitExceededException`.
+//! The throughput quotas at CreateTable and UpdateTable: DynamoDB refuses to provision more read
+//! or write capacity for one table, or for one of its global secondary indexes, than the
+//! account's per-table maximum (40,000 units by default, raised through Service Quotas), or more
+//! than the account's maximum over all provisioned tables and global indexes together (80,000
+//! units by default), with `LimitExceededException`.
 //!
 //! The check runs where a request enters (the single node's service, a cluster's router), never
 //! where a committed catalog change is applied: nodes started with different quotas must still
@@ -12,7 +13,7 @@ use serde_json::Value;
 use crate::api::common::Request;
 use crate::api::ops::{create_table, update_table};
 use crate::api::ApiError;
-use crate::capacity::Quota;
+use crate::capacity::{Access, Quota};
 use crate::catalog::{BillingMode, IndexKind, TableMeta, REGION};
 use crate::db::Database;
 
@@ -28,10 +29,53 @@ pub fn check_request(db: &Database, operation: &str, body: &[u8], quota: Quota) 
     let request = Request(map);
     let planned =
         if operation == "CreateTable" { create_table::table_meta(&request) } else { update_table::plan(db, &request) };
-    match planned {
-        Ok(meta) => check_table(&meta, quota),
-        Err(_) => Ok(()),
+    let Ok(meta) = planned else { return Ok(()) };
+    if operation == "CreateTable" && db.table(&meta.name).is_ok() {
+        // CreateTable reports the name in use.
+        return Ok(());
     }
+    check_table(&meta, quota)?;
+    check_account(db, &meta, quota)
+}
+
+/// The provisioned capacity of `access` a table holds: its own and its global indexes'; none
+/// for an on-demand table.
+fn provisioned_units(meta: &TableMeta, access: Access) -> u64 {
+    if meta.billing_mode != BillingMode::Provisioned {
+        return 0;
+    }
+    let of = |throughput: crate::catalog::Throughput| match access {
+        Access::Read => throughput.read_units,
+        Access::Write => throughput.write_units,
+    };
+    let indexes = meta.indexes.iter().filter(|i| i.kind == IndexKind::Global).filter_map(|i| i.throughput).map(of);
+    of(meta.throughput) + indexes.sum::<u64>()
+}
+
+/// Refuses `meta` (a table as CreateTable or UpdateTable would leave it) when it raises the
+/// provisioned capacity of all the account's tables past the account's quota, with DynamoDB's
+/// message. A change that does not raise the table's capacity always passes, so a table over a
+/// lowered quota can still be brought down.
+fn check_account(db: &Database, meta: &TableMeta, quota: Quota) -> Result<(), ApiError> {
+    for (access, field) in [(Access::Read, "ReadCapacityUnits"), (Access::Write, "WriteCapacityUnits")] {
+        let requested = provisioned_units(meta, access);
+        let (mut reserved, mut before) = (0, 0);
+        for name in db.table_names() {
+            let Ok(table) = db.table(&name) else { continue };
+            let units = provisioned_units(&table.meta, access);
+            reserved += units;
+            if name == meta.name {
+                before = units;
+            }
+        }
+        let max = quota.account_units_max(access);
+        if requested > before && reserved - before + requested > max {
+            return Err(ApiError::LimitExceeded(format!(
+                "This request would have caused the {field} limit to be exceeded for the account in {REGION}. Current {field} reserved by the account: {reserved}. Limit: {max}. Requested: {requested}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a table whose provisioned capacity, or one of whose global indexes', exceeds
@@ -187,5 +231,58 @@ mod tests {
         assert!(check_request(db, "UpdateTable", &fine, quota(40_000.0)).is_ok());
         // Planning changed nothing.
         assert_eq!(db.table("quota").unwrap().meta.throughput.read_units, 10);
+    }
+
+    #[test]
+    fn the_account_quota_caps_the_sum_of_provisioned_tables_and_indexes() {
+        let service = crate::api::Service::new(Arc::new(Database::open(Arc::new(MemStore::new())).unwrap()));
+        let db = service.database();
+        let named = |name: &str, body: Vec<u8>| {
+            let mut request: Value = serde_json::from_slice(&body).unwrap();
+            request["TableName"] = json!(name);
+            serde_json::to_vec(&request).unwrap()
+        };
+        let quota = Quota::default();
+        for (name, body) in [("t_a", create(40_000, 10, None)), ("t_b", create(20_000, 10, Some((10_000, 10))))] {
+            let body = named(name, body);
+            check_request(db, "CreateTable", &body, quota).expect("within the account's quota");
+            service.call("CreateTable", &body).unwrap();
+        }
+        // 70,000 read units are reserved (b's index counts): 20,000 more would be too many.
+        let error = check_request(db, "CreateTable", &named("t_c", create(20_000, 10, None)), quota).unwrap_err();
+        assert_eq!(error.type_name(), "com.amazonaws.dynamodb.v20120810#LimitExceededException");
+        assert_eq!(
+            error.to_string(),
+            "This request would have caused the ReadCapacityUnits limit to be exceeded for the account in us-east-1. Current ReadCapacityUnits reserved by the account: 70000. Limit: 80000. Requested: 20000"
+        );
+        // Exactly the quota is allowed, and write units are counted apart.
+        let fills = named("t_c", create(10_000, 40_000, None));
+        assert!(check_request(db, "CreateTable", &fills, quota).is_ok());
+        service.call("CreateTable", &fills).unwrap();
+        // CreateTable of a name in use reports that instead.
+        assert!(check_request(db, "CreateTable", &named("t_a", create(40_000, 10, None)), quota).is_ok());
+        // UpdateTable counts what the table would hold instead of what it holds.
+        let update = |body: Value| serde_json::to_vec(&body).unwrap();
+        let raise = update(json!({"TableName": "t_b", "GlobalSecondaryIndexUpdates": [
+            {"Update": {"IndexName": "by_g", "ProvisionedThroughput": {"ReadCapacityUnits": 20_001, "WriteCapacityUnits": 10}}}
+        ]}));
+        let error = check_request(db, "UpdateTable", &raise, quota).unwrap_err();
+        assert!(
+            error.to_string().ends_with("reserved by the account: 80000. Limit: 80000. Requested: 40001"),
+            "{error}"
+        );
+        // At the quota, a change that does not raise the table's capacity passes.
+        let lower = update(
+            json!({"TableName": "t_b", "ProvisionedThroughput": {"ReadCapacityUnits": 19_999, "WriteCapacityUnits": 10}}),
+        );
+        assert!(check_request(db, "UpdateTable", &lower, quota).is_ok());
+        // On-demand tables reserve nothing.
+        let on_demand = update(json!({
+            "TableName": "t_d",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        }));
+        assert!(check_request(db, "CreateTable", &on_demand, quota).is_ok());
     }
 }

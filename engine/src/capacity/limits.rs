@@ -138,7 +138,17 @@ impl Default for Quota {
     }
 }
 
+/// DynamoDB's default account-wide quota on provisioned capacity: the most read (and, apart,
+/// write) capacity units all provisioned tables and their global indexes may hold together.
+pub const ACCOUNT_UNITS_MAX_DEFAULT: u64 = 80_000;
+
 impl Quota {
+    /// The account-wide quota for `access`: DynamoDB's default, or the per-table quota where
+    /// that is higher (an account may always provision one table its whole per-table quota).
+    pub fn account_units_max(&self, access: Access) -> u64 {
+        ACCOUNT_UNITS_MAX_DEFAULT.max(self.of(access) as u64)
+    }
+
     /// The quota for `access`.
     pub fn of(&self, access: Access) -> f64 {
         match access {

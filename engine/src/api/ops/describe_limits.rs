@@ -1,25 +1,23 @@
 //! DescribeLimits: the capacity quotas of the account in this Region.
 //!
 //! The per-table quotas are the ones this node enforces (`capacity::Quota`, DynamoDB's 40,000
-//! read and write units unless raised). Squall keeps no account-wide total, so the account
-//! figures are DynamoDB's default of 80,000, or the per-table quota where that is higher.
+//! read and write units unless raised); the account-wide ones are DynamoDB's default of 80,000,
+//! or the per-table quota where that is higher, which CreateTable and UpdateTable enforce on the
+//! sum of all provisioned tables and global indexes (`api::quota`).
 
 use serde_json::{json, Value};
 
 use crate::api::common::Request;
 use crate::api::ApiError;
-use crate::capacity::Quota;
-
-/// DynamoDB's default account-wide quota, read and write units per second alike.
-pub const ACCOUNT_UNITS_MAX_DEFAULT: u64 = 80_000;
+use crate::capacity::{Access, Quota};
 
 /// Runs DescribeLimits (its request has no parameters).
 pub fn run(quota: &Quota, _request: Request) -> Result<Value, ApiError> {
     let table_read = quota.table_read_units_per_s as u64;
     let table_write = quota.table_write_units_per_s as u64;
     Ok(json!({
-        "AccountMaxReadCapacityUnits": ACCOUNT_UNITS_MAX_DEFAULT.max(table_read),
-        "AccountMaxWriteCapacityUnits": ACCOUNT_UNITS_MAX_DEFAULT.max(table_write),
+        "AccountMaxReadCapacityUnits": quota.account_units_max(Access::Read),
+        "AccountMaxWriteCapacityUnits": quota.account_units_max(Access::Write),
         "TableMaxReadCapacityUnits": table_read,
         "TableMaxWriteCapacityUnits": table_write,
     }))
