@@ -9,7 +9,10 @@ use std::time::Duration;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::types::{BillingMode, OnDemandThroughput, ProvisionedThroughput, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{
+    BillingMode, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, OnDemandThroughput, Projection, ProjectionType,
+    ProvisionedThroughput, ScalarAttributeType, UpdateGlobalSecondaryIndexAction,
+};
 use aws_sdk_dynamodb::Client;
 use common::{attr_def, err_text, hash_key, s, service_error, TestServer};
 
@@ -161,4 +164,57 @@ async fn an_on_demand_table_is_held_to_its_own_maximum_throughput() {
     assert_eq!(written, 10);
     let described = client.describe_table().table_name("capped").send().await.unwrap();
     assert!(described.table().and_then(|t| t.on_demand_throughput()).is_none());
+}
+
+#[tokio::test]
+async fn a_global_index_of_an_on_demand_table_is_held_to_its_own_maximum_throughput() {
+    let server = TestServer::start();
+    let client = client_without_retries(&server);
+    // An index of every attribute keyed on the table's own key: each 100 KB write writes a
+    // 100 KB index entry, 100 write units on the index.
+    let index = GlobalSecondaryIndex::builder()
+        .index_name("copy")
+        .key_schema(hash_key("pk"))
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .on_demand_throughput(OnDemandThroughput::builder().max_write_request_units(150).build())
+        .build()
+        .unwrap();
+    client
+        .create_table()
+        .table_name("indexed")
+        .key_schema(hash_key("pk"))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .billing_mode(BillingMode::PayPerRequest)
+        .global_secondary_indexes(index)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", err_text(&e)));
+    let described = client.describe_table().table_name("indexed").send().await.unwrap();
+    let index = &described.table().unwrap().global_secondary_indexes()[0];
+    assert_eq!(index.on_demand_throughput().and_then(|o| o.max_write_request_units()), Some(150));
+    assert!(described.table().unwrap().on_demand_throughput().is_none(), "the table has no maximum of its own");
+
+    let (written, refusal) = write_to_until_refused(&client, "indexed", 10).await;
+    let refusal = refusal.expect("an index of 150 WRU a second cannot take ten 100 KB entries at once");
+    assert!((1..=3).contains(&written), "{written} writes of 100 index units before the refusal");
+    let error = service_error::<(), _, _>(Err(refusal));
+    assert_eq!(error.code, "ThrottlingException", "{}", error.message);
+
+    // -1 removes the index's maximum.
+    let update = UpdateGlobalSecondaryIndexAction::builder()
+        .index_name("copy")
+        .on_demand_throughput(OnDemandThroughput::builder().max_write_request_units(-1).build())
+        .build()
+        .unwrap();
+    client
+        .update_table()
+        .table_name("indexed")
+        .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().update(update).build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{}", err_text(&e)));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (written, refusal) = write_to_until_refused(&client, "indexed", 10).await;
+    assert!(refusal.is_none(), "{}", refusal.as_ref().map(err_text).unwrap_or_default());
+    assert_eq!(written, 10);
 }

@@ -111,28 +111,34 @@ pub fn check_table(meta: &TableMeta, quota: Quota) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Refuses an on-demand table whose own maximum throughput (`OnDemandThroughput`) exceeds
-/// `quota`, with DynamoDB's message.
+/// Refuses an on-demand table whose own maximum throughput (`OnDemandThroughput`), or one of
+/// whose global indexes', exceeds `quota`, with DynamoDB's message.
 fn check_on_demand(meta: &TableMeta, quota: Quota) -> Result<(), ApiError> {
-    let maxima = [
-        (
-            "MaxReadRequestUnits",
-            meta.on_demand.max_read_units,
-            "TableMaxReadCapacityUnits",
-            quota.table_read_units_per_s,
-        ),
-        (
-            "MaxWriteRequestUnits",
-            meta.on_demand.max_write_units,
-            "TableMaxWriteCapacityUnits",
-            quota.table_write_units_per_s,
-        ),
-    ];
-    for (field, requested, quota_name, max) in maxima {
-        if requested.is_some_and(|units| units as f64 > max) {
-            return Err(ApiError::LimitExceeded(format!(
-                "Subscriber limit exceeded: Requested {field} for OnDemandThroughput for table exceeds {quota_name} of the account in region {REGION}"
-            )));
+    let mut owners = vec![("table".to_string(), meta.on_demand)];
+    for index in meta.indexes.iter().filter(|i| i.kind == IndexKind::Global) {
+        owners.push((format!("index : {}", index.name), index.on_demand));
+    }
+    for (whose, on_demand) in owners {
+        let maxima = [
+            (
+                "MaxReadRequestUnits",
+                on_demand.max_read_units,
+                "TableMaxReadCapacityUnits",
+                quota.table_read_units_per_s,
+            ),
+            (
+                "MaxWriteRequestUnits",
+                on_demand.max_write_units,
+                "TableMaxWriteCapacityUnits",
+                quota.table_write_units_per_s,
+            ),
+        ];
+        for (field, requested, quota_name, max) in maxima {
+            if requested.is_some_and(|units| units as f64 > max) {
+                return Err(ApiError::LimitExceeded(format!(
+                    "Subscriber limit exceeded: Requested {field} for OnDemandThroughput for {whose} exceeds {quota_name} of the account in region {REGION}"
+                )));
+            }
         }
     }
     Ok(())
@@ -284,5 +290,43 @@ mod tests {
             "BillingMode": "PAY_PER_REQUEST",
         }));
         assert!(check_request(db, "CreateTable", &on_demand, quota).is_ok());
+    }
+
+    #[test]
+    fn an_on_demand_maximum_above_the_quota_is_refused_for_the_table_and_each_index() {
+        let db = Database::open(Arc::new(MemStore::new())).unwrap();
+        let request = |table: Value, index: Value| {
+            serde_json::to_vec(&json!({
+                "TableName": "quota", "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "OnDemandThroughput": table,
+                "GlobalSecondaryIndexes": [{"IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                            "Projection": {"ProjectionType": "ALL"}, "OnDemandThroughput": index}],
+            }))
+            .unwrap()
+        };
+        let within = request(json!({"MaxReadRequestUnits": 40_000}), json!({"MaxWriteRequestUnits": 40_000}));
+        assert!(check_request(&db, "CreateTable", &within, quota(40_000.0)).is_ok());
+        let error = check_request(
+            &db,
+            "CreateTable",
+            &request(json!({}), json!({"MaxWriteRequestUnits": 40_001})),
+            quota(40_000.0),
+        )
+        .unwrap_err();
+        assert_eq!(error.type_name(), "com.amazonaws.dynamodb.v20120810#LimitExceededException");
+        assert_eq!(
+            error.to_string(),
+            "Subscriber limit exceeded: Requested MaxWriteRequestUnits for OnDemandThroughput for index : by_g exceeds TableMaxWriteCapacityUnits of the account in region us-east-1"
+        );
+        let error = check_request(
+            &db,
+            "CreateTable",
+            &request(json!({"MaxReadRequestUnits": 40_001}), json!({})),
+            quota(40_000.0),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("MaxReadRequestUnits for OnDemandThroughput for table exceeds"), "{error}");
     }
 }

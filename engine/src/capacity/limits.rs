@@ -25,7 +25,7 @@ use super::{
     Access, TokenBucket, Units, Usage, BURST_CREDIT_S, HARD_LIMIT_BURST_S, ON_DEMAND_TABLE_READ_UNITS_PER_S,
     ON_DEMAND_TABLE_WRITE_UNITS_PER_S, PARTITION_READ_UNITS_PER_S, PARTITION_WRITE_UNITS_PER_S,
 };
-use crate::catalog::{BillingMode, IndexKind, TableMeta, Throughput};
+use crate::catalog::{BillingMode, IndexKind, OnDemandThroughput, TableMeta, Throughput};
 
 /// One partition of a table: range `index` of `count` equal hash ranges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -198,9 +198,15 @@ pub fn table_rate(meta: &TableMeta, access: Access, quota: &Quota) -> f64 {
 /// An on-demand table's limit for `access`: the account's per-table quota, or the table's own
 /// maximum (`OnDemandThroughput`) when that is lower.
 pub fn on_demand_rate(meta: &TableMeta, access: Access, quota: &Quota) -> f64 {
+    on_demand_limit(meta.on_demand, access, quota)
+}
+
+/// The limit for `access` of an on-demand table or global index whose own maximum is `own`:
+/// the account's per-table quota, or that maximum when it is lower.
+fn on_demand_limit(own: OnDemandThroughput, access: Access, quota: &Quota) -> f64 {
     let own = match access {
-        Access::Read => meta.on_demand.max_read_units,
-        Access::Write => meta.on_demand.max_write_units,
+        Access::Read => own.max_read_units,
+        Access::Write => own.max_write_units,
     };
     own.map_or(quota.of(access), |units| quota.of(access).min(units as f64))
 }
@@ -215,7 +221,6 @@ pub fn settings(meta: &TableMeta, key: &BucketKey, sizing: &Sizing<'_>) -> Optio
         Access::Read => throughput.read_units as f64,
         Access::Write => throughput.write_units as f64,
     };
-    let on_demand_max = sizing.quota.of(key.access);
     let (rate, burst_s) = match &key.limit {
         Limit::Provisioned if provisioned => (per_second(meta.throughput), BURST_CREDIT_S),
         Limit::OnDemand if !provisioned => (on_demand_rate(meta, key.access, &sizing.quota), HARD_LIMIT_BURST_S),
@@ -224,7 +229,7 @@ pub fn settings(meta: &TableMeta, key: &BucketKey, sizing: &Sizing<'_>) -> Optio
             if provisioned {
                 (per_second(index.throughput.unwrap_or(meta.throughput)), BURST_CREDIT_S)
             } else {
-                (on_demand_max, HARD_LIMIT_BURST_S)
+                (on_demand_limit(index.on_demand, key.access, &sizing.quota), HARD_LIMIT_BURST_S)
             }
         }
         Limit::Partition => {
@@ -500,6 +505,7 @@ mod tests {
                 projection: Projection::All,
                 throughput: (billing_mode == BillingMode::Provisioned)
                     .then_some(Throughput { read_units: r, write_units: w }),
+                on_demand: Default::default(),
             })
             .into_iter()
             .collect();

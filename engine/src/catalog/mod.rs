@@ -121,6 +121,21 @@ impl OnDemandThroughput {
     pub fn is_unset(&self) -> bool {
         !self.is_set()
     }
+
+    /// DynamoDB's `OnDemandThroughput` description, when either maximum is set.
+    pub fn to_json(&self) -> Option<Value> {
+        if self.is_unset() {
+            return None;
+        }
+        let mut out = serde_json::Map::new();
+        if let Some(units) = self.max_read_units {
+            out.insert("MaxReadRequestUnits".into(), json!(units));
+        }
+        if let Some(units) = self.max_write_units {
+            out.insert("MaxWriteRequestUnits".into(), json!(units));
+        }
+        Some(Value::Object(out))
+    }
 }
 
 /// How a table is billed, and so how it is throttled.
@@ -166,6 +181,10 @@ pub struct IndexMeta {
     pub projection: Projection,
     /// Provisioned capacity of a global index on a provisioned table.
     pub throughput: Option<Throughput>,
+    /// A global index's own maximum throughput on an on-demand table. Left out of the stored
+    /// record when unset, so an index without one is stored exactly as before it existed.
+    #[serde(default, skip_serializing_if = "OnDemandThroughput::is_unset")]
+    pub on_demand: OnDemandThroughput,
 }
 
 impl IndexMeta {
@@ -295,15 +314,8 @@ impl TableMeta {
                 "BillingMode": "PAY_PER_REQUEST",
                 "LastUpdateToPayPerRequestDateTime": self.created_at_s(),
             });
-            if self.on_demand.is_set() {
-                let mut on_demand = serde_json::Map::new();
-                if let Some(units) = self.on_demand.max_read_units {
-                    on_demand.insert("MaxReadRequestUnits".into(), json!(units));
-                }
-                if let Some(units) = self.on_demand.max_write_units {
-                    on_demand.insert("MaxWriteRequestUnits".into(), json!(units));
-                }
-                description["OnDemandThroughput"] = Value::Object(on_demand);
+            if let Some(on_demand) = self.on_demand.to_json() {
+                description["OnDemandThroughput"] = on_demand;
             }
         } else {
             description["BillingModeSummary"] = json!({"BillingMode": "PROVISIONED"});
@@ -322,6 +334,9 @@ impl TableMeta {
                 entry["IndexStatus"] = json!("ACTIVE");
                 entry["ProvisionedThroughput"] =
                     throughput_json(index.throughput.unwrap_or(Throughput { read_units: 0, write_units: 0 }));
+                if let Some(on_demand) = index.on_demand.to_json() {
+                    entry["OnDemandThroughput"] = on_demand;
+                }
             }
             entry
         };

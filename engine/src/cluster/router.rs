@@ -851,6 +851,7 @@ mod tests {
             key_schema: schema("status", Some("at")),
             projection: Projection::All,
             throughput: None,
+            on_demand: Default::default(),
         };
         let table = TableMeta {
             name: "t".into(),

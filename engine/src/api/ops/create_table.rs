@@ -114,20 +114,29 @@ pub fn table_meta(request: &Request) -> Result<TableMeta, ApiError> {
         next_index_id,
         deletion_protection,
         tags,
-        on_demand: on_demand_for_mode(request, billing_mode, OnDemandThroughput::default(), "table")?,
+        on_demand: on_demand_for_mode(
+            request.get("OnDemandThroughput"),
+            billing_mode,
+            OnDemandThroughput::default(),
+            "table",
+            "table",
+        )?,
     })
 }
 
-/// Decodes `OnDemandThroughput` over `current` (a maximum of -1 removes it), as the billing
-/// mode allows it: only an on-demand table has one. `the_table` is how the refusal names the
-/// table ("table" at CreateTable, "the table" at UpdateTable, as DynamoDB words them).
+/// Decodes an `OnDemandThroughput` (`value`, when given) over `current` (a maximum of -1
+/// removes it), as the billing mode allows it: only an on-demand table and its global indexes
+/// have one. `the_table` is how the refusal names the table ("table" at CreateTable, "the table"
+/// at UpdateTable, as DynamoDB words them); `whose` names the owner in a range error ("table",
+/// or "index : NAME").
 pub fn on_demand_for_mode(
-    request: &Request,
+    value: Option<&Value>,
     mode: BillingMode,
     current: OnDemandThroughput,
     the_table: &str,
+    whose: &str,
 ) -> Result<OnDemandThroughput, ApiError> {
-    let Some(value) = request.get("OnDemandThroughput") else {
+    let Some(value) = value else {
         return Ok(if mode == BillingMode::PayPerRequest { current } else { OnDemandThroughput::default() });
     };
     if mode == BillingMode::Provisioned {
@@ -146,7 +155,7 @@ pub fn on_demand_for_mode(
             Some(units) if units >= 1 => *slot = Some(units as u64),
             Some(_) => {
                 return Err(invalid(format!(
-                    "Requested {name} for OnDemandThroughput for table is outside of valid range"
+                    "Requested {name} for OnDemandThroughput for {whose} is outside of valid range"
                 )))
             }
         }
@@ -317,7 +326,17 @@ pub fn index_meta(
     } else {
         None
     };
-    Ok(IndexMeta { name, id, kind, key_schema, projection, throughput })
+    let on_demand = match kind {
+        IndexKind::Global => on_demand_for_mode(
+            entry.get("OnDemandThroughput"),
+            billing_mode,
+            OnDemandThroughput::default(),
+            "table",
+            &format!("index : {name}"),
+        )?,
+        IndexKind::Local => OnDemandThroughput::default(),
+    };
+    Ok(IndexMeta { name, id, kind, key_schema, projection, throughput, on_demand })
 }
 
 fn projection(entry: &Request, key_schema: &KeySchema) -> Result<Projection, ApiError> {

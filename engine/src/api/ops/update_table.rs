@@ -40,13 +40,20 @@ pub fn plan(db: &Database, request: &Request) -> Result<TableMeta, ApiError> {
                     BillingMode::PayPerRequest => None,
                     BillingMode::Provisioned => Some(meta.throughput),
                 };
+                index.on_demand = Default::default();
             }
             meta.billing_mode = mode;
             changed = true;
         }
     }
     if request.get("OnDemandThroughput").is_some() {
-        meta.on_demand = on_demand_for_mode(request, meta.billing_mode, meta.on_demand, "the table")?;
+        meta.on_demand = on_demand_for_mode(
+            request.get("OnDemandThroughput"),
+            meta.billing_mode,
+            meta.on_demand,
+            "the table",
+            "table",
+        )?;
         changed = true;
     } else if meta.billing_mode == BillingMode::Provisioned {
         meta.on_demand = Default::default();
@@ -130,16 +137,21 @@ pub fn plan(db: &Database, request: &Request) -> Result<TableMeta, ApiError> {
             } else if let Some(change) = update.get("Update") {
                 let change = Request::sub(change, "Update")?;
                 let name = change.required_str("IndexName")?;
-                let value = change.get("ProvisionedThroughput").ok_or_else(|| missing("ProvisionedThroughput"))?;
-                let new = throughput(value, "ProvisionedThroughput")?;
-                match meta.indexes.iter_mut().find(|i| i.name == name && i.kind == IndexKind::Global) {
-                    Some(index) => index.throughput = Some(new),
-                    None => {
-                        return Err(ApiError::ResourceNotFound(format!(
-                            "Requested resource not found: Index: {name} not found for table: {}",
-                            meta.name
-                        )))
+                let mode = meta.billing_mode;
+                let Some(index) = meta.indexes.iter_mut().find(|i| i.name == name && i.kind == IndexKind::Global)
+                else {
+                    return Err(ApiError::ResourceNotFound(format!(
+                        "Requested resource not found: Index: {name} not found for table: {}",
+                        meta.name
+                    )));
+                };
+                match (change.get("ProvisionedThroughput"), change.get("OnDemandThroughput")) {
+                    (Some(value), _) => index.throughput = Some(throughput(value, "ProvisionedThroughput")?),
+                    (None, Some(value)) => {
+                        let whose = format!("index : {name}");
+                        index.on_demand = on_demand_for_mode(Some(value), mode, index.on_demand, "the table", &whose)?;
                     }
+                    (None, None) => return Err(missing("ProvisionedThroughput")),
                 }
             } else {
                 return Err(ApiError::validation(
@@ -207,5 +219,54 @@ mod tests {
         )
         .unwrap();
         assert!(switched["TableDescription"].get("OnDemandThroughput").is_none(), "{switched}");
+    }
+
+    #[test]
+    fn a_global_index_of_an_on_demand_table_has_its_own_maximum() {
+        let service = Service::new(Arc::new(crate::db::Database::open(Arc::new(MemStore::new())).unwrap()));
+        let call = |operation: &str, body: serde_json::Value| service.call(operation, body.to_string().as_bytes());
+        let index = |on_demand: serde_json::Value| {
+            json!([{"IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"}, "OnDemandThroughput": on_demand}])
+        };
+        let table = |name: &str, indexes: serde_json::Value| {
+            json!({"TableName": name, "BillingMode": "PAY_PER_REQUEST",
+                   "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                            {"AttributeName": "g", "AttributeType": "S"}],
+                   "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                   "GlobalSecondaryIndexes": indexes})
+        };
+        let error = call("CreateTable", table("bad", index(json!({"MaxWriteRequestUnits": 0})))).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "One or more parameter values were invalid: Requested MaxWriteRequestUnits for OnDemandThroughput for index : by_g is outside of valid range"
+        );
+        let created = call("CreateTable", table("capped", index(json!({"MaxReadRequestUnits": 30})))).unwrap();
+        let described = &created["TableDescription"]["GlobalSecondaryIndexes"][0];
+        assert_eq!(described["OnDemandThroughput"], json!({"MaxReadRequestUnits": 30}), "{created}");
+        assert!(created["TableDescription"].get("OnDemandThroughput").is_none(), "the table has none of its own");
+
+        let update = |on_demand: serde_json::Value| {
+            json!({"TableName": "capped", "GlobalSecondaryIndexUpdates": [
+                {"Update": {"IndexName": "by_g", "OnDemandThroughput": on_demand}}]})
+        };
+        let updated =
+            call("UpdateTable", update(json!({"MaxReadRequestUnits": -1, "MaxWriteRequestUnits": 7}))).unwrap();
+        let described = &updated["TableDescription"]["GlobalSecondaryIndexes"][0];
+        assert_eq!(described["OnDemandThroughput"], json!({"MaxWriteRequestUnits": 7}), "{updated}");
+        let error = call("UpdateTable", update(json!({"MaxWriteRequestUnits": -2}))).unwrap_err();
+        assert!(error.to_string().contains("for index : by_g is outside of valid range"), "{error}");
+
+        // Switching to provisioned capacity drops it; a provisioned table's index may not have one.
+        let switched = call(
+            "UpdateTable",
+            json!({"TableName": "capped", "BillingMode": "PROVISIONED",
+                   "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}}),
+        )
+        .unwrap();
+        let described = &switched["TableDescription"]["GlobalSecondaryIndexes"][0];
+        assert!(described.get("OnDemandThroughput").is_none(), "{switched}");
+        let error = call("UpdateTable", update(json!({"MaxWriteRequestUnits": 7}))).unwrap_err();
+        assert!(error.to_string().contains("cannot be specified when the table BillingMode is PROVISIONED"), "{error}");
     }
 }
