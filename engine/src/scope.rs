@@ -37,6 +37,9 @@ pub struct CallScope {
     pub dry_run: bool,
     /// The cross-partition transaction the call belongs to: its own item locks do not block it.
     pub txid: Option<u64>,
+    /// The client request token of the whole transaction whose part the call runs (the part
+    /// itself carries none): its primary remembers it.
+    pub client_token: Option<crate::api::idempotency::ClientToken>,
 }
 
 thread_local! {
@@ -195,6 +198,11 @@ pub fn dry_run() -> bool {
 /// The transaction the current call belongs to.
 pub fn txid() -> Option<u64> {
     current(|s| s.and_then(|s| s.txid))
+}
+
+/// The client request token the current call runs under, if its scope sets one.
+pub fn client_token() -> Option<crate::api::idempotency::ClientToken> {
+    current(|s| s.and_then(|s| s.client_token.clone()))
 }
 
 /// The current scope's clock, if it sets one.

@@ -1,6 +1,7 @@
 //! Transactions across partitions of a real three-node cluster: concurrent transfers between
 //! accounts spread over four partitions keep the total balance, never overdraw, leave no item
-//! locked, and a cancelled transaction reports its reasons at the right positions.
+//! locked, and a cancelled transaction reports its reasons at the right positions; a repeated
+//! client request token takes effect once, whichever node receives it.
 
 mod cluster_common;
 
@@ -114,4 +115,59 @@ fn transfers_across_partitions_keep_the_total_and_leave_nothing_locked() {
         .unwrap();
         assert_eq!(status, 200, "account {n} still locked: {response}");
     }
+}
+
+/// A transaction bumping a counter on each of `keys`, with a client request token.
+fn bump(keys: &[String], token: &str) -> Value {
+    let actions: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            json!({"Update": {"TableName": "bank", "Key": {"pk": {"S": k}},
+                              "UpdateExpression": "ADD hits :one",
+                              "ExpressionAttributeValues": {":one": {"N": "1"}}}})
+        })
+        .collect();
+    json!({"TransactItems": actions, "ClientRequestToken": token})
+}
+
+#[test]
+fn a_repeated_client_request_token_takes_effect_once_across_partitions_and_nodes() {
+    let cluster = Cluster::start("127.26.0.", 3, 3, 4);
+    create_table(cluster.api(1), "bank");
+    // Eight items over four partitions: the transaction spans partitions (two-phase commit),
+    // and each single-item one runs in one partition's log.
+    let keys: Vec<String> = (0..8).map(account).collect();
+    let ok = |node: u64, request: &Value| {
+        call_until_ok(cluster.api(node), "TransactWriteItems", request, Duration::from_secs(10))
+    };
+    for node in 1..=3 {
+        ok(node, &bump(&keys, "spread-token"));
+        ok(node, &bump(&keys[..1], "single-token"));
+    }
+    let hits = |n: u64| {
+        let response = call_until_ok(
+            cluster.api(1 + n % 3),
+            "GetItem",
+            &json!({"TableName": "bank", "Key": {"pk": {"S": account(n)}}, "ConsistentRead": true}),
+            Duration::from_secs(10),
+        );
+        number_of(&response, "hits").expect("a counter")
+    };
+    let counted: Vec<i64> = (0..8).map(hits).collect();
+    assert_eq!(counted, [2, 1, 1, 1, 1, 1, 1, 1], "each token took effect once");
+
+    // The same token with other parameters (with the same first item) is refused, through any
+    // node, and changes nothing.
+    let mut other = bump(&keys[..1], "single-token");
+    other["TransactItems"][0]["Update"]["ExpressionAttributeValues"][":one"] = json!({"N": "5"});
+    for (node, request) in [(2, bump(&keys[..3], "spread-token")), (3, other)] {
+        let (status, response) = call(cluster.api(node), "TransactWriteItems", &request).unwrap();
+        assert_eq!(status, 400, "{response}");
+        assert!(response["__type"].as_str().unwrap().ends_with("IdempotentParameterMismatchException"), "{response}");
+    }
+    let counted: Vec<i64> = (0..8).map(hits).collect();
+    assert_eq!(counted, [2, 1, 1, 1, 1, 1, 1, 1]);
+    // A new token is a new call.
+    ok(1, &bump(&keys, "another-token"));
+    assert_eq!((0..8).map(hits).collect::<Vec<i64>>(), [3, 2, 2, 2, 2, 2, 2, 2]);
 }

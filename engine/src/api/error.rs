@@ -44,6 +44,10 @@ pub enum ApiError {
     /// The item is part of a transaction in progress.
     #[error("{0}")]
     TransactionConflict(String),
+    /// A transaction reused a client request token of the last ten minutes with different
+    /// parameters.
+    #[error("{0}")]
+    IdempotentParameterMismatch(String),
     /// An item collection of a table with local secondary indexes would exceed 10 GB.
     #[error("{0}")]
     ItemCollectionSizeLimitExceeded(String),
@@ -82,6 +86,9 @@ impl ApiError {
             }
             ApiError::TransactionCanceled { .. } => "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
             ApiError::TransactionConflict(_) => "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+            ApiError::IdempotentParameterMismatch(_) => {
+                "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException"
+            }
             ApiError::ItemCollectionSizeLimitExceeded(_) => {
                 "com.amazonaws.dynamodb.v20120810#ItemCollectionSizeLimitExceededException"
             }
@@ -146,6 +153,7 @@ impl ApiError {
                 ApiError::TransactionCanceled { message, reasons }
             }
             "TransactionConflictException" => ApiError::TransactionConflict(message),
+            "IdempotentParameterMismatchException" => ApiError::IdempotentParameterMismatch(message),
             "ItemCollectionSizeLimitExceededException" => ApiError::ItemCollectionSizeLimitExceeded(message),
             "ProvisionedThroughputExceededException" => ApiError::ProvisionedThroughputExceeded(message),
             "ThrottlingException" => ApiError::Throttling(message),
@@ -237,6 +245,7 @@ mod wire_tests {
             ApiError::condition_failed(None),
             ApiError::TransactionCanceled { message: "t".into(), reasons: vec![serde_json::json!({"Code": "None"})] },
             ApiError::TransactionConflict("c".into()),
+            ApiError::IdempotentParameterMismatch("i".into()),
             ApiError::ItemCollectionSizeLimitExceeded("i".into()),
             ApiError::ProvisionedThroughputExceeded("p".into()),
             ApiError::Throttling("t".into()),

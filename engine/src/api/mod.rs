@@ -4,6 +4,7 @@
 
 pub mod common;
 pub mod error;
+pub mod idempotency;
 pub mod ops;
 pub mod quota;
 pub mod read;

@@ -9,8 +9,8 @@
 //! - its global-index entries: the entries of `01 <table> <gsi>…` whose table item's partition
 //!   key hashes into the range (a node's global-index keyspace mixes every partition it hosts);
 //! - item-collection counters `02 <table> <hash>…`, transaction locks `04 01 <table> 00 00
-//!   <hash>…` in the range, and the group's transaction records and outcomes (`05 <group>`,
-//!   `06 <group>`).
+//!   <hash>…` in the range, the group's transaction records and outcomes (`05 <group>`,
+//!   `06 <group>`), and client request token records `07 <table> <hash>…` in the range.
 //!
 //! The digest walks them in key order and folds every key and value into a 64-bit FNV-1a hash
 //! with their lengths, so two replicas agree exactly when they hold the same records.
@@ -177,7 +177,7 @@ pub(crate) fn for_each_record(
     for (start, end) in [super::txn::record_range(group), super::txn::outcome_range(group)] {
         walk(db, &start, &end, add)?;
     }
-    Ok(())
+    walk_hashed(db, &keys::token_table_prefix(table.id), range, add)
 }
 
 #[cfg(test)]

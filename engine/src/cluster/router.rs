@@ -11,6 +11,8 @@ use serde_json::{json, Map, Value};
 use super::node::ClusterNode;
 use super::routing;
 use super::wire::Mode;
+use crate::api::common::Request;
+use crate::api::idempotency::ClientToken;
 use crate::api::ApiError;
 use crate::catalog::{IndexKind, IndexMeta, TableMeta};
 use crate::model::{encode_key_value, AttributeValue};
@@ -517,24 +519,43 @@ impl Router {
         total: usize,
         sub_request: impl Fn(&[usize]) -> Value,
     ) -> ApiResult {
+        // The whole request's token, checked here since the parts carry none; the primary (the
+        // first item's partition, which keeps the token's record) remembers it.
+        let token = match request.as_object() {
+            Some(map) => ClientToken::of_request(&Request(map.clone()))?,
+            None => None,
+        };
         let txid = self.node.new_txid();
-        let groups: Vec<u64> = parts.keys().copied().collect();
-        let primary = groups[0];
+        let primary = parts.iter().find(|(_, (_, positions))| positions.contains(&0)).map_or(0, |(group, _)| *group);
+        let mut groups: Vec<u64> = vec![primary];
+        groups.extend(parts.keys().copied().filter(|g| *g != primary));
         let id = json!({"TxId": txid});
         let abort_all = || async {
             for group in &groups {
                 let _ = self.node.route_txn(*group, super::txn::ABORT, &id).await;
             }
         };
-        for (group, (_, positions)) in parts {
+        for group in &groups {
+            let positions = &parts[group].1;
             let mut sub = sub_request(positions);
             if let Some(map) = sub.as_object_mut() {
                 map.remove("ClientRequestToken");
             }
-            let prepare = json!({"TxId": txid, "Primary": primary, "Request": sub});
-            if let Err(error) = self.node.route_txn(*group, super::txn::PREPARE, &prepare).await {
-                abort_all().await;
-                return Err(super::txn::full_reasons(total, positions, &error).unwrap_or(error));
+            let mut prepare = json!({"TxId": txid, "Primary": primary, "Request": sub});
+            if let (true, Some(token)) = (*group == primary, &token) {
+                prepare["Token"] = serde_json::to_value(token).unwrap_or_default();
+            }
+            match self.node.route_txn(*group, super::txn::PREPARE, &prepare).await {
+                // The primary is prepared first: a repeat of a completed call stops here.
+                Ok(answer) if answer.get("Replayed").and_then(Value::as_bool) == Some(true) => {
+                    let map = request.as_object().cloned().unwrap_or_default();
+                    return crate::api::idempotency::replayed_answer(&Request(map));
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    abort_all().await;
+                    return Err(super::txn::full_reasons(total, positions, &error).unwrap_or(error));
+                }
             }
         }
         // The primary's commit decides the transaction.

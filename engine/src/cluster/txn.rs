@@ -20,6 +20,7 @@
 
 use serde_json::{json, Value};
 
+use crate::api::idempotency::{self, ClientToken, Previous};
 use crate::api::ops::transact_write_items::{action_keys, cancelled_with};
 use crate::api::{ApiError, Service};
 use crate::db::{keys, Database};
@@ -110,6 +111,10 @@ pub struct TxnRecord {
     pub keys: Vec<Vec<u8>>,
     /// When the prepare was applied (the proposer's clock).
     pub prepared_at_ms: u64,
+    /// The whole transaction's client request token, kept by the primary, which writes its
+    /// record when it commits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<ClientToken>,
 }
 
 fn storage(e: crate::storage::StorageError) -> ApiError {
@@ -207,13 +212,26 @@ fn prepare(
     let request = body.get("Request").cloned().ok_or_else(|| ApiError::validation("Request is required"))?;
     let request_bytes = serde_json::to_vec(&request).unwrap_or_default();
     let keys = action_keys(db, &request_bytes)?;
+    let token: Option<ClientToken> = match body.get("Token") {
+        Some(value) => {
+            Some(serde_json::from_value(value.clone()).map_err(|e| ApiError::Serialization(format!("Token: {e}")))?)
+        }
+        None => None,
+    };
+    if let (Some(token), Some((table_id, hash))) = (&token, keys.first().and_then(|k| keys::table_and_hash_of(k))) {
+        match idempotency::look_up(db, table_id, hash, token, now_ms)? {
+            Previous::Same => return Ok(json!({"Replayed": true})),
+            Previous::Different => return Err(idempotency::mismatch()),
+            Previous::Unknown => {}
+        }
+    }
     // Evaluate everything without writing; another transaction's lock cancels it.
     let dry = scope_with(|s| {
         s.dry_run = true;
         s.txid = Some(txid);
     });
     with_scope(dry, || service.call("TransactWriteItems", &request_bytes))?;
-    let record = TxnRecord { txid, primary, request, keys: keys.clone(), prepared_at_ms: now_ms };
+    let record = TxnRecord { txid, primary, request, keys: keys.clone(), prepared_at_ms: now_ms, token };
     let mut puts: Vec<(Vec<u8>, Vec<u8>)> =
         keys.iter().map(|k| (keys::lock_key(k), txid.to_be_bytes().to_vec())).collect();
     puts.push((record_key(group, txid), serde_json::to_vec(&record).unwrap_or_default()));
@@ -231,7 +249,10 @@ fn commit(service: &Service, db: &Database, group: u64, txid: u64) -> Result<Val
         return Err(ApiError::Internal(format!("transaction {txid} is not prepared in group {group}")));
     };
     let request_bytes = serde_json::to_vec(&record.request).unwrap_or_default();
-    let own = scope_with(|s| s.txid = Some(txid));
+    let own = scope_with(|s| {
+        s.txid = Some(txid);
+        s.client_token = record.token.clone();
+    });
     let result = with_scope(own, || service.call("TransactWriteItems", &request_bytes));
     // The locks kept the items as they were at prepare, so this cannot fail for the request's
     // sake; if the store fails, the transaction is finished as aborted rather than left locked.

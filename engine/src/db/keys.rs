@@ -5,6 +5,7 @@
 //! item            01 <table id u64 BE> <index id u16 BE> <hash u64 BE> <partition key> [<sort key>]
 //! index entry     01 <table id> <index id> <hash of index pk> <index pk> [<index sk>] <table pk> [<table sk>]
 //! collection size 02 <table id> <hash> <partition key>                  -> u64 BE bytes
+//! client token    07 <table id> <hash> <token>                           -> request hash, completion ms
 //! ```
 //!
 //! Key values use the order-preserving, self-delimiting encoding of `model::key`, so a sort-key
@@ -154,6 +155,38 @@ pub fn lock_key(storage_key: &[u8]) -> Vec<u8> {
     key.push(LOCK_PREFIX);
     key.extend_from_slice(storage_key);
     key
+}
+
+/// First byte of client request token records: `07 <table id> <hash> <token>` remembers a
+/// TransactWriteItems that carried the token, under the hash of its first item's partition key
+/// (so the partition that owns that item owns the record).
+pub const TOKEN_PREFIX: u8 = 0x07;
+
+/// The prefix of table `table_id`'s client request token records.
+pub fn token_table_prefix(table_id: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9);
+    key.push(TOKEN_PREFIX);
+    key.extend_from_slice(&table_id.to_be_bytes());
+    key
+}
+
+/// The key of the record of client request token `token`, kept by table `table_id` under
+/// partition-key hash `hash`.
+pub fn token_key(table_id: u64, hash: u64, token: &str) -> Vec<u8> {
+    let mut key = token_table_prefix(table_id);
+    key.extend_from_slice(&hash.to_be_bytes());
+    key.extend_from_slice(token.as_bytes());
+    key
+}
+
+/// The table id and partition-key hash of an item's storage key (`01 <table> <index> <hash>…`).
+pub fn table_and_hash_of(storage_key: &[u8]) -> Option<(u64, u64)> {
+    if storage_key.first() != Some(&DATA_PREFIX) {
+        return None;
+    }
+    let table = u64::from_be_bytes(storage_key.get(1..9)?.try_into().ok()?);
+    let hash = u64::from_be_bytes(storage_key.get(11..19)?.try_into().ok()?);
+    Some((table, hash))
 }
 
 #[cfg(test)]

@@ -153,6 +153,9 @@ pub struct Database {
     stripes: Vec<Mutex<()>>,
 }
 
+/// A record to write with a batch of items: its key, and its new value or `None` to delete it.
+pub type RecordChange = (Vec<u8>, Option<Vec<u8>>);
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves only counters behind, never half a write
     // (writes are single atomic batches), so a poisoned lock is safe to reuse.
@@ -249,13 +252,14 @@ impl Database {
         (keys::CATALOG_FOLLOW_UP_KEY.to_vec(), value)
     }
 
-    /// Adds to `batch` the deletion of every item, index entry and collection counter of table
-    /// `table_id`.
+    /// Adds to `batch` the deletion of every item, index entry, collection counter and client
+    /// request token record of table `table_id`.
     fn delete_table_data(batch: &mut WriteBatch, table_id: u64) {
         let data = keys::table_prefix(table_id);
         batch.delete_range(data.clone(), keys::prefix_successor(&data).expect("table prefix has a successor"));
-        let collections = keys::collection_table_prefix(table_id);
-        batch.delete_range(collections.clone(), keys::prefix_successor(&collections).expect("prefix has a successor"));
+        for prefix in [keys::collection_table_prefix(table_id), keys::token_table_prefix(table_id)] {
+            batch.delete_range(prefix.clone(), keys::prefix_successor(&prefix).expect("prefix has a successor"));
+        }
     }
 
     /// Brings the stored index entries of a table from `old`'s global indexes to `new`'s:
@@ -588,7 +592,23 @@ impl Database {
     /// Applies several item changes (each under its partition lock, held by the caller) as one
     /// atomic, synced batch: after a crash either all of them are visible or none.
     pub fn write_items(&self, changes: &[ItemChange<'_>]) -> Result<Vec<IndexWriteUnits>, ApiError> {
+        self.write_items_with_records(changes, Vec::new())
+    }
+
+    /// [`Database::write_items`], with other records put (`Some` value) or deleted (`None`) in
+    /// the same batch, so they land exactly when the items do.
+    pub fn write_items_with_records(
+        &self,
+        changes: &[ItemChange<'_>],
+        records: Vec<RecordChange>,
+    ) -> Result<Vec<IndexWriteUnits>, ApiError> {
         let mut batch = WriteBatch::new();
+        for (key, value) in records {
+            match value {
+                Some(value) => batch.put(key, value),
+                None => batch.delete(key),
+            }
+        }
         let mut all_units = Vec::with_capacity(changes.len());
         let mut stat_changes: Vec<(&Table, u16, Option<u64>, Option<u64>)> = Vec::new();
         // Item-collection deltas are summed per counter first: two changes under one partition

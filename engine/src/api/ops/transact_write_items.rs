@@ -11,6 +11,7 @@ use crate::api::common::{
     expression_context, item_field, missing, return_old_on_condition_failure, validate_item, validate_key,
     CapacityDetail, Consumed, Request,
 };
+use crate::api::idempotency::{self, ClientToken, Previous};
 use crate::api::ops::transact_get_items::check_count;
 use crate::api::write::refuse_key_updates;
 use crate::api::{ApiError, TRANSACT_BYTES_MAX};
@@ -40,13 +41,9 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
     check_count(actions.len())?;
     let capacity = CapacityDetail::from_request(&request)?;
     request.choice("ReturnItemCollectionMetrics", &["SIZE", "NONE"], "NONE")?;
-    if let Some(token) = request.str("ClientRequestToken")? {
-        if token.is_empty() || token.len() > 36 {
-            return Err(ApiError::validation(
-                "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36",
-            ));
-        }
-    }
+    // A part of a cross-partition transaction carries no token; its scope may give the whole's.
+    let own_token = ClientToken::of_request(&request)?;
+    let token = crate::scope::client_token().or(own_token);
     let mut planned = Vec::with_capacity(actions.len());
     let mut request_bytes = 0usize;
     for action in actions {
@@ -71,6 +68,23 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
     let partitions: Vec<_> =
         planned.iter().map(|p| (&*p.table, &p.key[&p.table.meta.key_schema.partition.name])).collect();
     let _guards = db.lock_partitions(&partitions);
+    // Where the token's record lives (see `api::idempotency`): on a cluster's partition, with
+    // the first item, under the same locks as the items; on a single node, in one place.
+    let now_ms = crate::api::ops::create_table::now_ms();
+    let token_home = match crate::scope::hash_range() {
+        Some(_) => planned.first().and_then(|p| {
+            let meta = &p.table.meta;
+            keys::table_and_hash_of(&keys::entry_key(meta.id, keys::TABLE_INDEX_ID, &meta.key_schema, None, &p.key))
+        }),
+        None => token.as_ref().map(|t| (idempotency::NODE_TABLE_ID, idempotency::token_hash(&t.token))),
+    };
+    if let (Some(token), Some((table_id, hash))) = (&token, token_home) {
+        match idempotency::look_up(db, table_id, hash, token, now_ms)? {
+            Previous::Same => return idempotency::replayed_answer(&request),
+            Previous::Different => return Err(idempotency::mismatch()),
+            Previous::Unknown => {}
+        }
+    }
     // An item held by another cross-partition transaction cancels this one.
     let txid = crate::scope::txid();
     let mut conflicts = Vec::with_capacity(planned.len());
@@ -152,7 +166,11 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
             }
         }
     }
-    let units = db.write_items(&changes)?;
+    let records = match (&token, token_home) {
+        (Some(token), Some((table_id, hash))) => idempotency::records(db, table_id, hash, token, now_ms)?,
+        _ => Vec::new(),
+    };
+    let units = db.write_items_with_records(&changes, records)?;
     let mut consumed: BTreeMap<String, Consumed> = BTreeMap::new();
     for (index, ((plan, old), new)) in planned.iter().zip(&olds).zip(&news).enumerate() {
         let size = |item: Option<&Item>| item.map(|i| item_size_bytes(i) as u64).unwrap_or(0);
@@ -252,4 +270,118 @@ fn plan_action(db: &Database, action: &Value) -> Result<Planned, ApiError> {
     context.finish()?;
     let return_old_on_failure = return_old_on_condition_failure(&body)?;
     Ok(Planned { table, key, action, condition, return_old_on_failure })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{json, Value};
+
+    use crate::api::{ApiError, Service};
+    use crate::scope::{with_scope, CallScope};
+    use crate::storage::MemStore;
+
+    fn service() -> Service {
+        let service = Service::new(Arc::new(crate::db::Database::open(Arc::new(MemStore::new())).unwrap()));
+        let create = json!({"TableName": "counters", "BillingMode": "PAY_PER_REQUEST",
+                            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]});
+        service.call("CreateTable", create.to_string().as_bytes()).unwrap();
+        service
+    }
+
+    fn bump(keys: &[&str], token: &str) -> Value {
+        let actions: Vec<Value> = keys
+            .iter()
+            .map(|k| {
+                json!({"Update": {"TableName": "counters", "Key": {"pk": {"S": k}},
+                                  "UpdateExpression": "ADD hits :one",
+                                  "ExpressionAttributeValues": {":one": {"N": "1"}}}})
+            })
+            .collect();
+        json!({"TransactItems": actions, "ClientRequestToken": token, "ReturnConsumedCapacity": "TOTAL"})
+    }
+
+    /// Calls TransactWriteItems as if at `now_ms`.
+    fn transact_at(service: &Service, now_ms: u64, request: &Value) -> Result<Value, ApiError> {
+        let scope = CallScope { now_ms: Some(now_ms), ..CallScope::default() };
+        with_scope(scope, || service.call("TransactWriteItems", request.to_string().as_bytes()))
+    }
+
+    fn hits(service: &Service, key: &str) -> Value {
+        let get = json!({"TableName": "counters", "Key": {"pk": {"S": key}}});
+        service.call("GetItem", get.to_string().as_bytes()).unwrap()["Item"]["hits"]["N"].clone()
+    }
+
+    #[test]
+    fn a_repeated_client_request_token_has_the_effect_of_one_call_for_ten_minutes() {
+        let service = service();
+        let t0 = 1_700_000_000_000;
+        let first = transact_at(&service, t0, &bump(&["a", "b"], "token-1")).unwrap();
+        assert_eq!(first["ConsumedCapacity"][0]["WriteCapacityUnits"], json!(4.0), "{first}");
+        // The same call again, with its fields in another order: nothing written, reads reported.
+        let mut again = bump(&["a", "b"], "token-1");
+        let actions = again["TransactItems"].take();
+        let reordered =
+            json!({"ReturnConsumedCapacity": "TOTAL", "ClientRequestToken": "token-1", "TransactItems": actions});
+        let replayed = transact_at(&service, t0 + 60_000, &reordered).unwrap();
+        assert_eq!(replayed["ConsumedCapacity"][0]["ReadCapacityUnits"], json!(2.0), "{replayed}");
+        assert_eq!((hits(&service, "a"), hits(&service, "b")), (json!("1"), json!("1")));
+
+        // The same token with other parameters (here other items) is refused, and changes
+        // nothing.
+        let error = transact_at(&service, t0 + 100_000, &bump(&["z"], "token-1")).unwrap_err();
+        assert!(matches!(error, ApiError::IdempotentParameterMismatch(_)), "{error}");
+        let error = transact_at(&service, t0 + 120_000, &bump(&["a"], "token-1")).unwrap_err();
+        assert_eq!(error.type_name(), "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException");
+        assert_eq!(error.http_status(), 400);
+        assert_eq!(hits(&service, "a"), json!("1"));
+
+        // Another token is another call; ten minutes after completion the token is new again.
+        transact_at(&service, t0 + 180_000, &bump(&["a", "b"], "token-2")).unwrap();
+        assert_eq!(hits(&service, "a"), json!("2"));
+        transact_at(&service, t0 + 10 * 60_000, &bump(&["a", "b"], "token-1")).unwrap();
+        assert_eq!((hits(&service, "a"), hits(&service, "b")), (json!("3"), json!("3")));
+        // Without a token every call counts.
+        let mut untokened = bump(&["a"], "x");
+        untokened.as_object_mut().unwrap().remove("ClientRequestToken");
+        transact_at(&service, t0 + 11 * 60_000, &untokened).unwrap();
+        transact_at(&service, t0 + 11 * 60_000, &untokened).unwrap();
+        assert_eq!(hits(&service, "a"), json!("5"));
+    }
+
+    #[test]
+    fn a_cancelled_call_leaves_its_token_unused_and_expired_records_are_swept() {
+        let service = service();
+        let t0 = 1_700_000_000_000;
+        let mut failing = bump(&["c"], "token-c");
+        failing["TransactItems"][0]["Update"]["ConditionExpression"] = json!("attribute_exists(pk)");
+        let error = transact_at(&service, t0, &failing).unwrap_err();
+        assert!(matches!(error, ApiError::TransactionCanceled { .. }), "{error}");
+        transact_at(&service, t0, &bump(&["c"], "token-c")).unwrap();
+        assert_eq!(hits(&service, "c"), json!("1"));
+
+        // Many tokens, then one call after they all expired: it sweeps some of their records.
+        for n in 0..40 {
+            transact_at(&service, t0, &bump(&["c"], &format!("many-{n}"))).unwrap();
+        }
+        let db = service.database();
+        let prefix = crate::db::keys::token_table_prefix(crate::api::idempotency::NODE_TABLE_ID);
+        let count = || {
+            let end = crate::db::keys::prefix_successor(&prefix).unwrap();
+            db.store()
+                .scan(
+                    std::ops::Bound::Included(prefix.as_slice()),
+                    std::ops::Bound::Excluded(end.as_slice()),
+                    crate::storage::Direction::Forward,
+                    usize::MAX,
+                )
+                .unwrap()
+                .len()
+        };
+        assert_eq!(count(), 41);
+        transact_at(&service, t0 + 11 * 60_000, &bump(&["c"], "late")).unwrap();
+        assert_eq!(count(), 41 + 1 - crate::api::idempotency::EXPIRED_SWEEP_MAX);
+    }
 }
