@@ -40,6 +40,10 @@ pub struct CallScope {
     /// The client request token of the whole transaction whose part the call runs (the part
     /// itself carries none): its primary remembers it.
     pub client_token: Option<crate::api::idempotency::ClientToken>,
+    /// A Query or Scan also lists every entry it evaluated (key, whether it matched the filter,
+    /// size), in reading order, so a router merging several partitions' pages of a global index
+    /// can apply `Limit` and the page size to the merged entries (`SquallEvaluated`).
+    pub report_evaluated: bool,
 }
 
 thread_local! {
@@ -203,6 +207,11 @@ pub fn txid() -> Option<u64> {
 /// The client request token the current call runs under, if its scope sets one.
 pub fn client_token() -> Option<crate::api::idempotency::ClientToken> {
     current(|s| s.and_then(|s| s.client_token.clone()))
+}
+
+/// Whether the current read lists the entries it evaluated.
+pub fn report_evaluated() -> bool {
+    current(|s| s.is_some_and(|s| s.report_evaluated))
 }
 
 /// The current scope's clock, if it sets one.

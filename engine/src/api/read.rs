@@ -187,7 +187,13 @@ pub struct ReadPage {
     pub last_evaluated_key: Option<Item>,
     /// Capacity consumed.
     pub consumed: Consumed,
+    /// Every entry evaluated, in reading order, when the scope asks for them
+    /// (`scope::report_evaluated`): its key, whether it matched, its size.
+    pub evaluated: Option<Vec<Value>>,
 }
+
+/// The response field listing a page's evaluated entries (see `scope::report_evaluated`).
+pub const EVALUATED_FIELD: &str = "SquallEvaluated";
 
 impl ReadPage {
     /// The Query/Scan response body.
@@ -203,6 +209,9 @@ impl ReadPage {
         }
         if let Some(consumed) = self.consumed.report(table_name, detail, false) {
             response.insert("ConsumedCapacity".into(), consumed);
+        }
+        if let Some(evaluated) = &self.evaluated {
+            response.insert(EVALUATED_FIELD.into(), Value::Array(evaluated.clone()));
         }
         Value::Object(response)
     }
@@ -242,6 +251,7 @@ pub fn read_page(db: &Database, plan: ReadPlan<'_>) -> Result<ReadPage, ApiError
         scanned_count: 0,
         last_evaluated_key: None,
         consumed: Consumed::default(),
+        evaluated: crate::scope::report_evaluated().then(Vec::new),
     };
     let mut lower = plan.lower.clone();
     let mut upper = plan.upper.clone();
@@ -295,6 +305,11 @@ pub fn read_page(db: &Database, plan: ReadPlan<'_>) -> Result<ReadPage, ApiError
             // The resume key comes from the entry as read, not from a table item that may have
             // changed since, so paging resumes exactly after this entry.
             let resume_key = stop.then(|| evaluated_key(plan.table, plan.index, &entry));
+            // A router merging partitions' pages needs each evaluated entry's key and size.
+            let listed = page
+                .evaluated
+                .is_some()
+                .then(|| (item_to_json(&evaluated_key(plan.table, plan.index, &entry)), item_size_bytes(&entry)));
             let item = if fetch_from_table {
                 let table_key =
                     meta.key_of(&entry).ok_or_else(|| ApiError::Internal("index entry without table key".into()))?;
@@ -309,7 +324,11 @@ pub fn read_page(db: &Database, plan: ReadPlan<'_>) -> Result<ReadPage, ApiError
             } else {
                 entry
             };
-            if plan.filter.as_ref().is_none_or(|f| f.evaluate(&item)) {
+            let matched = plan.filter.as_ref().is_none_or(|f| f.evaluate(&item));
+            if let (Some(evaluated), Some((key, size))) = (&mut page.evaluated, listed) {
+                evaluated.push(json!({"Key": key, "Matched": matched, "Size": size}));
+            }
+            if matched {
                 page.count += 1;
                 if plan.select != Select::Count {
                     page.items.push(match &plan.paths {

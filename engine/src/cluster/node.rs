@@ -155,6 +155,22 @@ const SPLIT_SAMPLES_MAX: usize = 4_096;
 const SNAPSHOT_ACK_TICKS_MAX: u64 = 100;
 /// The tie-break of the admin loop's placements (see `ClusterNode::administer`).
 const ADMIN_PLACEMENT_SEED: u64 = 0x5a11;
+/// A Query a router sends to one of several partitions whose pages it merges (a global
+/// index's): the partition's page, with every entry it evaluated listed
+/// (`scope::report_evaluated`), so the merge can apply `Limit` and the page size.
+pub const EVALUATED_QUERY: &str = "Squall.EvaluatedQuery";
+/// A Scan, as [`EVALUATED_QUERY`] (a global index's, or a table's over several partitions).
+pub const EVALUATED_SCAN: &str = "Squall.EvaluatedScan";
+
+/// The API operation an index read of a router runs as, if `operation` is one.
+fn evaluated_read(operation: &str) -> Option<&'static str> {
+    match operation {
+        EVALUATED_QUERY => Some("Query"),
+        EVALUATED_SCAN => Some("Scan"),
+        _ => None,
+    }
+}
+
 /// Key of the node's start counter, which makes proposal ids unique across restarts.
 const INCARNATION_KEY: &[u8] = &[0x00, b'i'];
 /// Key present while this node rejoins after losing its store (see `ClusterSettings::rejoin`).
@@ -1678,7 +1694,11 @@ impl ClusterNode {
         if (group != META_GROUP && serves != Some(true)) || serves == Some(false) {
             return Served::NotServed(Outcome::NoReplica);
         }
-        let scope = CallScope { hash_range: range, read_only: true, ..CallScope::default() };
+        let (operation, report_evaluated) = match evaluated_read(operation) {
+            Some(read) => (read, true),
+            None => (operation, false),
+        };
+        let scope = CallScope { hash_range: range, read_only: true, report_evaluated, ..CallScope::default() };
         let (result, usage) = crate::scope::measure(|| with_scope(scope, || self.service.call(operation, body)));
         Served::Answered(result, usage)
     }
@@ -1706,6 +1726,7 @@ impl ClusterNode {
                 prepared = request.map(|r| serde_json::to_vec(&r).unwrap_or_default()).unwrap_or_default();
                 ("TransactWriteItems", prepared.as_slice())
             }
+            other if evaluated_read(other).is_some() => (evaluated_read(other).unwrap_or(other), body),
             other if other.starts_with("Squall.") => return Ok(None),
             other => (other, body),
         };

@@ -295,10 +295,15 @@ impl Router {
         let Some(index) = table.indexes.iter().find(|i| i.name == index_name) else {
             return self.node.call_local(operation, &to_body(request));
         };
+        if mode == Mode::Replicated {
+            // A strongly consistent read of a global index: the local service refuses it.
+            return self.node.call_local(operation, &to_body(request));
+        }
         let body = to_body(request);
+        let evaluated = if operation == "Query" { super::node::EVALUATED_QUERY } else { super::node::EVALUATED_SCAN };
         let mut pages = Vec::new();
         for p in map.partitions() {
-            pages.push(self.node.route(p.id.0, &replicas_of(p), Some(p.range), mode, operation, &body).await?);
+            pages.push(self.node.route(p.id.0, &replicas_of(p), Some(p.range), mode, evaluated, &body).await?);
         }
         Ok(merge_pages(pages, request, table, index))
     }
@@ -334,6 +339,8 @@ impl Router {
         let limit = request.get("Limit").and_then(Value::as_u64);
         let mut merged: Option<Value> = None;
         let mut request = request.clone();
+        // Pages from several partitions make one page of at most 1 MB read, as one partition's.
+        let mut bytes_read = 0u64;
         for p in partitions {
             let scanned_so_far =
                 merged.as_ref().and_then(|m| m.get("ScannedCount")).and_then(Value::as_u64).unwrap_or(0);
@@ -342,8 +349,12 @@ impl Router {
                     map.insert("Limit".into(), json!(limit.saturating_sub(scanned_so_far).max(1)));
                 }
             }
-            let page =
-                self.node.route(p.id.0, &replicas_of(&p), Some(p.range), mode, "Scan", &to_body(&request)).await?;
+            let page = self
+                .node
+                .route(p.id.0, &replicas_of(&p), Some(p.range), mode, super::node::EVALUATED_SCAN, &to_body(&request))
+                .await?;
+            let (page, page_bytes) = cut_at_page_size(page, bytes_read);
+            bytes_read += page_bytes;
             let ended_early = page.get("LastEvaluatedKey").is_some();
             merged = Some(match merged {
                 None => page,
@@ -622,6 +633,34 @@ fn segment_range(request: &Value) -> Option<HashRange> {
     HashRange::new(start, end)
 }
 
+/// One partition's page of a Scan over several partitions (listing its evaluated entries),
+/// after pages that read `bytes_before`: cut where the read reaches 1 MB, as a single read
+/// stops there, with the LastEvaluatedKey of the entry that reached it. Returns the page
+/// without its listing, and the bytes it read up to its end or the cut.
+fn cut_at_page_size(mut page: Value, bytes_before: u64) -> (Value, u64) {
+    let listed = page
+        .as_object_mut()
+        .and_then(|m| m.remove(crate::api::read::EVALUATED_FIELD))
+        .and_then(|v| if let Value::Array(a) = v { Some(a) } else { None })
+        .unwrap_or_default();
+    let (mut bytes, mut scanned, mut matched) = (0u64, 0u64, 0usize);
+    for entry in &listed {
+        bytes += entry.get("Size").and_then(Value::as_u64).unwrap_or(0);
+        scanned += 1;
+        matched += usize::from(entry.get("Matched").and_then(Value::as_bool).unwrap_or(false));
+        if bytes_before + bytes >= crate::api::PAGE_BYTES_MAX {
+            if let Some(items) = page.get_mut("Items").and_then(Value::as_array_mut) {
+                items.truncate(matched);
+            }
+            page["Count"] = json!(matched);
+            page["ScannedCount"] = json!(scanned);
+            page["LastEvaluatedKey"] = entry.get("Key").cloned().unwrap_or(Value::Null);
+            break;
+        }
+    }
+    (page, bytes)
+}
+
 /// Adds one partition's page to the pages before it.
 fn append_page(mut acc: Value, page: Value) -> Value {
     for field in ["Count", "ScannedCount"] {
@@ -785,63 +824,77 @@ fn index_last_key(table: &TableMeta, index: &IndexMeta, item: &Value) -> Value {
     Value::Object(key)
 }
 
-/// Merges global-index pages from every partition into one page in index order. Where a
-/// partition's page stopped early, nothing past its last key can be returned (that partition
-/// may hold more before it), so the merged page ends there; it also ends at the request's Limit.
+/// One entry a partition's page evaluated, as the merge of a global index's pages sees it.
+struct Evaluated {
+    /// Where the entry sorts in the index.
+    position: Vec<u8>,
+    /// Its key (the index key and the table key): the LastEvaluatedKey of a page ending at it.
+    key: Value,
+    matched: bool,
+    size: u64,
+    /// The item returned for it (a matched entry, unless only counted).
+    item: Option<Value>,
+}
+
+/// Merges global-index pages from every partition into the page one partition holding the
+/// whole index would return. Each page lists every entry it evaluated, in reading order
+/// (`read::EVALUATED_FIELD`), and returns one item per matched entry. The merge walks the
+/// entries in index order and stops, as a single read does, after `Limit` entries or at 1 MB
+/// read; since every partition read at most that much, the entries before that point are all
+/// known. (Should a partition have stopped earlier, the merge stops at its last entry.)
 fn merge_pages(pages: Vec<Value>, request: &Value, table: &TableMeta, index: &IndexMeta) -> Value {
     let forward = request.get("ScanIndexForward").and_then(Value::as_bool).unwrap_or(true);
-    let limit = request.get("Limit").and_then(Value::as_u64).map(|l| l as usize);
+    let limit = request.get("Limit").and_then(Value::as_u64);
     let count_only = request.get("Select").and_then(Value::as_str) == Some("COUNT");
-    let mut merged = json!({"Count": 0, "ScannedCount": 0});
-    let mut items: Vec<Value> = Vec::new();
-    let mut scanned = 0u64;
+    let mut merged = json!({});
+    let mut entries: Vec<Evaluated> = Vec::new();
+    let in_order = |a: &[u8], b: &[u8]| if forward { a.cmp(b) } else { b.cmp(a) };
+    // The earliest (in reading order) last entry of a page that stopped early.
+    let mut cut: Option<Vec<u8>> = None;
     for page in &pages {
-        items.extend(page.get("Items").and_then(Value::as_array).cloned().unwrap_or_default());
-        scanned += page.get("ScannedCount").and_then(Value::as_u64).unwrap_or(0);
-        merge_capacity(&mut merged, page);
-    }
-    let ordered = !count_only && items.iter().all(|i| index_position(table, index, i).is_some());
-    let mut last_key = None;
-    if ordered {
-        let position = |i: &Value| index_position(table, index, i).unwrap_or_default();
-        items.sort_by_key(|i| position(i));
-        if !forward {
-            items.reverse();
-        }
-        // The earliest (in reading order) end of a page that stopped early.
-        let cut = pages
-            .iter()
-            .filter_map(|p| p.get("LastEvaluatedKey"))
-            .filter_map(|k| index_position(table, index, k).map(|pos| (pos, k.clone())))
-            .min_by(|a, b| if forward { a.0.cmp(&b.0) } else { b.0.cmp(&a.0) });
-        if let Some((cut_position, cut_key)) = cut {
-            items.retain(|i| {
-                let p = position(i);
-                if forward {
-                    p <= cut_position
-                } else {
-                    p >= cut_position
-                }
+        let mut items = page.get("Items").and_then(Value::as_array).into_iter().flatten();
+        let listed = page.get(crate::api::read::EVALUATED_FIELD).and_then(Value::as_array).into_iter().flatten();
+        for entry in listed {
+            let key = entry.get("Key").cloned().unwrap_or(Value::Null);
+            let matched = entry.get("Matched").and_then(Value::as_bool).unwrap_or(false);
+            let item = if matched && !count_only { items.next().cloned() } else { None };
+            entries.push(Evaluated {
+                position: index_position(table, index, &key).unwrap_or_default(),
+                key,
+                matched,
+                size: entry.get("Size").and_then(Value::as_u64).unwrap_or(0),
+                item,
             });
-            last_key = Some(cut_key);
         }
-        if let Some(limit) = limit {
-            if items.len() > limit {
-                items.truncate(limit);
-                last_key = items.last().map(|i| index_last_key(table, index, i));
+        if let Some(last) = page.get("LastEvaluatedKey").and_then(|k| index_position(table, index, k)) {
+            if cut.as_ref().is_none_or(|c| in_order(&last, c).is_lt()) {
+                cut = Some(last);
             }
         }
-    } else if let Some(first) = pages.iter().find_map(|p| p.get("LastEvaluatedKey")) {
-        // Without key attributes the pages cannot be ordered; resume from the first early end.
-        last_key = Some(first.clone());
+        merge_capacity(&mut merged, page);
     }
-    let count: u64 = if count_only {
-        pages.iter().map(|p| p.get("Count").and_then(Value::as_u64).unwrap_or(0)).sum()
-    } else {
-        items.len() as u64
-    };
+    entries.sort_by(|a, b| in_order(&a.position, &b.position));
+    let (mut scanned, mut count, mut bytes) = (0u64, 0u64, 0u64);
+    let mut items = Vec::new();
+    let mut last_key = None;
+    for entry in entries {
+        if cut.as_ref().is_some_and(|c| in_order(&entry.position, c).is_gt()) {
+            break;
+        }
+        scanned += 1;
+        bytes += entry.size;
+        if entry.matched {
+            count += 1;
+            items.extend(entry.item);
+        }
+        let at_cut = cut.as_ref() == Some(&entry.position);
+        if limit.is_some_and(|l| scanned >= l) || bytes >= crate::api::PAGE_BYTES_MAX || at_cut {
+            last_key = Some(index_last_key(table, index, &entry.key));
+            break;
+        }
+    }
     merged["Count"] = json!(count);
-    merged["ScannedCount"] = json!(scanned.max(count));
+    merged["ScannedCount"] = json!(scanned);
     if !count_only {
         merged["Items"] = Value::Array(items);
     }
@@ -899,36 +952,59 @@ mod tests {
         page["Items"].as_array().unwrap().iter().map(|i| i["at"]["N"].as_str().unwrap().parse().unwrap()).collect()
     }
 
+    /// A partition's page as an index read returns it: `entries` (at, matched) evaluated in
+    /// order, the matched ones as items, and a LastEvaluatedKey at its last entry if it stopped.
+    fn page(pk: &str, entries: &[(u64, bool)], stopped: bool) -> Value {
+        let key =
+            |at: u64| json!({"pk": {"S": format!("{pk}{at}")}, "status": {"S": "open"}, "at": {"N": at.to_string()}});
+        let evaluated: Vec<Value> =
+            entries.iter().map(|(at, matched)| json!({"Key": key(*at), "Matched": matched, "Size": 100})).collect();
+        let items: Vec<Value> =
+            entries.iter().filter(|(_, m)| *m).map(|(at, _)| item(&format!("{pk}{at}"), *at)).collect();
+        let mut page = json!({"Items": items, "Count": 0, "ScannedCount": entries.len(), "SquallEvaluated": evaluated});
+        if stopped {
+            page["LastEvaluatedKey"] = key(entries.last().unwrap().0);
+        }
+        page
+    }
+
     #[test]
     fn index_pages_merge_in_index_order() {
         let (table, index) = metas();
-        let pages = vec![
-            json!({"Items": [item("a", 1), item("c", 5)], "Count": 2, "ScannedCount": 2}),
-            json!({"Items": [item("b", 2), item("d", 9)], "Count": 2, "ScannedCount": 2}),
-        ];
+        let pages = vec![page("a", &[(1, true), (5, true)], false), page("b", &[(2, true), (9, true)], false)];
         let merged = merge_pages(pages.clone(), &json!({}), &table, &index);
         assert_eq!(ats(&merged), vec![1, 2, 5, 9]);
-        assert_eq!(merged["Count"], 4);
+        assert_eq!((merged["Count"].clone(), merged["ScannedCount"].clone()), (json!(4), json!(4)));
         assert!(merged.get("LastEvaluatedKey").is_none());
         let backwards = merge_pages(pages, &json!({"ScanIndexForward": false}), &table, &index);
         assert_eq!(ats(&backwards), vec![9, 5, 2, 1]);
     }
 
     #[test]
-    fn a_truncated_page_cuts_the_merge_and_limit_sets_the_last_key() {
+    fn limit_counts_the_merged_entries_evaluated_filtered_or_not() {
         let (table, index) = metas();
-        // The first partition stopped after at=3: items of others beyond it must wait.
+        // Each partition evaluated up to the Limit (3) of entries; the filter kept odd ones.
         let pages = vec![
-            json!({"Items": [item("a", 1), item("c", 3)], "Count": 2, "ScannedCount": 2,
-                   "LastEvaluatedKey": {"pk": {"S": "c"}, "status": {"S": "open"}, "at": {"N": "3"}}}),
-            json!({"Items": [item("b", 2), item("d", 9)], "Count": 2, "ScannedCount": 2}),
+            page("a", &[(1, true), (2, false), (4, false)], true),
+            page("b", &[(3, true), (5, true), (6, false)], true),
         ];
-        let merged = merge_pages(pages.clone(), &json!({}), &table, &index);
+        let merged = merge_pages(pages.clone(), &json!({"Limit": 3}), &table, &index);
+        assert_eq!(ats(&merged), vec![1, 3]);
+        assert_eq!((merged["Count"].clone(), merged["ScannedCount"].clone()), (json!(2), json!(3)));
+        assert_eq!(merged["LastEvaluatedKey"], json!({"status": {"S": "open"}, "at": {"N": "3"}, "pk": {"S": "b3"}}));
+        // Counting only: the same entries, no items.
+        let counted = merge_pages(pages, &json!({"Limit": 3, "Select": "COUNT"}), &table, &index);
+        assert_eq!((counted["Count"].clone(), counted["ScannedCount"].clone()), (json!(2), json!(3)));
+        assert!(counted.get("Items").is_none());
+    }
+
+    #[test]
+    fn a_partition_that_stopped_early_cuts_the_merge_at_its_last_entry() {
+        let (table, index) = metas();
+        let pages = vec![page("a", &[(1, true), (3, true)], true), page("b", &[(2, true), (9, true)], false)];
+        let merged = merge_pages(pages, &json!({}), &table, &index);
         assert_eq!(ats(&merged), vec![1, 2, 3]);
         assert_eq!(merged["LastEvaluatedKey"]["at"]["N"], "3");
-        let limited = merge_pages(pages, &json!({"Limit": 2}), &table, &index);
-        assert_eq!(ats(&limited), vec![1, 2]);
-        assert_eq!(limited["LastEvaluatedKey"], json!({"status": {"S": "open"}, "at": {"N": "2"}, "pk": {"S": "b"}}));
     }
 
     #[test]
@@ -977,6 +1053,30 @@ mod tests {
         assert_eq!(merged["Count"], 2);
         assert_eq!(merged["ScannedCount"], 4);
         assert_eq!(merged["LastEvaluatedKey"], json!({"k": 2}));
+    }
+
+    #[test]
+    fn a_scan_over_partitions_stops_where_the_read_reaches_a_megabyte() {
+        let listed = |sizes: &[u64]| -> Vec<Value> {
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(n, size)| json!({"Key": {"k": n}, "Matched": n % 2 == 0, "Size": size}))
+                .collect()
+        };
+        let page = json!({"Items": [{"k": 0}, {"k": 2}], "Count": 2, "ScannedCount": 4,
+                          "SquallEvaluated": listed(&[200_000, 200_000, 200_000, 200_000])});
+        // Alone, the page stays whole (and loses its listing).
+        let (whole, bytes) = cut_at_page_size(page.clone(), 0);
+        assert_eq!(bytes, 800_000);
+        assert!(whole.get("SquallEvaluated").is_none() && whole.get("LastEvaluatedKey").is_none());
+        assert_eq!(whole["ScannedCount"], 4);
+        // After 500,000 bytes of earlier pages, it ends at its third entry.
+        let (cut, bytes) = cut_at_page_size(page, 500_000);
+        assert_eq!(bytes, 600_000);
+        assert_eq!((cut["Count"].clone(), cut["ScannedCount"].clone()), (json!(2), json!(3)));
+        assert_eq!(cut["Items"], json!([{"k": 0}, {"k": 2}]));
+        assert_eq!(cut["LastEvaluatedKey"], json!({"k": 2}));
     }
 
     #[test]
