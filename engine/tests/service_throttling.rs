@@ -442,3 +442,26 @@ async fn a_hot_partition_takes_the_table_capacity_its_siblings_leave_unused() {
     throttle.end_demand_interval(1, &db, interval, interval * 3);
     assert!(throttle.share_of(report[0].table_id, Access::Read, hot) > 0.9);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_too_large_to_ever_run_gets_its_validation_error_not_a_throttling_one() {
+    let service = service();
+    create_provisioned(&service, "tab", 1, 1, None);
+    spend_writes_down_to(&service, "tab", 0);
+    assert_table_throttled(put(&service, "tab", "fits", 10));
+    // Out of capacity, an item over 400 KB is still refused for its size: retrying it after a
+    // throttling error would never succeed.
+    let error = put(&service, "tab", "huge", 500).expect_err("an item over 400 KB");
+    assert!(matches!(error, ApiError::Validation(_)), "{error:?}");
+    assert!(error.to_string().contains("Item size has exceeded the maximum allowed size"), "{error}");
+    let batch = json!({"RequestItems": {"tab": [{"PutRequest": {"Item": item("huge", 500)}}]}});
+    let error = call(&service, "BatchWriteItem", batch).expect_err("an item over 400 KB");
+    assert!(matches!(error, ApiError::Validation(_)), "{error:?}");
+
+    // A transaction over 4 MB, on a fresh on-demand table, is refused for its size too.
+    create_on_demand(&service, "demand");
+    let actions: Vec<Value> =
+        (0..11).map(|n| json!({"Put": {"TableName": "demand", "Item": item(&format!("t{n}"), 390)}})).collect();
+    let error = call(&service, "TransactWriteItems", json!({"TransactItems": actions})).expect_err("over 4 MB");
+    assert_eq!(error.to_string(), "Transaction request size has exceeded the maximum allowed size of 4 MB");
+}

@@ -383,6 +383,11 @@ impl Router {
         if total == 0 || total > crate::api::BATCH_WRITE_REQUESTS_MAX {
             return self.node.call_local("BatchWriteItem", body);
         }
+        // Every write is checked before any part is sent: a batch with one bad request writes
+        // nothing, on a cluster as on one node.
+        if let Some(map) = request.as_object() {
+            crate::api::ops::batch_write_item::validate(self.node.database(), &Request(map.clone()))?;
+        }
         // Group the writes by partition, keeping request order within each.
         let mut groups: BTreeMap<u64, (PartitionDescriptor, Map<String, Value>)> = BTreeMap::new();
         for (table_name, writes) in tables {
@@ -456,15 +461,71 @@ impl Router {
             }
         }
         let mut parts = BatchParts::default();
+        // The parts' answers together stay within the 16 MB a response may hold, as one
+        // node's do: past it, items come back as unprocessed keys, and parts not yet asked
+        // are not asked.
+        let mut response_bytes = 0usize;
         for (_, (p, items, strong)) in groups {
             let mut sub = request.clone();
             sub["RequestItems"] = Value::Object(items);
+            if response_bytes >= crate::api::BATCH_GET_RESPONSE_BYTES_MAX {
+                parts.responses.push(json!({"UnprocessedKeys": sub["RequestItems"].clone()}));
+                continue;
+            }
             let mode = if strong { Mode::Replicated } else { Mode::Local };
             let response =
                 self.node.route(p.id.0, &replicas_of(&p), Some(p.range), mode, "BatchGetItem", &to_body(&sub)).await;
+            let response = response.map(|r| self.within_response_size(r, &sub, &mut response_bytes));
             parts.add(response, || json!({"UnprocessedKeys": sub["RequestItems"].clone()}))?;
         }
         parts.finish("UnprocessedKeys")
+    }
+
+    /// A part's BatchGetItem answer after answers of `response_bytes` in all: the items that
+    /// still fit in 16 MB, and the keys of the rest added to its unprocessed keys (with the
+    /// part's request for that table). An item whose key its projection left out stays.
+    fn within_response_size(&self, mut answer: Value, sub: &Value, response_bytes: &mut usize) -> Value {
+        let Some(responses) = answer.get_mut("Responses").and_then(Value::as_object_mut) else { return answer };
+        let mut left: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for (table_name, items) in responses.iter_mut() {
+            let Some(items) = items.as_array_mut() else { continue };
+            let key_schema = self.node.table_map(table_name).ok().map(|(t, _)| t.meta.key_schema.clone());
+            items.retain(|item| {
+                let size = crate::model::item_from_json(item).map(|i| crate::model::item_size_bytes(&i)).unwrap_or(0);
+                let key = key_schema.as_ref().and_then(|schema| {
+                    let key: Map<String, Value> = schema
+                        .attributes()
+                        .map(|a| item.get(&a.name).map(|v| (a.name.clone(), v.clone())))
+                        .collect::<Option<_>>()?;
+                    Some(Value::Object(key))
+                });
+                match key {
+                    Some(key) if *response_bytes + size > crate::api::BATCH_GET_RESPONSE_BYTES_MAX => {
+                        *response_bytes = crate::api::BATCH_GET_RESPONSE_BYTES_MAX;
+                        left.entry(table_name.clone()).or_default().push(key);
+                        false
+                    }
+                    _ => {
+                        *response_bytes += size;
+                        true
+                    }
+                }
+            });
+        }
+        for (table_name, keys) in left {
+            let unprocessed =
+                answer.as_object_mut().map(|m| m.entry("UnprocessedKeys".to_string()).or_insert_with(|| json!({})));
+            let Some(Value::Object(unprocessed)) = unprocessed else { continue };
+            let entry = unprocessed.entry(table_name.clone()).or_insert_with(|| {
+                let mut spec = sub["RequestItems"][&table_name].clone();
+                spec["Keys"] = json!([]);
+                spec
+            });
+            if let Some(list) = entry.get_mut("Keys").and_then(Value::as_array_mut) {
+                list.extend(keys);
+            }
+        }
+        answer
     }
 
     /// A transaction whose items live in one partition runs there as one log entry; one
@@ -546,6 +607,7 @@ impl Router {
                 let _ = self.node.route_txn(*group, super::txn::ABORT, &id).await;
             }
         };
+        let mut cancelled: Option<Vec<Value>> = None;
         for group in &groups {
             let positions = &parts[group].1;
             let mut sub = sub_request(positions);
@@ -563,11 +625,23 @@ impl Router {
                     return crate::api::idempotency::replayed_answer(&Request(map));
                 }
                 Ok(_) => {}
+                // A part cancelled (a failed condition, a conflict): the other parts are still
+                // prepared, so the cancellation gives every action's reason, as one node's does.
+                Err(ApiError::TransactionCanceled { reasons, .. }) => {
+                    let all = cancelled.get_or_insert_with(|| vec![json!({"Code": "None"}); total]);
+                    for (reason, position) in reasons.into_iter().zip(positions) {
+                        all[*position] = reason;
+                    }
+                }
                 Err(error) => {
                     abort_all().await;
-                    return Err(super::txn::full_reasons(total, positions, &error).unwrap_or(error));
+                    return Err(error);
                 }
             }
+        }
+        if let Some(reasons) = cancelled {
+            abort_all().await;
+            return Err(crate::api::ops::transact_write_items::cancelled_with(reasons));
         }
         // The primary's commit decides the transaction.
         let mut merged = json!({});

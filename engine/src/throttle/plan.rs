@@ -130,10 +130,18 @@ fn storage_key(meta: &TableMeta, item: &Value) -> Option<Vec<u8>> {
     Some(keys::entry_key(meta.id, keys::TABLE_INDEX_ID, &meta.key_schema, None, &key))
 }
 
-/// What a put costs: its item is known, so its size is.
+/// What a put costs: its item is known, so its size is. `None` (not plannable) for an item
+/// beyond the item size limit: the operation refuses it with a validation error, which must
+/// not be hidden behind a refusal for capacity (a client would retry it).
 fn put_units(item: &Value) -> Option<f64> {
+    put_bytes(item).map(|bytes| capacity::write_units_for_item(bytes as u64))
+}
+
+/// The size of an item to put, when it is within the item size limit.
+fn put_bytes(item: &Value) -> Option<usize> {
     let item = item_from_json(item).ok()?;
-    Some(capacity::write_units_for_item(item_size_bytes(&item) as u64))
+    let bytes = item_size_bytes(&item);
+    (bytes <= crate::api::ITEM_BYTES_MAX).then_some(bytes)
 }
 
 /// The least a read costs: one item of at most 4 KB.
@@ -220,6 +228,8 @@ const TRANSACTION_FACTOR: f64 = 2.0;
 
 fn transaction(db: &Database, operation: &str, request: &Value, placement: PlacementOf<'_>) -> Option<Plan> {
     let mut parts = Vec::new();
+    // Beyond the transaction size limit the operation's validation error answers.
+    let mut put_bytes_total = 0usize;
     for action in request.get("TransactItems")?.as_array()? {
         let action = action.as_object()?;
         if action.len() != 1 {
@@ -236,7 +246,12 @@ fn transaction(db: &Database, operation: &str, request: &Value, placement: Place
             ("TransactWriteItems", "Put") => {
                 let item = spec.get("Item")?;
                 let hash = Some(key_hash(&meta, item)?);
-                let units = TRANSACTION_FACTOR * put_units(item)?;
+                let bytes = put_bytes(item)?;
+                put_bytes_total += bytes;
+                if put_bytes_total > crate::api::TRANSACT_BYTES_MAX {
+                    return None;
+                }
+                let units = TRANSACTION_FACTOR * capacity::write_units_for_item(bytes as u64);
                 planned(&meta, placement, hash, Access::Write, Target::Table, units, None)
             }
             ("TransactWriteItems", "Update" | "Delete" | "ConditionCheck") => {

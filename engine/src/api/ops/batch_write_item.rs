@@ -21,10 +21,24 @@ enum Write {
 /// The validated writes of one table, keyed by item key.
 type TableWrites = (std::sync::Arc<Table>, Vec<(Item, Write)>);
 
-/// Runs BatchWriteItem.
-pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
+/// A validated BatchWriteItem.
+struct Planned {
+    capacity: CapacityDetail,
+    metrics: bool,
+    plans: Vec<TableWrites>,
+}
+
+/// Checks a BatchWriteItem as running it would, without writing anything: what a cluster's
+/// router does before it sends the batch's parts to their partitions, so that a batch with
+/// one bad request writes nothing anywhere.
+pub fn validate(db: &Database, request: &Request) -> Result<(), ApiError> {
+    plan(db, request).map(|_| ())
+}
+
+/// Decodes and validates a BatchWriteItem: every request is checked before any is written.
+fn plan(db: &Database, request: &Request) -> Result<Planned, ApiError> {
     let request_items = request.object("RequestItems")?.ok_or_else(|| missing("RequestItems"))?;
-    let capacity = CapacityDetail::from_request(&request)?;
+    let capacity = CapacityDetail::from_request(request)?;
     let metrics = request.choice("ReturnItemCollectionMetrics", &["SIZE", "NONE"], "NONE")? == "SIZE";
     let count: usize = request_items.values().map(|v| v.as_array().map(Vec::len).unwrap_or(0)).sum();
     if request_items.is_empty() || count > BATCH_WRITE_REQUESTS_MAX {
@@ -76,7 +90,12 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         }
         plans.push((table, writes));
     }
+    Ok(Planned { capacity, metrics, plans })
+}
 
+/// Runs BatchWriteItem.
+pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
+    let Planned { capacity, metrics, plans } = plan(db, &request)?;
     let mut consumed_by_table: BTreeMap<String, Consumed> = BTreeMap::new();
     let mut collection_metrics: Map<String, Value> = Map::new();
     for (table, writes) in plans {
