@@ -506,6 +506,7 @@ mod tests {
                 throughput: (billing_mode == BillingMode::Provisioned)
                     .then_some(Throughput { read_units: r, write_units: w }),
                 on_demand: Default::default(),
+                throughput_changes: Default::default(),
             })
             .into_iter()
             .collect();
@@ -522,6 +523,8 @@ mod tests {
             deletion_protection: false,
             tags: Default::default(),
             on_demand: Default::default(),
+            throughput_changes: Default::default(),
+            on_demand_since_ms: None,
         }
     }
 

@@ -138,6 +138,83 @@ impl OnDemandThroughput {
     }
 }
 
+/// Milliseconds in a UTC day.
+const DAY_MS: u64 = 86_400_000;
+/// Decreases of provisioned capacity allowed in a UTC day before they are spaced.
+pub const DECREASES_PER_DAY_FREE: u32 = 4;
+/// After those, one decrease per this long.
+pub const DECREASE_SPACING_MS: u64 = 3_600_000;
+
+/// When a table's (or a global index's) provisioned capacity last went up and down, and how
+/// many decreases today has seen: what DescribeTable shows, and what limits decreases.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThroughputChanges {
+    /// Last increase, milliseconds since the Unix epoch.
+    pub last_increase_ms: Option<u64>,
+    /// Last decrease, milliseconds since the Unix epoch.
+    pub last_decrease_ms: Option<u64>,
+    /// Decreases on the UTC day of the last decrease.
+    pub decreases_on_day: u32,
+}
+
+impl ThroughputChanges {
+    /// Whether nothing was ever changed.
+    pub fn is_unset(&self) -> bool {
+        *self == ThroughputChanges::default()
+    }
+
+    /// Decreases made on the UTC day of `now_ms`.
+    pub fn decreases_today(&self, now_ms: u64) -> u32 {
+        match self.last_decrease_ms {
+            Some(last) if last / DAY_MS == now_ms / DAY_MS => self.decreases_on_day,
+            _ => 0,
+        }
+    }
+
+    /// Records a change from `old` to `new` at `now_ms`, refusing a decrease beyond DynamoDB's
+    /// limit: four a UTC day, then one an hour. `whose` names the table or index in the
+    /// refusal.
+    pub fn record(&mut self, old: Throughput, new: Throughput, now_ms: u64) -> Result<(), String> {
+        let increased = new.read_units > old.read_units || new.write_units > old.write_units;
+        let decreased = new.read_units < old.read_units || new.write_units < old.write_units;
+        if decreased {
+            let today = self.decreases_today(now_ms);
+            let last = self.last_decrease_ms.unwrap_or(0);
+            if today >= DECREASES_PER_DAY_FREE && now_ms < last + DECREASE_SPACING_MS {
+                return Err(format!(
+                    "Subscriber limit exceeded: Provisioned throughput decreases are limited within a given UTC day. After the first {DECREASES_PER_DAY_FREE} decreases, each subsequent decrease in the same UTC day can be performed at most once every {} seconds. Number of decreases today: {today}. Last decrease at {}. Next decrease can be made at {}",
+                    DECREASE_SPACING_MS / 1000,
+                    utc_text(last),
+                    utc_text(last + DECREASE_SPACING_MS)
+                ));
+            }
+            self.decreases_on_day = today + 1;
+            self.last_decrease_ms = Some(now_ms);
+        }
+        if increased {
+            self.last_increase_ms = Some(now_ms);
+        }
+        Ok(())
+    }
+}
+
+/// A time as `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc_text(ms: u64) -> String {
+    let seconds = ms / 1000;
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
 /// How a table is billed, and so how it is throttled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BillingMode {
@@ -185,6 +262,9 @@ pub struct IndexMeta {
     /// record when unset, so an index without one is stored exactly as before it existed.
     #[serde(default, skip_serializing_if = "OnDemandThroughput::is_unset")]
     pub on_demand: OnDemandThroughput,
+    /// Changes of a global index's provisioned capacity.
+    #[serde(default, skip_serializing_if = "ThroughputChanges::is_unset")]
+    pub throughput_changes: ThroughputChanges,
 }
 
 impl IndexMeta {
@@ -244,6 +324,12 @@ pub struct TableMeta {
     /// so a table without one is stored (and replicated) exactly as before it existed.
     #[serde(default, skip_serializing_if = "OnDemandThroughput::is_unset")]
     pub on_demand: OnDemandThroughput,
+    /// Changes of the provisioned capacity (left out of the record until there is one).
+    #[serde(default, skip_serializing_if = "ThroughputChanges::is_unset")]
+    pub throughput_changes: ThroughputChanges,
+    /// When the table last switched to on-demand capacity, if it did after its creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_since_ms: Option<u64>,
 }
 
 /// Live counters shown in DescribeTable.
@@ -306,13 +392,13 @@ impl TableMeta {
             "CreationDateTime": self.created_at_s(),
             "ItemCount": table_stats.item_count,
             "TableSizeBytes": table_stats.size_bytes,
-            "ProvisionedThroughput": throughput_json(self.throughput),
+            "ProvisionedThroughput": throughput_json(self.throughput, &self.throughput_changes),
             "DeletionProtectionEnabled": self.deletion_protection,
         });
         if self.billing_mode == BillingMode::PayPerRequest {
             description["BillingModeSummary"] = json!({
                 "BillingMode": "PAY_PER_REQUEST",
-                "LastUpdateToPayPerRequestDateTime": self.created_at_s(),
+                "LastUpdateToPayPerRequestDateTime": self.on_demand_since_ms.unwrap_or(self.created_at_ms) as f64 / 1000.0,
             });
             if let Some(on_demand) = self.on_demand.to_json() {
                 description["OnDemandThroughput"] = on_demand;
@@ -332,8 +418,8 @@ impl TableMeta {
             });
             if index.kind == IndexKind::Global {
                 entry["IndexStatus"] = json!("ACTIVE");
-                entry["ProvisionedThroughput"] =
-                    throughput_json(index.throughput.unwrap_or(Throughput { read_units: 0, write_units: 0 }));
+                let throughput = index.throughput.unwrap_or(Throughput { read_units: 0, write_units: 0 });
+                entry["ProvisionedThroughput"] = throughput_json(throughput, &index.throughput_changes);
                 if let Some(on_demand) = index.on_demand.to_json() {
                     entry["OnDemandThroughput"] = on_demand;
                 }
@@ -354,12 +440,20 @@ impl TableMeta {
     }
 }
 
-fn throughput_json(throughput: Throughput) -> Value {
-    json!({
-        "NumberOfDecreasesToday": 0,
+fn throughput_json(throughput: Throughput, changes: &ThroughputChanges) -> Value {
+    let now_ms = crate::api::ops::create_table::now_ms();
+    let mut out = json!({
+        "NumberOfDecreasesToday": changes.decreases_today(now_ms),
         "ReadCapacityUnits": throughput.read_units,
         "WriteCapacityUnits": throughput.write_units,
-    })
+    });
+    if let Some(ms) = changes.last_increase_ms {
+        out["LastIncreaseDateTime"] = json!(ms as f64 / 1000.0);
+    }
+    if let Some(ms) = changes.last_decrease_ms {
+        out["LastDecreaseDateTime"] = json!(ms as f64 / 1000.0);
+    }
+    out
 }
 
 /// Compares a key value with the type a schema expects, for error messages.
@@ -412,5 +506,32 @@ mod tests {
         let stored = serde_json::to_value(&capped).unwrap();
         assert_eq!(stored["on_demand"]["max_write_units"], 7);
         assert_eq!(serde_json::from_value::<TableMeta>(stored).unwrap().on_demand.max_write_units, Some(7));
+    }
+
+    #[test]
+    fn decreases_are_counted_per_utc_day_and_spaced_after_the_fourth() {
+        let t = |r: u64| Throughput { read_units: r, write_units: 5 };
+        let day = 20_000 * DAY_MS;
+        let mut changes = ThroughputChanges::default();
+        changes.record(t(5), t(10), day + 1_000).unwrap();
+        assert_eq!((changes.last_increase_ms, changes.last_decrease_ms), (Some(day + 1_000), None));
+        for n in 0..4 {
+            changes.record(t(10 - n), t(9 - n), day + 2_000 + n).unwrap();
+        }
+        assert_eq!(changes.decreases_today(day + 10_000), 4);
+        let error = changes.record(t(6), t(5), day + 60_000).unwrap_err();
+        assert!(
+            error.starts_with("Subscriber limit exceeded: Provisioned throughput decreases are limited"),
+            "{error}"
+        );
+        assert!(error.contains("Number of decreases today: 4. Last decrease at 2024-10-04 00:00:02 UTC"), "{error}");
+        // An hour after the last one, one more; increases are never limited.
+        changes.record(t(6), t(5), day + 2_003 + DECREASE_SPACING_MS).unwrap();
+        assert!(changes.record(t(5), t(4), day + 2_004 + DECREASE_SPACING_MS).is_err());
+        changes.record(t(5), t(50), day + 2_004 + DECREASE_SPACING_MS).unwrap();
+        // A new UTC day starts the count again.
+        assert_eq!(changes.decreases_today(day + DAY_MS), 0);
+        changes.record(t(50), t(40), day + DAY_MS).unwrap();
+        assert_eq!(changes.decreases_today(day + DAY_MS + 1), 1);
     }
 }

@@ -1000,6 +1000,7 @@ mod tests {
             projection: Projection::All,
             throughput: None,
             on_demand: Default::default(),
+            throughput_changes: Default::default(),
         };
         let table = TableMeta {
             name: "t".into(),
@@ -1014,6 +1015,8 @@ mod tests {
             deletion_protection: false,
             tags: Default::default(),
             on_demand: Default::default(),
+            throughput_changes: Default::default(),
+            on_demand_since_ms: None,
         };
         (table, index)
     }

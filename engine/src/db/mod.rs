@@ -723,6 +723,7 @@ mod tests {
             projection: crate::catalog::Projection::All,
             throughput: None,
             on_demand: Default::default(),
+            throughput_changes: Default::default(),
         };
         meta.next_index_id += 1;
         meta.indexes.push(index.clone());

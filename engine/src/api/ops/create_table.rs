@@ -121,6 +121,8 @@ pub fn table_meta(request: &Request) -> Result<TableMeta, ApiError> {
             "table",
             "table",
         )?,
+        throughput_changes: Default::default(),
+        on_demand_since_ms: None,
     })
 }
 
@@ -336,7 +338,16 @@ pub fn index_meta(
         )?,
         IndexKind::Local => OnDemandThroughput::default(),
     };
-    Ok(IndexMeta { name, id, kind, key_schema, projection, throughput, on_demand })
+    Ok(IndexMeta {
+        name,
+        id,
+        kind,
+        key_schema,
+        projection,
+        throughput,
+        on_demand,
+        throughput_changes: Default::default(),
+    })
 }
 
 fn projection(entry: &Request, key_schema: &KeySchema) -> Result<Projection, ApiError> {

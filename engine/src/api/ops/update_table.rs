@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 
 use crate::api::common::{missing, Request};
 use crate::api::ops::create_table::{
-    attribute_definitions, check_projection_limit, index_meta, on_demand_for_mode, throughput, throughput_for_mode,
+    attribute_definitions, check_projection_limit, index_meta, now_ms, on_demand_for_mode, throughput,
+    throughput_for_mode,
 };
 use crate::api::{ApiError, GLOBAL_INDEXES_MAX};
 use crate::catalog::{BillingMode, IndexKind, TableMeta};
@@ -42,6 +43,9 @@ pub fn plan(db: &Database, request: &Request) -> Result<TableMeta, ApiError> {
                 };
                 index.on_demand = Default::default();
             }
+            if mode == BillingMode::PayPerRequest {
+                meta.on_demand_since_ms = Some(now_ms());
+            }
             meta.billing_mode = mode;
             changed = true;
         }
@@ -71,6 +75,7 @@ pub fn plan(db: &Database, request: &Request) -> Result<TableMeta, ApiError> {
                 table.meta.throughput.read_units, new.read_units, table.meta.throughput.write_units, new.write_units
             )));
         }
+        meta.throughput_changes.record(table.meta.throughput, new, now_ms()).map_err(ApiError::LimitExceeded)?;
         meta.throughput = new;
         changed = true;
     }
@@ -146,7 +151,13 @@ pub fn plan(db: &Database, request: &Request) -> Result<TableMeta, ApiError> {
                     )));
                 };
                 match (change.get("ProvisionedThroughput"), change.get("OnDemandThroughput")) {
-                    (Some(value), _) => index.throughput = Some(throughput(value, "ProvisionedThroughput")?),
+                    (Some(value), _) => {
+                        let new = throughput(value, "ProvisionedThroughput")?;
+                        if let Some(old) = index.throughput {
+                            index.throughput_changes.record(old, new, now_ms()).map_err(ApiError::LimitExceeded)?;
+                        }
+                        index.throughput = Some(new);
+                    }
                     (None, Some(value)) => {
                         let whose = format!("index : {name}");
                         index.on_demand = on_demand_for_mode(Some(value), mode, index.on_demand, "the table", &whose)?;
@@ -180,7 +191,7 @@ mod tests {
 
     use serde_json::json;
 
-    use crate::api::Service;
+    use crate::api::{ApiError, Service};
     use crate::storage::MemStore;
 
     #[test]
@@ -268,5 +279,46 @@ mod tests {
         assert!(described.get("OnDemandThroughput").is_none(), "{switched}");
         let error = call("UpdateTable", update(json!({"MaxWriteRequestUnits": 7}))).unwrap_err();
         assert!(error.to_string().contains("cannot be specified when the table BillingMode is PROVISIONED"), "{error}");
+    }
+
+    #[test]
+    fn describe_shows_when_capacity_changed_and_refuses_a_fifth_quick_decrease() {
+        use crate::scope::{with_scope, CallScope};
+        let service = Service::new(Arc::new(crate::db::Database::open(Arc::new(MemStore::new())).unwrap()));
+        let at = |ms: u64, operation: &str, body: serde_json::Value| {
+            let scope = CallScope { now_ms: Some(ms), ..CallScope::default() };
+            with_scope(scope, || service.call(operation, body.to_string().as_bytes()))
+        };
+        let t0 = 1_800_000_000_000;
+        let throughput = |r: u64| json!({"TableName": "changes", "ProvisionedThroughput": {"ReadCapacityUnits": r, "WriteCapacityUnits": 5}});
+        at(
+            t0,
+            "CreateTable",
+            json!({"TableName": "changes",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}}),
+        )
+        .unwrap();
+        at(t0 + 1_000, "UpdateTable", throughput(10)).unwrap();
+        let described = at(t0 + 2_000, "UpdateTable", throughput(2)).unwrap();
+        let provisioned = &described["TableDescription"]["ProvisionedThroughput"];
+        assert_eq!(provisioned["LastIncreaseDateTime"], json!((t0 + 1_000) as f64 / 1000.0), "{provisioned}");
+        assert_eq!(provisioned["LastDecreaseDateTime"], json!((t0 + 2_000) as f64 / 1000.0), "{provisioned}");
+        assert_eq!(provisioned["NumberOfDecreasesToday"], 1);
+        for n in 0..3 {
+            at(t0 + 3_000 + n, "UpdateTable", throughput(10 + n)).unwrap();
+            at(t0 + 4_000 + n, "UpdateTable", throughput(2 + n)).unwrap();
+        }
+        let error = at(t0 + 10_000, "UpdateTable", throughput(1)).unwrap_err();
+        assert!(matches!(error, ApiError::LimitExceeded(_)), "{error}");
+
+        // Switching to on-demand records when.
+        let switched =
+            at(t0 + 20_000, "UpdateTable", json!({"TableName": "changes", "BillingMode": "PAY_PER_REQUEST"})).unwrap();
+        assert_eq!(
+            switched["TableDescription"]["BillingModeSummary"]["LastUpdateToPayPerRequestDateTime"],
+            json!((t0 + 20_000) as f64 / 1000.0)
+        );
     }
 }
