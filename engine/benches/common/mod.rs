@@ -149,6 +149,8 @@ pub fn orders_table(id: u64) -> TableMeta {
         deletion_protection: false,
         tags: BTreeMap::new(),
         on_demand: Default::default(),
+        throughput_changes: Default::default(),
+        on_demand_since_ms: None,
     }
 }
 
