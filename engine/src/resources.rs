@@ -116,9 +116,29 @@ pub fn take_work() -> Work {
     METER.with(|meter| meter.replace(Work::default()))
 }
 
+/// Runs `section` and returns the storage work it did, leaving on the meter whatever other
+/// sections had recorded before it: for work done outside a request (a scrub) that pays for
+/// itself rather than adding to the next request's payment.
+pub fn work_of<R>(section: impl FnOnce() -> R) -> (R, Work) {
+    let others = take_work();
+    let result = section();
+    let work = take_work();
+    record_work(others);
+    (result, work)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_section_takes_only_its_own_work() {
+        take_work();
+        record_work(Work { reads: 2, ..Work::default() });
+        let ((), own) = work_of(|| record_work(Work { reads: 5, read_bytes: 100, ..Work::default() }));
+        assert_eq!(own, Work { reads: 5, read_bytes: 100, ..Work::default() });
+        assert_eq!(take_work(), Work { reads: 2, ..Work::default() }, "the earlier work is still there");
+    }
 
     #[test]
     fn the_meter_sums_until_taken() {

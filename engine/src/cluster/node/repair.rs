@@ -139,7 +139,13 @@ impl ClusterNode {
                 continue;
             };
             last = group;
-            node.scrub_group(group);
+            // The scrub's reads are its own work on the modelled disk, not the next request's.
+            let ((), work) = crate::resources::work_of(|| node.scrub_group(group));
+            if let Some(resources) = &node.settings.resources {
+                if !work.is_empty() {
+                    resources.0.pay(crate::resources::Stage::Local, work).await;
+                }
+            }
         }
     }
 
