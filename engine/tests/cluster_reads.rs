@@ -96,6 +96,10 @@ fn reads_and_batches_across_partitions_answer_as_one_node_does() {
     let (found, _, _, pages) = all_pages(&cluster, "Scan", &json!({"TableName": "reads", "ProjectionExpression": "n"}));
     assert_eq!(found.len() as u64, INDEXED + 24, "every item once");
     assert!(pages >= 3, "2.4 MB of items take at least three pages, not {pages}");
+    let consistent = json!({"TableName": "reads", "ProjectionExpression": "n", "ConsistentRead": true});
+    let (found, _, _, pages) = all_pages(&cluster, "Scan", &consistent);
+    assert_eq!(found.len() as u64, INDEXED + 24, "every item once, read through the partitions' logs");
+    assert!(pages >= 3, "{pages} pages");
 
     // BatchGetItem of 45 items of 390 KB: at most 16 MB comes back, the rest unprocessed.
     let large = "y".repeat(390 * 1024);

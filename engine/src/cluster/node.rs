@@ -759,12 +759,18 @@ impl ClusterNode {
             }
             return;
         }
+        // A router's strongly consistent read of several partitions lists what it evaluated.
+        let (operation, report_evaluated) = match evaluated_read(&command.operation) {
+            Some(read) => (read, true),
+            None => (command.operation.as_str(), false),
+        };
         let scope = CallScope {
             batch_extra: vec![applied.clone()],
             durability: Some(Durability::Buffered),
             now_ms: Some(command.now_ms),
             hash_range: range,
             read_only: command.read_only,
+            report_evaluated,
             ..CallScope::default()
         };
         // A partition entry's writes (several items of a batch, a transaction's commit and
@@ -775,10 +781,10 @@ impl ClusterNode {
         // The proposer's own application tells its admission what the request consumed.
         let (result, usage) = crate::scope::measure(|| {
             with_scope(scope, || {
-                if txn::is_internal(&command.operation) {
-                    txn::apply(&self.service, group, &command.operation, &command.body, command.now_ms)
+                if txn::is_internal(operation) {
+                    txn::apply(&self.service, group, operation, &command.body, command.now_ms)
                 } else {
-                    self.service.call(&command.operation, &command.body)
+                    self.service.call(operation, &command.body)
                 }
             })
         });
@@ -2160,6 +2166,7 @@ impl ClusterNode {
 
 /// Operations that only read.
 pub fn is_read(operation: &str) -> bool {
+    let operation = evaluated_read(operation).unwrap_or(operation);
     matches!(
         operation,
         "GetItem"
