@@ -48,6 +48,9 @@ pub enum ApiError {
     /// parameters.
     #[error("{0}")]
     IdempotentParameterMismatch(String),
+    /// A transaction with the same client request token is still being carried out.
+    #[error("{0}")]
+    TransactionInProgress(String),
     /// An item collection of a table with local secondary indexes would exceed 10 GB.
     #[error("{0}")]
     ItemCollectionSizeLimitExceeded(String),
@@ -89,6 +92,7 @@ impl ApiError {
             ApiError::IdempotentParameterMismatch(_) => {
                 "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException"
             }
+            ApiError::TransactionInProgress(_) => "com.amazonaws.dynamodb.v20120810#TransactionInProgressException",
             ApiError::ItemCollectionSizeLimitExceeded(_) => {
                 "com.amazonaws.dynamodb.v20120810#ItemCollectionSizeLimitExceededException"
             }
@@ -154,6 +158,7 @@ impl ApiError {
             }
             "TransactionConflictException" => ApiError::TransactionConflict(message),
             "IdempotentParameterMismatchException" => ApiError::IdempotentParameterMismatch(message),
+            "TransactionInProgressException" => ApiError::TransactionInProgress(message),
             "ItemCollectionSizeLimitExceededException" => ApiError::ItemCollectionSizeLimitExceeded(message),
             "ProvisionedThroughputExceededException" => ApiError::ProvisionedThroughputExceeded(message),
             "ThrottlingException" => ApiError::Throttling(message),
@@ -246,6 +251,7 @@ mod wire_tests {
             ApiError::TransactionCanceled { message: "t".into(), reasons: vec![serde_json::json!({"Code": "None"})] },
             ApiError::TransactionConflict("c".into()),
             ApiError::IdempotentParameterMismatch("i".into()),
+            ApiError::TransactionInProgress("t".into()),
             ApiError::ItemCollectionSizeLimitExceeded("i".into()),
             ApiError::ProvisionedThroughputExceeded("p".into()),
             ApiError::Throttling("t".into()),

@@ -144,6 +144,11 @@ pub fn mismatch() -> ApiError {
     )
 }
 
+/// The refusal of a call whose token a call still being carried out uses.
+pub fn in_progress() -> ApiError {
+    ApiError::TransactionInProgress("The transaction with the given request token is already in progress.".into())
+}
+
 /// The records a completed call writes with its items: its token's record, and the deletion
 /// of expired records found next to it (within the current scope's hash range, if any).
 pub fn records(

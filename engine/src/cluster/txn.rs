@@ -224,6 +224,12 @@ fn prepare(
             Previous::Different => return Err(idempotency::mismatch()),
             Previous::Unknown => {}
         }
+        // Another attempt with the token, prepared and not yet finished (a client's retry
+        // while its first call is still under way), keeps its primary's record here.
+        if records(db, group).iter().any(|r| r.txid != txid && r.token.as_ref().is_some_and(|t| t.token == token.token))
+        {
+            return Err(idempotency::in_progress());
+        }
     }
     // Evaluate everything without writing; another transaction's lock cancels it.
     let dry = scope_with(|s| {
@@ -290,4 +296,54 @@ pub fn full_reasons(total: usize, positions: &[usize], error: &ApiError) -> Opti
         all[*position] = reason.clone();
     }
     Some(cancelled_with(all))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::api::idempotency::request_hash;
+    use crate::partition::HashRange;
+    use crate::storage::MemStore;
+
+    #[test]
+    fn a_primary_refuses_a_token_in_progress_and_replays_one_committed() {
+        let service = Service::new(Arc::new(Database::open(Arc::new(MemStore::new())).unwrap()));
+        let create = json!({"TableName": "txns", "BillingMode": "PAY_PER_REQUEST",
+                            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]});
+        service.call("CreateTable", create.to_string().as_bytes()).unwrap();
+        let part = |key: &str| {
+            json!({"TransactItems": [{"Update": {"TableName": "txns", "Key": {"pk": {"S": key}},
+                   "UpdateExpression": "ADD hits :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}}]})
+        };
+        let token = |request: &Value| ClientToken {
+            token: "retry-me".into(),
+            request_hash: request_hash(request.as_object().unwrap()),
+        };
+        // A partition's application scope: its (whole) range and the proposer's clock.
+        let scope = CallScope { hash_range: HashRange::new(0, None), now_ms: Some(1_000), ..CallScope::default() };
+        let call = |operation: &str, body: Value| {
+            with_scope(scope.clone(), || apply(&service, 7, operation, body.to_string().as_bytes(), 1_000))
+        };
+        let prepare = |txid: u64, request: &Value| {
+            call(PREPARE, json!({"TxId": txid, "Primary": 7, "Request": request, "Token": token(request)}))
+        };
+        let request = part("a");
+        assert_eq!(prepare(1, &request).unwrap(), json!({"Prepared": true}));
+        // A second attempt while the first is prepared is told it is in progress.
+        let error = prepare(2, &request).unwrap_err();
+        assert!(matches!(error, ApiError::TransactionInProgress(_)), "{error}");
+        call(ABORT, json!({"TxId": 2})).unwrap();
+        call(COMMIT, json!({"TxId": 1})).unwrap();
+        // Once committed, the same call is replayed without running, another one refused.
+        assert_eq!(prepare(3, &request).unwrap(), json!({"Replayed": true}));
+        let mut other = part("a");
+        other["TransactItems"][0]["Update"]["ExpressionAttributeValues"][":one"] = json!({"N": "2"});
+        let error = prepare(4, &other).unwrap_err();
+        assert!(matches!(error, ApiError::IdempotentParameterMismatch(_)), "{error}");
+        let get = json!({"TableName": "txns", "Key": {"pk": {"S": "a"}}});
+        assert_eq!(service.call("GetItem", get.to_string().as_bytes()).unwrap()["Item"]["hits"], json!({"N": "1"}));
+    }
 }
