@@ -1,7 +1,8 @@
 //! A cluster answers reads and batches that span partitions as one node does: a global index's
 //! Query and Scan apply `Limit`, filters and COUNT to the merged entries; Scan and BatchGetItem
 //! stop at their 1 MB and 16 MB answers; a BatchWriteItem with one bad request writes nothing;
-//! a transaction cancelled in several partitions gives every action's reason.
+//! a transaction over 4 MB is refused for its size; a transaction cancelled in several
+//! partitions gives every action's reason.
 
 mod cluster_common;
 
@@ -126,6 +127,15 @@ fn reads_and_batches_across_partitions_answer_as_one_node_does() {
         let get = json!({"TableName": "reads", "Key": {"pk": {"S": format!("batch-{n}")}}, "ConsistentRead": true});
         assert!(ok(&cluster, 1 + n % 3, "GetItem", &get).get("Item").is_none(), "batch-{n} was written");
     }
+
+    // A transaction over 4 MB is refused whole for its size, though each partition's part is
+    // under it (and would be refused for capacity).
+    let puts: Vec<Value> = (0..11)
+        .map(|n| json!({"Put": {"TableName": "reads", "Item": {"pk": {"S": format!("tx-{n}")}, "blob": {"S": large}}}}))
+        .collect();
+    let (status, answer) = call(cluster.api(3), "TransactWriteItems", &json!({"TransactItems": puts})).unwrap();
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["message"], "Transaction request size has exceeded the maximum allowed size of 4 MB", "{answer}");
 
     // A transaction whose conditions fail in several partitions names every failed action.
     let actions: Vec<Value> = (0..8)

@@ -591,6 +591,11 @@ impl Router {
         total: usize,
         sub_request: impl Fn(&[usize]) -> Value,
     ) -> ApiResult {
+        // The whole request is checked here: each part alone would pass the limits the whole
+        // breaks (4 MB), and a bad part would otherwise only cancel the others.
+        if let Some(map) = request.as_object() {
+            crate::api::ops::transact_write_items::validate(self.node.database(), &Request(map.clone()))?;
+        }
         // The whole request's token, checked here since the parts carry none; the primary (the
         // first item's partition, which keeps the token's record) remembers it.
         let token = match request.as_object() {

@@ -191,7 +191,11 @@ impl Bank {
         ]);
         Op {
             name: "transfer",
-            calls: vec![Call { operation: "TransactWriteItems", body: json!({"TransactItems": actions}) }],
+            // A token, as the AWS SDKs send with every transaction (each transfer's is its own).
+            calls: vec![Call {
+                operation: "TransactWriteItems",
+                body: json!({"TransactItems": actions, "ClientRequestToken": format!("transfer-{id:012}")}),
+            }],
             ack: Ack::Issued(id),
         }
     }

@@ -382,7 +382,9 @@ impl Orders {
         self.orders
             .insert(id, Order { customer, lines, state: State::Pending, status: Some(0), update_in_flight: false });
         let ack = self.issue(Issued::Place(id));
-        Op::single("place_order", "TransactWriteItems", json!({"TransactItems": actions}), ack)
+        // A token, as the AWS SDKs send with every transaction (each order's is its own).
+        let body = json!({"TransactItems": actions, "ClientRequestToken": format!("order-{id:012}")});
+        Op::single("place_order", "TransactWriteItems", body, ack)
     }
 
     /// Keeps the acknowledgements.

@@ -35,15 +35,20 @@ struct Planned {
     return_old_on_failure: bool,
 }
 
-/// Runs TransactWriteItems.
-pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
+/// Checks a TransactWriteItems as running it would before it reads any item (its actions,
+/// expressions, keys, size, token): what a cluster's router does before a two-phase commit,
+/// whose parts alone could not see the whole request's limits.
+pub fn validate(db: &Database, request: &Request) -> Result<(), ApiError> {
+    plan(db, request).map(|_| ())
+}
+
+/// The request's actions, validated, with its capacity detail.
+fn plan(db: &Database, request: &Request) -> Result<(Vec<Planned>, CapacityDetail), ApiError> {
     let actions = request.array("TransactItems")?.ok_or_else(|| missing("TransactItems"))?;
     check_count(actions.len())?;
-    let capacity = CapacityDetail::from_request(&request)?;
+    let capacity = CapacityDetail::from_request(request)?;
     request.choice("ReturnItemCollectionMetrics", &["SIZE", "NONE"], "NONE")?;
-    // A part of a cross-partition transaction carries no token; its scope may give the whole's.
-    let own_token = ClientToken::of_request(&request)?;
-    let token = crate::scope::client_token().or(own_token);
+    ClientToken::of_request(request)?;
     let mut planned = Vec::with_capacity(actions.len());
     let mut request_bytes = 0usize;
     for action in actions {
@@ -64,6 +69,14 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
             return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
         }
     }
+    Ok((planned, capacity))
+}
+
+/// Runs TransactWriteItems.
+pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
+    let (planned, capacity) = plan(db, &request)?;
+    // A part of a cross-partition transaction carries no token; its scope may give the whole's.
+    let token = crate::scope::client_token().or(ClientToken::of_request(&request)?);
 
     let partitions: Vec<_> =
         planned.iter().map(|p| (&*p.table, &p.key[&p.table.meta.key_schema.partition.name])).collect();
