@@ -603,7 +603,11 @@ impl Router {
             None => None,
         };
         let txid = self.node.new_txid();
-        let primary = parts.iter().find(|(_, (_, positions))| positions.contains(&0)).map_or(0, |(group, _)| *group);
+        // Every action has its part, so the first action's is found; the first part otherwise.
+        let first_action = parts.iter().find(|(_, (_, positions))| positions.contains(&0)).map(|(group, _)| *group);
+        let Some(primary) = first_action.or_else(|| parts.keys().next().copied()) else {
+            return Err(ApiError::Internal("a transaction without parts".into()));
+        };
         let mut groups: Vec<u64> = vec![primary];
         groups.extend(parts.keys().copied().filter(|g| *g != primary));
         let id = json!({"TxId": txid});
@@ -614,7 +618,7 @@ impl Router {
         };
         let mut cancelled: Option<Vec<Value>> = None;
         for group in &groups {
-            let positions = &parts[group].1;
+            let Some((_, positions)) = parts.get(group) else { continue };
             let mut sub = sub_request(positions);
             if let Some(map) = sub.as_object_mut() {
                 map.remove("ClientRequestToken");
