@@ -1,6 +1,7 @@
 //! Transactions across partitions of a real three-node cluster: concurrent transfers between
 //! accounts spread over four partitions keep the total balance, never overdraw, leave no item
-//! locked, and a cancelled transaction reports its reasons at the right positions; a repeated
+//! locked, and a cancelled transaction reports its reasons at the right positions; reads of
+//! every account in one TransactGetItems meanwhile never see a transfer half done; a repeated
 //! client request token takes effect once, whichever node receives it.
 
 mod cluster_common;
@@ -95,9 +96,41 @@ fn transfers_across_partitions_keep_the_total_and_leave_nothing_locked() {
             })
         })
         .collect();
+    // Meanwhile a reader reads every account in one TransactGetItems over the four partitions:
+    // a read that succeeds sees each transfer whole or not at all, so the total never moves.
+    let reader = {
+        let addr = cluster.api(3);
+        std::thread::spawn(move || {
+            let gets: Vec<Value> = (0..ACCOUNTS)
+                .map(|n| json!({"Get": {"TableName": "bank", "Key": {"pk": {"S": account(n)}}}}))
+                .collect();
+            let (mut whole, mut cancelled) = (0u64, 0u64);
+            while started.elapsed() < LOAD_MAX && whole < 200 {
+                match call(addr, "TransactGetItems", &json!({"TransactItems": gets})) {
+                    Ok((200, answer)) => {
+                        let total: i64 = answer["Responses"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|r| r["Item"]["balance"]["N"].as_str().unwrap().parse::<i64>().unwrap())
+                            .sum();
+                        assert_eq!(total, OPENING_BALANCE * ACCOUNTS as i64, "a torn read: {answer}");
+                        whole += 1;
+                    }
+                    Ok((400, r)) if r["__type"].as_str().unwrap_or("").ends_with("TransactionCanceledException") => {
+                        cancelled += 1;
+                    }
+                    other => panic!("read failed unexpectedly: {other:?}"),
+                }
+            }
+            (whole, cancelled)
+        })
+    };
     for w in workers {
         w.join().unwrap();
     }
+    let (whole, _cancelled) = reader.join().unwrap();
+    assert!(whole > 0, "no read of all accounts succeeded");
     assert!(committed.load(Ordering::Relaxed) > 0, "no transfer committed");
 
     let balances: Vec<i64> = (0..ACCOUNTS).map(|n| balance(&cluster, 1 + n % 3, n)).collect();

@@ -43,6 +43,10 @@ pub struct Router {
     node: Arc<ClusterNode>,
 }
 
+/// Times a TransactGetItems over several partitions reads them twice looking for two passes
+/// that agree before it is cancelled as conflicting.
+const TRANSACT_GET_ATTEMPTS_MAX: usize = 3;
+
 fn replicas_of(partition: &PartitionDescriptor) -> Vec<u64> {
     partition.replicas.iter().map(|r| r.node.0).collect()
 }
@@ -559,29 +563,55 @@ impl Router {
             sub
         };
         if operation == "TransactGetItems" {
-            // Each partition's reads are one consistent snapshot; across partitions they are
-            // read one partition after another.
-            let mut responses = vec![Value::Null; items.len()];
-            let mut merged = json!({});
-            for (p, positions) in parts.values() {
-                let sub = to_body(&sub_request(positions));
-                let answer = self
-                    .node
-                    .route(p.id.0, &replicas_of(p), Some(p.range), Mode::Replicated, operation, &sub)
-                    .await
-                    // A partition's cancellation (its part refused for capacity) names its
-                    // actions only; the client sees one reason per action of the request.
-                    .map_err(|error| super::txn::full_reasons(items.len(), positions, &error).unwrap_or(error))?;
-                let got = answer.get("Responses").and_then(Value::as_array).cloned().unwrap_or_default();
-                for (position, response) in positions.iter().zip(got) {
-                    responses[*position] = response;
+            // Each partition's reads are one consistent snapshot, and an item a write
+            // transaction holds cancels them. Across partitions the items are read one
+            // partition after another, twice: a write transaction that committed in between
+            // changed an item read before it, so unequal passes are read again, and the reads
+            // are cancelled as conflicting when the passes never agree.
+            for _ in 0..TRANSACT_GET_ATTEMPTS_MAX {
+                let first = self.read_parts(operation, &parts, items.len(), &sub_request).await?;
+                let second = self.read_parts(operation, &parts, items.len(), &sub_request).await?;
+                if first.get("Responses") == second.get("Responses") {
+                    return Ok(first);
                 }
-                merge_capacity(&mut merged, &answer);
             }
-            merged["Responses"] = Value::Array(responses);
-            return Ok(merged);
+            let reasons = vec![
+                json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"});
+                items.len()
+            ];
+            return Err(crate::api::ops::transact_write_items::cancelled_with(reasons));
         }
         self.two_phase_commit(request, &parts, items.len(), sub_request).await
+    }
+
+    /// One pass of a TransactGetItems over its partitions, one after another: the items'
+    /// responses in request order, and the capacity they consumed.
+    async fn read_parts(
+        &self,
+        operation: &str,
+        parts: &BTreeMap<u64, (PartitionDescriptor, Vec<usize>)>,
+        total: usize,
+        sub_request: &impl Fn(&[usize]) -> Value,
+    ) -> ApiResult {
+        let mut responses = vec![Value::Null; total];
+        let mut merged = json!({});
+        for (p, positions) in parts.values() {
+            let sub = to_body(&sub_request(positions));
+            let answer = self
+                .node
+                .route(p.id.0, &replicas_of(p), Some(p.range), Mode::Replicated, operation, &sub)
+                .await
+                // A partition's cancellation (its part refused for capacity, or meeting a write
+                // transaction) names its actions only; the client sees one reason per action.
+                .map_err(|error| super::txn::full_reasons(total, positions, &error).unwrap_or(error))?;
+            let got = answer.get("Responses").and_then(Value::as_array).cloned().unwrap_or_default();
+            for (position, response) in positions.iter().zip(got) {
+                responses[*position] = response;
+            }
+            merge_capacity(&mut merged, &answer);
+        }
+        merged["Responses"] = Value::Array(responses);
+        Ok(merged)
     }
 
     async fn two_phase_commit(

@@ -1,5 +1,6 @@
 //! TransactGetItems: up to 100 reads that see one consistent state — every partition key
-//! involved is locked while the items are read, so no write lands between two of the reads.
+//! involved is locked while the items are read, so no write lands between two of the reads,
+//! and an item a cross-partition write transaction holds cancels the read.
 
 use serde_json::{json, Map, Value};
 
@@ -40,6 +41,25 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
     let partitions: Vec<_> =
         plans.iter().map(|(table, key, _)| (&**table, &key[&table.meta.key_schema.partition.name])).collect();
     let _guards = db.lock_partitions(&partitions);
+    // An item a cross-partition write transaction has prepared and not yet finished would be
+    // read at its old value while the transaction's other items may already show their new
+    // ones: the read is cancelled instead, as DynamoDB cancels one that meets a transaction
+    // in progress.
+    let mut conflicts = Vec::with_capacity(plans.len());
+    for (table, key, _) in &plans {
+        let storage_key = keys::entry_key(table.meta.id, keys::TABLE_INDEX_ID, &table.meta.key_schema, None, key);
+        conflicts.push(db.lock_holder(&storage_key)?.is_some());
+    }
+    if conflicts.iter().any(|c| *c) {
+        let reasons: Vec<Value> = conflicts
+            .iter()
+            .map(|locked| match locked {
+                true => json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}),
+                false => json!({"Code": "None"}),
+            })
+            .collect();
+        return Err(crate::api::ops::transact_write_items::cancelled_with(reasons));
+    }
     let mut responses = Vec::new();
     let mut consumed: std::collections::BTreeMap<String, Consumed> = std::collections::BTreeMap::new();
     for (table, key, paths) in &plans {
@@ -79,4 +99,47 @@ pub fn check_count(count: usize) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use crate::api::{ApiError, Service};
+    use crate::db::keys;
+    use crate::model::{AttributeValue, Item};
+    use crate::storage::MemStore;
+
+    #[test]
+    fn an_item_a_write_transaction_holds_cancels_the_read() {
+        let service = Service::new(Arc::new(crate::db::Database::open(Arc::new(MemStore::new())).unwrap()));
+        let create = json!({"TableName": "held", "BillingMode": "PAY_PER_REQUEST",
+                            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]});
+        service.call("CreateTable", create.to_string().as_bytes()).unwrap();
+        for key in ["a", "b"] {
+            let put = json!({"TableName": "held", "Item": {"pk": {"S": key}, "v": {"N": "1"}}});
+            service.call("PutItem", put.to_string().as_bytes()).unwrap();
+        }
+        let read = json!({"TransactItems": [{"Get": {"TableName": "held", "Key": {"pk": {"S": "a"}}}},
+                                            {"Get": {"TableName": "held", "Key": {"pk": {"S": "b"}}}}]});
+        let answer = service.call("TransactGetItems", read.to_string().as_bytes()).unwrap();
+        assert_eq!(answer["Responses"][1]["Item"]["v"], json!({"N": "1"}));
+        // A cross-partition transaction prepared a change of "b".
+        let db = service.database();
+        let meta = &db.table("held").unwrap().meta;
+        let mut key = Item::new();
+        key.insert("pk".into(), AttributeValue::S("b".into()));
+        let storage_key = keys::entry_key(meta.id, keys::TABLE_INDEX_ID, &meta.key_schema, None, &key);
+        db.write_records(vec![(keys::lock_key(&storage_key), 42u64.to_be_bytes().to_vec())], Vec::new()).unwrap();
+        let error = service.call("TransactGetItems", read.to_string().as_bytes()).unwrap_err();
+        let ApiError::TransactionCanceled { reasons, .. } = error else { panic!("not cancelled: {error}") };
+        assert_eq!(reasons[0]["Code"], "None");
+        assert_eq!(reasons[1]["Code"], "TransactionConflict");
+        // A plain read still sees the committed value.
+        let get = json!({"TableName": "held", "Key": {"pk": {"S": "b"}}, "ConsistentRead": true});
+        assert_eq!(service.call("GetItem", get.to_string().as_bytes()).unwrap()["Item"]["v"], json!({"N": "1"}));
+    }
 }
