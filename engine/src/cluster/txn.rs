@@ -226,8 +226,12 @@ fn prepare(
         }
         // Another attempt with the token, prepared and not yet finished (a client's retry
         // while its first call is still under way), keeps its primary's record here.
-        if records(db, group).iter().any(|r| r.txid != txid && r.token.as_ref().is_some_and(|t| t.token == token.token))
-        {
+        // (Read so that a failed read stops the replica, as every read of an apply must,
+        // rather than letting it decide otherwise than the others.)
+        let prepared = record_pairs(db, group, usize::MAX)?;
+        let same_token =
+            |record: TxnRecord| record.txid != txid && record.token.is_some_and(|t| t.token == token.token);
+        if prepared.iter().filter_map(|(_, value)| serde_json::from_slice(value).ok()).any(same_token) {
             return Err(idempotency::in_progress());
         }
     }
