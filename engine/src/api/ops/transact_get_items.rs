@@ -50,15 +50,8 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         let storage_key = keys::entry_key(table.meta.id, keys::TABLE_INDEX_ID, &table.meta.key_schema, None, key);
         conflicts.push(db.lock_holder(&storage_key)?.is_some());
     }
-    if conflicts.iter().any(|c| *c) {
-        let reasons: Vec<Value> = conflicts
-            .iter()
-            .map(|locked| match locked {
-                true => json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}),
-                false => json!({"Code": "None"}),
-            })
-            .collect();
-        return Err(crate::api::ops::transact_write_items::cancelled_with(reasons));
+    if let Some(cancelled) = crate::api::ops::transact_write_items::cancelled_by_conflicts(&conflicts) {
+        return Err(cancelled);
     }
     let mut responses = Vec::new();
     let mut consumed: std::collections::BTreeMap<String, Consumed> = std::collections::BTreeMap::new();

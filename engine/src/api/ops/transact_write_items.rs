@@ -106,15 +106,8 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
             keys::entry_key(plan.table.meta.id, keys::TABLE_INDEX_ID, &plan.table.meta.key_schema, None, &plan.key);
         conflicts.push(db.lock_holder(&storage_key)?.is_some_and(|holder| Some(holder) != txid));
     }
-    if conflicts.iter().any(|c| *c) {
-        let reasons: Vec<Value> = conflicts
-            .iter()
-            .map(|c| match c {
-                true => json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}),
-                false => json!({"Code": "None"}),
-            })
-            .collect();
-        return Err(cancelled_with(reasons));
+    if let Some(cancelled) = cancelled_by_conflicts(&conflicts) {
+        return Err(cancelled);
     }
     let mut olds = Vec::with_capacity(planned.len());
     for plan in &planned {
@@ -208,6 +201,21 @@ pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
         response["ConsumedCapacity"] = Value::Array(reported);
     }
     Ok(response)
+}
+
+/// The cancellation of a transaction some of whose items (`true` in `conflicts`, one per
+/// action) another transaction holds; `None` when none is held.
+pub fn cancelled_by_conflicts(conflicts: &[bool]) -> Option<ApiError> {
+    conflicts.iter().any(|c| *c).then(|| {
+        let reasons = conflicts
+            .iter()
+            .map(|held| match held {
+                true => json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}),
+                false => json!({"Code": "None"}),
+            })
+            .collect();
+        cancelled_with(reasons)
+    })
 }
 
 /// A cancellation with one reason per action, worded as DynamoDB words it.
