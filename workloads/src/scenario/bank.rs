@@ -191,11 +191,7 @@ impl Bank {
         ]);
         Op {
             name: "transfer",
-            // A token, as the AWS SDKs send with every transaction (each transfer's is its own).
-            calls: vec![Call {
-                operation: "TransactWriteItems",
-                body: json!({"TransactItems": actions, "ClientRequestToken": format!("transfer-{id:012}")}),
-            }],
+            calls: vec![Call { operation: "TransactWriteItems", body: json!({"TransactItems": actions}) }],
             ack: Ack::Issued(id),
         }
     }

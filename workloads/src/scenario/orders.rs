@@ -382,9 +382,7 @@ impl Orders {
         self.orders
             .insert(id, Order { customer, lines, state: State::Pending, status: Some(0), update_in_flight: false });
         let ack = self.issue(Issued::Place(id));
-        // A token, as the AWS SDKs send with every transaction (each order's is its own).
-        let body = json!({"TransactItems": actions, "ClientRequestToken": format!("order-{id:012}")});
-        Op::single("place_order", "TransactWriteItems", body, ack)
+        Op::single("place_order", "TransactWriteItems", json!({"TransactItems": actions}), ack)
     }
 
     /// Keeps the acknowledgements.
