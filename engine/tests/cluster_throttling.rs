@@ -117,6 +117,8 @@ fn partition_leaders_enforce_their_share_on_writes_batches_and_transactions() {
 
     // A transaction across both partitions is admitted by each participant as it prepares:
     // the hot one refuses, and the whole transaction is cancelled with the reason at its action.
+    // Every participant is asked, so the cold one's action has its own partition's answer
+    // (its share of the table's 2 WCU may have gone to the hot partition by now).
     let cold = keys_in(1 - hot_partition, 3, "hot")[2].clone();
     let hot = keys_in(hot_partition, 3, "hot")[2].clone();
     let transaction = json!({"TransactItems": [
@@ -128,7 +130,9 @@ fn partition_leaders_enforce_their_share_on_writes_batches_and_transactions() {
     assert_eq!(answer["__type"], "com.amazonaws.dynamodb.v20120810#TransactionCanceledException", "{answer}");
     let codes: Vec<&str> =
         answer["CancellationReasons"].as_array().into_iter().flatten().filter_map(|r| r["Code"].as_str()).collect();
-    assert_eq!(codes, ["None", "ProvisionedThroughputExceeded"], "{answer}");
+    assert_eq!(codes.len(), 2, "{answer}");
+    assert_eq!(codes[1], "ProvisionedThroughputExceeded", "{answer}");
+    assert!(matches!(codes[0], "None" | "ProvisionedThroughputExceeded"), "{answer}");
     // Nothing was written, and nothing stays locked: the cold item can be written at once.
     let get_cold = json!({"TableName": "small", "Key": {"pk": {"S": cold}}, "ConsistentRead": true});
     assert!(call_until_ok(entry, "GetItem", &get_cold, SETTLE).get("Item").is_none());
