@@ -43,6 +43,32 @@ fn all_pages(cluster: &Cluster, operation: &str, request: &Value) -> (Vec<u64>, 
     }
 }
 
+/// Waits until every node's replicas hold `expected` items of the table (an eventually
+/// consistent COUNT through each node, which reads its own replicas), so that the eventually
+/// consistent reads after it see every item whichever node serves them.
+fn await_every_replica(cluster: &Cluster, expected: u64) {
+    for node in 1..=3 {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let mut request = json!({"TableName": "reads", "Select": "COUNT"});
+            let mut count = 0;
+            loop {
+                let page = ok(cluster, node, "Scan", &request);
+                count += page["Count"].as_u64().unwrap();
+                match page.get("LastEvaluatedKey") {
+                    Some(key) => request["ExclusiveStartKey"] = key.clone(),
+                    None => break,
+                }
+            }
+            if count == expected {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "node {node} sees {count} of {expected} items");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 #[test]
 fn reads_and_batches_across_partitions_answer_as_one_node_does() {
     let cluster = Cluster::start("127.36.0.", 3, 3, 4);
@@ -64,6 +90,7 @@ fn reads_and_batches_across_partitions_answer_as_one_node_does() {
                           "odd": {"BOOL": n % 2 == 1}});
         ok(&cluster, 1 + n % 3, "PutItem", &json!({"TableName": "reads", "Item": item}));
     }
+    await_every_replica(&cluster, INDEXED);
 
     // A global index's Query: Limit counts the entries evaluated in index order, whichever
     // partitions hold them, and the filter applies to those.
@@ -94,6 +121,7 @@ fn reads_and_batches_across_partitions_answer_as_one_node_does() {
         let item = json!({"pk": {"S": format!("big-{n}")}, "n": {"N": (1000 + n).to_string()}, "blob": {"S": blob}});
         ok(&cluster, 1 + n % 3, "PutItem", &json!({"TableName": "reads", "Item": item}));
     }
+    await_every_replica(&cluster, INDEXED + 24);
     let (found, _, _, pages) = all_pages(&cluster, "Scan", &json!({"TableName": "reads", "ProjectionExpression": "n"}));
     assert_eq!(found.len() as u64, INDEXED + 24, "every item once");
     assert!(pages >= 3, "2.4 MB of items take at least three pages, not {pages}");
@@ -110,7 +138,9 @@ fn reads_and_batches_across_partitions_answer_as_one_node_does() {
         item["blob"] = json!({"S": large});
         ok(&cluster, 1 + n as u64 % 3, "PutItem", &json!({"TableName": "reads", "Item": item}));
     }
-    let answer = ok(&cluster, 3, "BatchGetItem", &json!({"RequestItems": {"reads": {"Keys": keys}}}));
+    // Strongly consistent: an eventually consistent read may miss an item just written.
+    let batch = json!({"RequestItems": {"reads": {"Keys": keys, "ConsistentRead": true}}});
+    let answer = ok(&cluster, 3, "BatchGetItem", &batch);
     let returned = answer["Responses"]["reads"].as_array().unwrap().len();
     let unprocessed = answer["UnprocessedKeys"]["reads"]["Keys"].as_array().map_or(0, Vec::len);
     assert!(returned <= 42, "{returned} items of 390 KB exceed 16 MB");
