@@ -12,7 +12,6 @@ use super::node::ClusterNode;
 use super::routing;
 use super::wire::Mode;
 use crate::api::common::Request;
-use crate::api::idempotency::ClientToken;
 use crate::api::ApiError;
 use crate::catalog::{IndexKind, IndexMeta, TableMeta};
 use crate::model::{encode_key_value, AttributeValue};
@@ -343,7 +342,9 @@ impl Router {
         let limit = request.get("Limit").and_then(Value::as_u64);
         let mut merged: Option<Value> = None;
         let mut request = request.clone();
-        // Pages from several partitions make one page of at most 1 MB read, as one partition's.
+        // Pages from several partitions make one page of at most 1 MB read, as one partition's:
+        // they list their entries' sizes, which one partition's page alone needs not.
+        let operation = if partitions.len() > 1 { super::node::EVALUATED_SCAN } else { "Scan" };
         let mut bytes_read = 0u64;
         for p in partitions {
             let scanned_so_far =
@@ -353,10 +354,8 @@ impl Router {
                     map.insert("Limit".into(), json!(limit.saturating_sub(scanned_so_far).max(1)));
                 }
             }
-            let page = self
-                .node
-                .route(p.id.0, &replicas_of(&p), Some(p.range), mode, super::node::EVALUATED_SCAN, &to_body(&request))
-                .await?;
+            let page =
+                self.node.route(p.id.0, &replicas_of(&p), Some(p.range), mode, operation, &to_body(&request)).await?;
             let (page, page_bytes) = cut_at_page_size(page, bytes_read);
             bytes_read += page_bytes;
             let ended_early = page.get("LastEvaluatedKey").is_some();
@@ -622,16 +621,11 @@ impl Router {
         sub_request: impl Fn(&[usize]) -> Value,
     ) -> ApiResult {
         // The whole request is checked here: each part alone would pass the limits the whole
-        // breaks (4 MB), and a bad part would otherwise only cancel the others.
-        if let Some(map) = request.as_object() {
-            crate::api::ops::transact_write_items::validate(self.node.database(), &Request(map.clone()))?;
-        }
-        // The whole request's token, checked here since the parts carry none; the primary (the
-        // first item's partition, which keeps the token's record) remembers it.
-        let token = match request.as_object() {
-            Some(map) => ClientToken::of_request(&Request(map.clone()))?,
-            None => None,
-        };
+        // breaks (4 MB), and a bad part would otherwise only cancel the others. Its token goes
+        // to the primary (the first item's partition, which keeps the token's record), since
+        // the parts carry none.
+        let whole = Request(request.as_object().cloned().unwrap_or_default());
+        let token = crate::api::ops::transact_write_items::validate(self.node.database(), &whole)?;
         let txid = self.node.new_txid();
         // Every action has its part, so the first action's is found; the first part otherwise.
         let first_action = parts.iter().find(|(_, (_, positions))| positions.contains(&0)).map(|(group, _)| *group);
@@ -660,8 +654,7 @@ impl Router {
             match self.node.route_txn(*group, super::txn::PREPARE, &prepare).await {
                 // The primary is prepared first: a repeat of a completed call stops here.
                 Ok(answer) if answer.get("Replayed").and_then(Value::as_bool) == Some(true) => {
-                    let map = request.as_object().cloned().unwrap_or_default();
-                    return crate::api::idempotency::replayed_answer(&Request(map));
+                    return crate::api::idempotency::replayed_answer(&whole);
                 }
                 Ok(_) => {}
                 // A part cancelled (a failed condition, a conflict): the other parts are still

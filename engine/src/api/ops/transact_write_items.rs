@@ -36,19 +36,21 @@ struct Planned {
 }
 
 /// Checks a TransactWriteItems as running it would before it reads any item (its actions,
-/// expressions, keys, size, token): what a cluster's router does before a two-phase commit,
-/// whose parts alone could not see the whole request's limits.
-pub fn validate(db: &Database, request: &Request) -> Result<(), ApiError> {
-    plan(db, request).map(|_| ())
+/// expressions, keys, size, token), and returns its client request token: what a cluster's
+/// router does before a two-phase commit, whose parts alone could not see the whole request's
+/// limits.
+pub fn validate(db: &Database, request: &Request) -> Result<Option<ClientToken>, ApiError> {
+    plan(db, request).map(|(_, _, token)| token)
 }
 
-/// The request's actions, validated, with its capacity detail.
-fn plan(db: &Database, request: &Request) -> Result<(Vec<Planned>, CapacityDetail), ApiError> {
+/// The request's actions, validated, with its capacity detail and its own client request
+/// token.
+fn plan(db: &Database, request: &Request) -> Result<(Vec<Planned>, CapacityDetail, Option<ClientToken>), ApiError> {
     let actions = request.array("TransactItems")?.ok_or_else(|| missing("TransactItems"))?;
     check_count(actions.len())?;
     let capacity = CapacityDetail::from_request(request)?;
     request.choice("ReturnItemCollectionMetrics", &["SIZE", "NONE"], "NONE")?;
-    ClientToken::of_request(request)?;
+    let token = ClientToken::of_request(request)?;
     let mut planned = Vec::with_capacity(actions.len());
     let mut request_bytes = 0usize;
     for action in actions {
@@ -69,14 +71,14 @@ fn plan(db: &Database, request: &Request) -> Result<(Vec<Planned>, CapacityDetai
             return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
         }
     }
-    Ok((planned, capacity))
+    Ok((planned, capacity, token))
 }
 
 /// Runs TransactWriteItems.
 pub fn run(db: &Database, request: Request) -> Result<Value, ApiError> {
-    let (planned, capacity) = plan(db, &request)?;
+    let (planned, capacity, own_token) = plan(db, &request)?;
     // A part of a cross-partition transaction carries no token; its scope may give the whole's.
-    let token = crate::scope::client_token().or(ClientToken::of_request(&request)?);
+    let token = crate::scope::client_token().or(own_token);
 
     let partitions: Vec<_> =
         planned.iter().map(|p| (&*p.table, &p.key[&p.table.meta.key_schema.partition.name])).collect();
